@@ -1,0 +1,249 @@
+"""Plain, frozen data: what the host reported, and what the diagnosis made of it.
+
+Everything here is built by `hyperv.host` from the JSON of one operation (docs/operations.md) and
+read by the diagnosis, the report and the UI. Strings that come from a guest or the host (names,
+KVP values, event text) are kept raw: the UI makes them safe, the report escapes them for its format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse; used to pick a VM's worst finding."""
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+class RemedyKind(str, Enum):
+    AUTOMATIC = "automatic"
+    ASSISTED = "assisted"
+    MANUAL = "manual"
+    NONE = "none"
+
+
+class VmStatus(str, Enum):
+    ACTIVATED_AVMA = "activated-avma"
+    ACTIVATED_OTHER = "activated-other"
+    NOT_ACTIVATED = "not-activated"
+    NOT_ELIGIBLE = "not-eligible"
+    UNKNOWN = "unknown"
+
+
+class KvpStatus(str, Enum):
+    """The host-side Key-Value Pair Exchange service's operational status."""
+
+    OK = "OK"
+    NO_CONTACT = "NoContact"
+    LOST_COMMUNICATION = "LostCommunication"
+    OTHER = "Other"  # a status we do not know (Degraded, Error, …): kept raw in Kvp.raw_status
+    NONE = ""  # no status: the VM is off or the service is disabled
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    domain: str
+    os_name: str
+    build: int | None
+    sku: int | None
+    license_status: int | None
+    partial_product_key: str
+    hyperv: bool
+    virtual: bool
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.domain}" if self.domain else self.name
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    name: str
+    build: int | None
+    sku: int | None
+    license_status: int | None
+    reachable: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    nodes: tuple[ClusterNode, ...]
+
+
+@dataclass(frozen=True)
+class Kvp:
+    enabled: bool
+    status: KvpStatus
+    raw_status: str = ""
+
+
+@dataclass(frozen=True)
+class GuestOs:
+    """The guest's intrinsic KVP items, parsed tolerantly (a guest can write anything there).
+
+    A field the guest did not report, or reported as garbage, is None / "". `items` keeps every
+    intrinsic item exactly as reported, for the detail pane.
+    """
+
+    os_name: str
+    os_version: str
+    build: int | None
+    edition_id: int | None
+    product_type: int | None
+    platform_id: int | None
+    fqdn: str
+    items: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def reported(self) -> bool:
+        """True when the guest reported anything that identifies its OS."""
+        return bool(self.os_name or self.build is not None or self.edition_id is not None)
+
+
+@dataclass(frozen=True)
+class GuestLicense:
+    """The guest's Windows SoftwareLicensingProduct (the one with a product key)."""
+
+    name: str
+    description: str
+    status: int
+    reason: int
+    grace_minutes: int
+    partial_product_key: str
+    product_key_channel: str
+    avma_host: str
+    avma_last_activation: str
+
+    @property
+    def channel(self) -> str:
+        """The channel token of the Description: VIRTUAL_MACHINE_ACTIVATION, VOLUME_KMSCLIENT, RETAIL…"""
+        if "VIRTUAL_MACHINE_ACTIVATION" in self.description:
+            return "VIRTUAL_MACHINE_ACTIVATION"
+        head, sep, _ = self.description.rpartition(" channel")
+        if sep:
+            return head.rsplit(",", 1)[-1].strip()
+        return self.product_key_channel
+
+    @property
+    def is_avma(self) -> bool:
+        return "VIRTUAL_MACHINE_ACTIVATION" in self.description
+
+
+class LicenseState(str, Enum):
+    READ = "read"  # license (or its absence) known
+    NOT_READ = "not-read"  # no guest credentials given yet
+    FAILED = "failed"  # the query failed; see LicenseRead.error
+
+
+class GuestErrorKind(str, Enum):
+    """Why a PowerShell Direct operation in a guest failed, classified from Windows' message."""
+
+    CREDENTIAL = "credential"  # "The credential is invalid."
+    PS_DIRECT = "ps-direct"  # PowerShell Direct cannot reach the guest (too old, no session service)
+    NOT_RUNNING = "not-running"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class LicenseRead:
+    state: LicenseState
+    license: GuestLicense | None = None  # None with READ: no product key installed
+    error: str = ""
+    error_kind: GuestErrorKind | None = None
+
+
+LICENSE_NOT_READ = LicenseRead(LicenseState.NOT_READ)
+
+
+@dataclass(frozen=True)
+class Vm:
+    id: str
+    name: str
+    state: str  # Running | Off | Saved | Paused | Starting | …
+    generation: int | None
+    kvp: Kvp
+    guest: GuestOs | None  # None: no intrinsic data arrived
+    license: LicenseRead = LICENSE_NOT_READ
+
+    @property
+    def running(self) -> bool:
+        return self.state == "Running"
+
+
+@dataclass(frozen=True)
+class AvmaEvent:
+    """An event 12310 from the host's Application log."""
+
+    time: str  # ISO 8601 UTC
+    vm_name: str
+    vm_id: str
+    notification: str  # AVMA Success | Invalid Host | Invalid Data | Activation Denied | raw text
+    message: str
+
+
+@dataclass(frozen=True)
+class Inventory:
+    host: Host
+    cluster: Cluster | None
+    vms: tuple[Vm, ...]
+    events: tuple[AvmaEvent, ...]
+    read_at: str  # ISO 8601 UTC, when the inventory was taken
+
+    def vm(self, vm_id: str) -> Vm | None:
+        return next((vm for vm in self.vms if vm.id == vm_id), None)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    subject: str  # host name, node name or VM name
+    subject_id: str  # VM Id; "" for the host; node name for a node
+    subject_kind: str  # "host" | "node" | "vm"
+    title: str
+    detail: str  # why it matters, in plain words, with the facts it is based on
+    evidence: tuple[str, ...]  # where the facts came from ("KVP OSBuildNumber = 17763", …)
+    remedy_kind: RemedyKind
+    remedy_summary: str
+
+
+@dataclass(frozen=True)
+class VmDiagnosis:
+    vm: Vm
+    status: VmStatus
+    findings: tuple[Finding, ...]  # in fix order
+    family: str | None  # guest version family ("2019", …) or None
+    edition: str  # guest edition ("Standard", "Datacenter Evaluation", …) or ""
+    recommended_key_last5: str | None
+
+    @property
+    def worst(self) -> Finding | None:
+        return max(self.findings, key=lambda f: f.severity.rank, default=None)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    inventory: Inventory
+    host_findings: tuple[Finding, ...]  # host and cluster nodes, in fix order
+    host_family: str | None
+    host_edition: str
+    host_can_activate: bool
+    host_can_activate_reason: str
+    vms: tuple[VmDiagnosis, ...] = field(default_factory=tuple)
+
+    def for_vm(self, vm_id: str) -> VmDiagnosis | None:
+        return next((d for d in self.vms if d.vm.id == vm_id), None)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.host_findings + tuple(f for d in self.vms for f in d.findings)
