@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"avma-tui {__version__}")
     _add_target(parser)
-    parser.add_argument("--refresh", type=float, default=30.0, metavar="SECONDS", help="auto-refresh interval (30; 0 off)")
+    parser.add_argument(
+        "--refresh", type=float, default=30.0, metavar="SECONDS", help="auto-refresh interval (30; 0 off)"
+    )
     return parser
 
 

@@ -88,7 +88,9 @@ def load_profiles() -> list[ConnectionSettings]:
 def save_profile(settings: ConnectionSettings, keep: int = 10) -> None:
     """Put `settings` first in the recent-hosts list (deduplicated by host and port)."""
     others = [
-        p for p in load_profiles() if (p.host.lower(), p.effective_port) != (settings.host.lower(), settings.effective_port)
+        p
+        for p in load_profiles()
+        if (p.host.lower(), p.effective_port) != (settings.host.lower(), settings.effective_port)
     ]
     path = _profiles_file()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,151 @@
+"""The facade's parsing is tolerant: garbage from a guest or a host never raises and never hides a VM."""
+
+from __future__ import annotations
+
+import pytest
+
+from avma_tui.hyperv.host import classify_guest_error, hresult_of, parse_inventory, parse_licenses, parse_vm
+from avma_tui.hyperv.transport import Credential, RemoteError
+from avma_tui.model import GuestErrorKind, KvpStatus, LicenseState
+
+
+def test_a_well_formed_vm_is_parsed() -> None:
+    vm = parse_vm(
+        {
+            "id": "6F1E4D7A-0000-4000-8000-000000000001",
+            "name": "APP01",
+            "state": "Running",
+            "generation": 2,
+            "kvp": {"enabled": True, "status": "Ok"},
+            "intrinsic": {
+                "OSName": "Windows Server 2019 Standard",
+                "OSBuildNumber": "17763",
+                "OSEditionId": "7",
+                "ProductType": "3",
+                "OSVersion": "10.0.17763",
+            },
+        }
+    )
+    assert vm.id == "6f1e4d7a-0000-4000-8000-000000000001"  # Ids compare lower-case
+    assert vm.running and vm.kvp.enabled and vm.kvp.status is KvpStatus.OK
+    assert vm.guest is not None
+    assert (vm.guest.build, vm.guest.edition_id, vm.guest.product_type) == (17763, 7, 3)
+    assert vm.license.state is LicenseState.NOT_READ
+
+
+@pytest.mark.parametrize(
+    ("intrinsic", "build", "edition"),
+    [
+        ({"OSBuildNumber": "abc", "OSEditionId": "[red]x"}, None, None),
+        ({"OSBuildNumber": "17763\n", "OSEditionId": " 8 "}, 17763, 8),
+        ({"OSBuildNumber": "-5"}, None, None),
+        ({"OSBuildNumber": "", "OSVersion": "10.0.20348"}, 20348, None),
+        ({"OSBuildNumber": "1" * 5000}, int("1" * 1024), None),
+        ({"OSEditionId": "0x8"}, None, 8),
+        ({"OSBuildNumber": "17763\x00"}, 17763, None),
+    ],
+)
+def test_garbled_kvp_values_become_none_not_errors(intrinsic, build, edition) -> None:
+    vm = parse_vm({"id": "x", "name": "VM", "state": "Running", "intrinsic": intrinsic})
+    assert vm.guest is not None
+    assert vm.guest.build == build
+    assert vm.guest.edition_id == edition
+
+
+@pytest.mark.parametrize("doc", [None, [], "garbage", 42, {"vms": "nope", "events": [1, None, "x"], "host": []}])
+def test_a_garbage_document_yields_an_empty_inventory(doc) -> None:
+    inventory = parse_inventory(doc)
+    assert inventory.vms == ()
+    assert inventory.events == ()
+    assert inventory.host.name == "(unknown host)"
+
+
+def test_non_mapping_vm_entries_are_skipped_and_the_rest_kept() -> None:
+    inventory = parse_inventory(
+        {"host": {"name": "HV01", "build": "20348"}, "vms": [None, {"id": "a", "name": "A"}, 7]}
+    )
+    assert [vm.name for vm in inventory.vms] == ["A"]
+    assert inventory.host.build == 20348
+
+
+def test_unknown_kvp_status_is_kept_raw() -> None:
+    vm = parse_vm({"kvp": {"enabled": "True", "status": "Degraded"}})
+    assert vm.kvp.enabled
+    assert vm.kvp.status is KvpStatus.OTHER
+    assert vm.kvp.raw_status == "Degraded"
+
+
+def test_no_intrinsic_items_means_no_guest_data() -> None:
+    assert parse_vm({"intrinsic": {}}).guest is None
+    assert parse_vm({"intrinsic": "junk"}).guest is None
+
+
+def test_license_reads_keep_per_vm_errors_classified() -> None:
+    reads = parse_licenses(
+        {
+            "licenses": [
+                {
+                    "vm_id": "A",
+                    "license": {
+                        "license_status": 1,
+                        "description": "Windows(R) Operating System, VIRTUAL_MACHINE_ACTIVATION channel",
+                        "avma_last_activation": "1601-01-01T00:00:00Z",
+                    },
+                    "error": None,
+                },
+                {"vm_id": "b", "license": None, "error": "The credential is invalid."},
+                {"vm_id": "c", "license": None, "error": None},
+                "junk",
+            ]
+        }
+    )
+    assert reads["a"].license is not None and reads["a"].license.is_avma
+    assert reads["a"].license.avma_last_activation == ""  # 1601 is Windows' "never"
+    assert reads["b"].state is LicenseState.FAILED and reads["b"].error_kind is GuestErrorKind.CREDENTIAL
+    assert reads["c"].state is LicenseState.READ and reads["c"].license is None
+
+
+def test_channel_is_read_from_the_description() -> None:
+    reads = parse_licenses(
+        {
+            "licenses": [
+                {
+                    "vm_id": "a",
+                    "license": {
+                        "description": "Windows(R) Operating System, VOLUME_KMSCLIENT channel",
+                        "product_key_channel": "Volume:GVLK",
+                    },
+                }
+            ]
+        }
+    )
+    assert reads["a"].license is not None
+    assert reads["a"].license.channel == "VOLUME_KMSCLIENT"
+    assert not reads["a"].license.is_avma
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("The credential is invalid.", GuestErrorKind.CREDENTIAL),
+        (
+            "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended.",
+            GuestErrorKind.PS_DIRECT,
+        ),
+        ("The virtual machine 'x' is not in a valid state to perform the operation.", GuestErrorKind.NOT_RUNNING),
+        ("something else", GuestErrorKind.OTHER),
+    ],
+)
+def test_guest_errors_are_classified(message, kind) -> None:
+    assert classify_guest_error(message) is kind
+
+
+def test_hresults_are_found_in_messages() -> None:
+    assert hresult_of(RemoteError("Error: 0xC004F050 The key is invalid")) == 0xC004F050
+    assert hresult_of("no code here") is None
+
+
+def test_a_credential_never_shows_its_password() -> None:
+    cred = Credential("Administrator", "S3cret!")
+    assert "S3cret!" not in repr(cred)
+    assert "S3cret!" not in str(cred)
