@@ -1,0 +1,496 @@
+"""SimHost: the simulated Hyper-V host. Runs each operation of docs/operations.md on scenario state.
+
+It returns exactly the JSON document the operation's PowerShell script returns on Windows and fails
+with Windows' wording, so a fix tried in the demo teaches what will happen on a real host. Time is
+read from an injected clock, never slept on: a boot or an AVMA activation that is "in progress" is
+just a due time, settled when the next operation looks at the state. Tests drive a fake clock.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..catalog import Catalog, Edition, load_catalog
+from ..hyperv.transport import Credential, RemoteError
+from .scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
+
+AVMA = "VIRTUAL_MACHINE_ACTIVATION"
+KMS_CLIENT = "VOLUME_KMSCLIENT"
+RETAIL = "RETAIL"
+
+#: The alphabet of Windows 8 and later product keys: a well-formed key outside it is not a key.
+KEY_ALPHABET = frozenset("BCDFGHJKMNPQRTVWXY2346789-")
+
+LICENSED, OOB_GRACE, NOTIFICATION = 1, 2, 5
+FD01, FD02, FD03, FD04 = 0xC004FD01, 0xC004FD02, 0xC004FD03, 0xC004FD04
+F050, F069, F014, F074 = 0xC004F050, 0xC004F069, 0xC004F014, 0xC004F074
+
+AVMA_GRACE_MINUTES = 10080  # an AVMA activation is renewed weekly (operations.md's example)
+INSTALL_GRACE_MINUTES = 14400  # grace after a key change, until the new key is activated
+
+_KVP_JSON = {"OK": "Ok", "NoContact": "NoContact", "LostCommunication": "LostCommunication"}
+_KEY_CHANNEL = {AVMA: "Volume:GVLK", KMS_CLIENT: "Volume:GVLK", "VOLUME_MAK": "Volume:MAK", "OEM_DM": "OEM:DM"}
+#: The EditionID Windows puts into the licensing product's Name, by OperatingSystemSKU.
+_EDITION_IDS = {
+    7: "ServerStandard",
+    8: "ServerDatacenter",
+    50: "ServerSolution",
+    79: "ServerStandardEval",
+    80: "ServerDatacenterEval",
+    407: "ServerTurbine",
+}
+_SET_EDITION_SKU = {"ServerStandard": 7, "ServerDatacenter": 8}
+
+CREDENTIAL_INVALID = "The credential is invalid."
+PS_DIRECT_LOST = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
+VMID_NOT_FOUND = "The input VMId parameter does not resolve to any virtual machine."
+
+
+@dataclass
+class _License:
+    status: int
+    reason: int
+    channel: str
+    partial_product_key: str
+    grace_minutes: int
+    avma_host: str | None
+    avma_last_activation: str | None
+
+    @classmethod
+    def from_spec(cls, spec: LicenseSpec) -> _License:
+        return cls(
+            spec.status,
+            spec.reason,
+            spec.channel,
+            spec.partial_product_key,
+            spec.grace_minutes,
+            spec.avma_host,
+            spec.avma_last_activation,
+        )
+
+
+@dataclass
+class _Vm:
+    """One VM's mutable state; the guest items are what the guest *would* report (its truth)."""
+
+    id: str
+    name: str
+    state: str
+    generation: int
+    kvp_enabled: bool
+    kvp_status: str
+    ps_direct: bool
+    guest: dict[str, str]
+    license: _License | None
+    booted_at: float | None = None  # Starting until then
+    activation_due: float | None = None  # an AVMA attempt in progress completes then
+
+    @classmethod
+    def from_spec(cls, spec: VmSpec) -> _Vm:
+        license_ = _License.from_spec(spec.license) if spec.license else None
+        return cls(
+            spec.id,
+            spec.name,
+            spec.state,
+            spec.generation,
+            spec.kvp_enabled,
+            spec.kvp_status,
+            spec.ps_direct,
+            dict(spec.guest),
+            license_,
+        )
+
+    @property
+    def kvp_ok(self) -> bool:
+        return self.state == "Running" and self.kvp_enabled and self.kvp_status == "OK"
+
+    def item_int(self, name: str) -> int | None:
+        text = self.guest.get(name, "").strip().rstrip("\x00")
+        return int(text) if text.isdigit() else None
+
+
+@dataclass(order=True)
+class _Event:
+    time: str
+    seq: int
+    vm_name: str = field(compare=False)
+    vm_id: str | None = field(compare=False)
+    notification: str = field(compare=False)
+    message: str = field(compare=False)
+
+
+class SimHost:
+    """A simulated Hyper-V host built from a Scenario. `run` is thread-safe (one lock)."""
+
+    def __init__(self, scenario: Scenario, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.scenario = scenario
+        self.name = scenario.host.name
+        self.guest_credentials = (
+            Credential(scenario.guest_credentials.username, scenario.guest_credentials.password)
+            if scenario.guest_credentials
+            else None
+        )
+        self._clock = clock
+        self._catalog: Catalog = load_catalog()
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._started_wall = datetime.now(timezone.utc)
+        self._host_license_status = scenario.host.license_status
+        self._host_partial_key = scenario.host.partial_product_key
+        self._vms = [_Vm.from_spec(spec) for spec in scenario.vms]
+        self._by_id = {vm.id: vm for vm in self._vms}
+        self._events = [
+            _Event(e.time, n, e.vm, e.vm_id, e.notification, e.message) for n, e in enumerate(scenario.events)
+        ]
+        self._ops: dict[str, Callable[[Mapping[str, Any], float], Any]] = {
+            "inventory": self._inventory,
+            "vm": self._vm,
+            "guest_licenses": self._guest_licenses,
+            "enable_kvp": self._enable_kvp,
+            "start_vm": self._start_vm,
+            "start_guest_kvp": self._start_guest_kvp,
+            "install_key": self._install_key,
+            "activate_guest": self._activate_guest,
+            "set_edition": self._set_edition,
+            "activate_host": self._activate_host,
+        }
+
+    def run(self, op: str, params: Mapping[str, Any]) -> Any:
+        """Run one operation; raises RemoteError with Windows' wording when Windows would fail."""
+        handler = self._ops.get(op)
+        if handler is None:
+            raise RemoteError(
+                f"The term '{op}' is not recognized as the name of a cmdlet, function, script file, or operable "
+                "program.",
+                "CommandNotFoundException",
+            )
+        with self._lock:
+            now = self._clock()
+            self._settle(now)
+            return handler(params, now)
+
+    # --- time ---------------------------------------------------------------------------------------
+
+    def _wall(self, moment: float) -> str:
+        """The UTC time of a clock reading, for event times and AVMA activation times."""
+        wall = self._started_wall + timedelta(seconds=moment - self._started)
+        return wall.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _settle(self, now: float) -> None:
+        """Finish every boot and AVMA attempt that is due, in the order they came due."""
+        for vm in self._vms:
+            if vm.booted_at is not None and vm.booted_at <= now:
+                vm.state, vm.booted_at = "Running", None
+            if vm.activation_due is not None and vm.activation_due <= now:
+                due, vm.activation_due = vm.activation_due, None
+                self._complete_activation(vm, due)
+
+    # --- documents ----------------------------------------------------------------------------------
+
+    def _host_doc(self) -> dict[str, Any]:
+        host = self.scenario.host
+        return {
+            "name": host.name,
+            "domain": host.domain or None,
+            "os_name": host.os_name or None,
+            "build": host.build,
+            "sku": host.sku,
+            "license_status": self._host_license_status,
+            "partial_product_key": self._host_partial_key or None,
+            "hyperv": host.hyperv,
+            "virtual": host.virtual,
+        }
+
+    def _cluster_doc(self) -> dict[str, Any] | None:
+        cluster = self.scenario.cluster
+        if cluster is None:
+            return None
+        nodes = [
+            {
+                "name": node.name,
+                "build": node.build if node.reachable else None,
+                "sku": node.sku if node.reachable else None,
+                "license_status": node.license_status if node.reachable else None,
+                "reachable": node.reachable,
+                "error": None if node.reachable else node.error,
+            }
+            for node in cluster.nodes
+        ]
+        return {"name": cluster.name, "nodes": nodes}
+
+    def _vm_doc(self, vm: _Vm) -> dict[str, Any]:
+        running = vm.state == "Running"
+        return {
+            "id": vm.id,
+            "name": vm.name,
+            "state": vm.state,
+            "generation": vm.generation,
+            "kvp": {
+                "enabled": vm.kvp_enabled,
+                "status": _KVP_JSON[vm.kvp_status] if running and vm.kvp_enabled else None,
+            },
+            "intrinsic": dict(vm.guest) if vm.kvp_ok else {},
+        }
+
+    def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:
+        lic = vm.license
+        if lic is None:
+            return None
+        edition_id = _EDITION_IDS.get(vm.item_int("OSEditionId") or -1)
+        return {
+            "name": f"Windows(R), {edition_id} edition" if edition_id else "Windows(R) Operating System",
+            "description": f"Windows(R) Operating System, {lic.channel} channel",
+            "license_status": lic.status,
+            "license_status_reason": lic.reason,
+            "grace_minutes": lic.grace_minutes,
+            "partial_product_key": lic.partial_product_key or None,
+            "product_key_channel": _KEY_CHANNEL.get(lic.channel, "Retail"),
+            "avma_host": lic.avma_host,
+            "avma_last_activation": lic.avma_last_activation,
+        }
+
+    def _event_docs(self) -> list[dict[str, Any]]:
+        newest = sorted(self._events, reverse=True)[:200]
+        return [
+            {
+                "time": e.time,
+                "vm_name": e.vm_name,
+                "vm_id": e.vm_id,
+                "notification": e.notification,
+                "message": e.message,
+            }
+            for e in newest
+        ]
+
+    # --- parameters and checks ----------------------------------------------------------------------
+
+    def _find(self, params: Mapping[str, Any]) -> _Vm:
+        vm_id = _param(params, "VmId")
+        vm = self._by_id.get(str(vm_id).strip("{}").lower())
+        if vm is None:
+            raise RemoteError(
+                f'Hyper-V was unable to find a virtual machine with id "{vm_id}".',
+                "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM",
+            )
+        return vm
+
+    def _credential_ok(self, credential: Any) -> bool:
+        """Constant-time comparison: the sim must not teach timing leaks. `.\\user` and `HOST\\user` match `user`."""
+        expected = self.guest_credentials
+        if expected is None or not isinstance(credential, Credential):
+            return False
+        given_user = credential.username.rsplit("\\", 1)[-1].casefold().encode()
+        user_ok = hmac.compare_digest(given_user, expected.username.casefold().encode())
+        password_ok = hmac.compare_digest(credential.password.encode(), expected.password.encode())
+        return user_ok & password_ok
+
+    def _ps_direct_error(self, vm: _Vm, credential: Any) -> str | None:
+        """Why PowerShell Direct into this guest fails, in Windows' words; None when it works."""
+        if vm.state != "Running":
+            return f"The virtual machine '{vm.name}' is not in a valid state to perform the operation."
+        if not vm.ps_direct:
+            return PS_DIRECT_LOST
+        if not self._credential_ok(credential):
+            return CREDENTIAL_INVALID
+        return None
+
+    def _ps_direct(self, params: Mapping[str, Any]) -> _Vm:
+        vm = self._find(params)
+        error = self._ps_direct_error(vm, params.get("Credential"))
+        if error is not None:
+            raise RemoteError(error, "PSDirectException")
+        return vm
+
+    def _sl_error(self, code: int) -> RemoteError:
+        """A Software Licensing failure as PowerShell reports it: the HRESULT, then Microsoft's text."""
+        entry = self._catalog.error(code)
+        return RemoteError(f"Error: 0x{code:08X} {entry.text if entry else ''}".rstrip(), "SoftwareLicensingException")
+
+    # --- edition and key rules ----------------------------------------------------------------------
+
+    def _guest_edition(self, vm: _Vm) -> Edition:
+        return self._catalog.edition(vm.item_int("OSEditionId"), vm.guest.get("OSName", ""))
+
+    def _guest_family(self, vm: _Vm) -> str | None:
+        return self._catalog.family_of(vm.item_int("OSBuildNumber"))
+
+    def _kms_fits(self, version: str, build: int | None) -> bool:
+        """A KMS client key fits its family, or the SAC releases it names ("1803", "SAC …/1909/…")."""
+        if version == self._catalog.family_of(build):
+            return True
+        info = self._catalog.build_info(build)
+        tokens = version.replace("/", " ").split()
+        return info is not None and any(token in info.name for token in tokens)
+
+    def _classify_key(self, key: str, edition: Edition, build: int | None) -> str:
+        """The channel a key installs as on this edition and build; raises 0xC004F050 / 0xC004F069 as Windows does."""
+        if not is_well_formed_key(key) or not set(key) <= KEY_ALPHABET:
+            raise self._sl_error(F050)
+        avma = self._catalog.avma_key_by_last5(key[-5:])
+        kms = self._catalog.kms_key_by_last5(key[-5:])
+        if avma is not None and avma.key == key:
+            if edition.evaluation or avma.edition != edition.name or avma.family != self._catalog.family_of(build):
+                raise self._sl_error(F069)
+            return AVMA
+        if kms is not None and kms.key == key:
+            if edition.evaluation or kms.edition != edition.name or not self._kms_fits(kms.version, build):
+                raise self._sl_error(F069)
+            return KMS_CLIENT
+        if avma is not None or kms is not None:  # a catalog key with a typo
+            raise self._sl_error(F050)
+        return RETAIL
+
+    def _install(self, vm: _Vm, key: str, channel: str, now: float) -> None:
+        vm.license = _License(OOB_GRACE, 0, channel, key[-5:], INSTALL_GRACE_MINUTES, None, None)
+        vm.activation_due = now + self.scenario.sim.activation_delay_s if channel == AVMA else None
+
+    def _avma_failure(self, vm: _Vm) -> tuple[int, str | None] | None:
+        """Why this host refuses the guest's AVMA request (HRESULT, 12310 notification); None when it grants it."""
+        if not vm.kvp_ok:
+            return FD04, None  # the request never reaches the host: no event there
+        host = self.scenario.host
+        host_edition = self._catalog.edition(host.sku, host.os_name)
+        if host.virtual or not host.hyperv or host_edition.name not in ("Datacenter", "Datacenter: Azure Edition"):
+            return FD01, "Invalid Host"
+        if self._host_license_status != LICENSED:
+            return FD02, "Invalid Host"
+        key = self._catalog.avma_key_by_last5(vm.license.partial_product_key if vm.license else "")
+        host_family = self._catalog.family_of(host.build)
+        fits = key is not None and key.family == self._guest_family(vm) and "Azure" not in key.edition
+        if not fits or not self._catalog.host_can_activate(host_family, self._guest_family(vm)):
+            return FD03, "Activation Denied"
+        return None
+
+    def _complete_activation(self, vm: _Vm, due: float) -> None:
+        lic = vm.license
+        if lic is None or lic.channel != AVMA:
+            return
+        failure = self._avma_failure(vm)
+        if failure is None:
+            lic.status, lic.reason, lic.grace_minutes = LICENSED, 0, AVMA_GRACE_MINUTES
+            lic.avma_host, lic.avma_last_activation = self.name, self._wall(due)
+            notification: str | None = "AVMA Success"
+        else:
+            lic.reason, notification = failure
+            lic.status, lic.grace_minutes = NOTIFICATION, 0
+        if notification is not None:
+            message = self._catalog.notification(notification) or notification
+            self._events.append(_Event(self._wall(due), len(self._events), vm.name, vm.id, notification, message))
+
+    # --- operations ---------------------------------------------------------------------------------
+
+    def _inventory(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        return {
+            "host": self._host_doc(),
+            "cluster": self._cluster_doc(),
+            "vms": [self._vm_doc(vm) for vm in self._vms],
+            "events": self._event_docs(),
+        }
+
+    def _vm(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        return self._vm_doc(self._find(params))
+
+    def _guest_licenses(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        ids = _param(params, "VmIds")
+        if isinstance(ids, str) or not isinstance(ids, (list, tuple)):
+            ids = [ids]
+        credential = params.get("Credential")
+        entries = []
+        for vm_id in ids:
+            vm = self._by_id.get(str(vm_id).strip("{}").lower())
+            error = VMID_NOT_FOUND if vm is None else self._ps_direct_error(vm, credential)
+            license_doc = None if vm is None or error else self._license_doc(vm)
+            entries.append({"vm_id": str(vm_id).lower(), "license": license_doc, "error": error})
+        return {"licenses": entries}
+
+    def _enable_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        vm = self._find(params)
+        vm.kvp_enabled = True
+        return {"vm": self._vm_doc(vm)}
+
+    def _start_vm(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        vm = self._find(params)
+        if vm.state != "Running" and vm.booted_at is None:
+            self._boot(vm, now)
+        return {"vm": self._vm_doc(vm)}
+
+    def _boot(self, vm: _Vm, now: float) -> None:
+        delay = self.scenario.sim.boot_delay_s
+        vm.state, vm.booted_at = ("Starting", now + delay) if delay > 0 else ("Running", None)
+
+    def _start_guest_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        vm = self._ps_direct(params)
+        vm.kvp_status = "OK"  # the guest's vmickvpexchange runs again; the host sees it at once
+        return {"vm_id": vm.id, "service": "Running"}
+
+    def _install_key(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        key = str(_param(params, "ProductKey")).strip().upper()
+        vm = self._ps_direct(params)
+        channel = self._classify_key(key, self._guest_edition(vm), vm.item_int("OSBuildNumber"))
+        self._install(vm, key, channel, now)
+        return {"vm_id": vm.id, "license": self._license_doc(vm)}
+
+    def _activate_guest(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        vm = self._ps_direct(params)
+        lic = vm.license
+        if lic is None:
+            raise self._sl_error(F014)
+        if lic.channel == AVMA:
+            vm.activation_due = now + self.scenario.sim.activation_delay_s  # completes asynchronously
+        elif lic.channel == KMS_CLIENT:
+            raise self._sl_error(F074)
+        elif lic.status != LICENSED:  # retail, MAK, OEM: activated online by Microsoft
+            lic.status, lic.reason, lic.grace_minutes = LICENSED, 0, 0
+        return {"vm_id": vm.id, "license": self._license_doc(vm)}
+
+    def _set_edition(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        target = str(_param(params, "Edition"))
+        key = str(_param(params, "ProductKey")).strip().upper()
+        vm = self._ps_direct(params)
+        edition = self._guest_edition(vm)
+        if not edition.evaluation:
+            raise RemoteError("Error: 50 The current edition cannot be upgraded to any target editions.", "DismError")
+        allowed = ("ServerStandard", "ServerDatacenter") if edition.name == "Standard" else ("ServerDatacenter",)
+        if target not in allowed:
+            raise RemoteError(f"Error: 87 The edition {target} is not a valid target edition.", "DismError")
+        new_sku, new_name = _SET_EDITION_SKU[target], _retail_name(vm.guest.get("OSName", ""), target)
+        # The key must fit the edition the guest becomes, not the Evaluation it is.
+        channel = self._classify_key(key, self._catalog.edition(new_sku, new_name), vm.item_int("OSBuildNumber"))
+        vm.guest.update(OSEditionId=str(new_sku), OSName=new_name)
+        self._install(vm, key, channel, now)
+        self._boot(vm, now)
+        if vm.activation_due is not None and vm.booted_at is not None:
+            vm.activation_due = vm.booted_at + self.scenario.sim.activation_delay_s  # AVMA runs once it has booted
+        return {"vm_id": vm.id, "rebooting": True}
+
+    def _activate_host(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        key = str(_param(params, "ProductKey")).strip().upper()
+        expected = self.scenario.host.product_key
+        if expected is None or not hmac.compare_digest(key.encode(), expected.encode()):
+            raise self._sl_error(F050)
+        self._host_license_status, self._host_partial_key = LICENSED, expected[-5:]
+        return {"host": self._host_doc()}
+
+
+def _param(params: Mapping[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if value is None or value == "":
+        raise RemoteError(
+            f"Cannot bind argument to parameter '{name}' because it is null.",
+            "ParameterArgumentValidationErrorNullNotAllowed",
+        )
+    return value
+
+
+def _retail_name(os_name: str, target: str) -> str:
+    """The OS name after DISM /Set-Edition: "… 2022 Standard Evaluation" → "… 2022 Datacenter"."""
+    edition = "Datacenter" if target == "ServerDatacenter" else "Standard"
+    name, found = re.subn(r"\b(Standard|Datacenter)( Evaluation)?\b", edition, os_name)
+    return name if found else f"{os_name.replace(' Evaluation', '')} {edition}".strip()

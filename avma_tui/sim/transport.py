@@ -1,0 +1,50 @@
+"""SimTransport: the Transport over the in-process simulated host, with latency and fault knobs.
+
+The demo and most tests run the real facade, parsing and diagnosis on top of this, so it behaves
+like a remote transport where it matters: every call awaits (latency), results are fresh copies made
+through JSON (no caller ever shares engine state, and anything not JSON-shaped fails here as it
+would on the wire), and tests can make the next calls fail with any TransportError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..hyperv.transport import ConnectionLost, TransportError
+from .engine import SimHost
+
+
+class SimTransport:
+    """Runs operations on a SimHost. `calls` lists every operation asked for, in order."""
+
+    def __init__(self, engine: SimHost, *, latency_ms: float | None = None) -> None:
+        self.engine = engine
+        self.latency_ms = engine.scenario.sim.latency_ms if latency_ms is None else latency_ms
+        self.description = f"simulated host {engine.name} ({Path(engine.scenario.source).name})"
+        self.calls: list[str] = []
+        self._faults: list[TransportError] = []
+        self._closed = False
+
+    def fail_next(self, error: TransportError, count: int = 1) -> None:
+        """Make the next `count` calls raise `error` (after the latency, as a real failure would)."""
+        self._faults.extend([error] * count)
+
+    async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
+        self.calls.append(op)
+        if self.latency_ms > 0:
+            await asyncio.sleep(self.latency_ms / 1000)
+        else:
+            await asyncio.sleep(0)  # still a suspension point, as on the wire
+        if self._closed:
+            raise ConnectionLost(f"the connection to {self.description} is closed")
+        if self._faults:
+            raise self._faults.pop(0)
+        result = self.engine.run(op, dict(params or {}))
+        return json.loads(json.dumps(result))
+
+    async def close(self) -> None:
+        self._closed = True
