@@ -104,8 +104,8 @@ def _redact_value(value: Any) -> Any:
     return _redact_value(str(value))
 
 
-def canonical(record: Mapping[str, Any]) -> str:
-    """The one JSON spelling of a record: what is hashed, and what is written as a line."""
+def canonical(record: Any) -> str:
+    """The one JSON spelling of a record (or any JSON value): what is hashed, and what is written as a line."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -369,7 +369,7 @@ class AuditLog:
         }
         open_intents: dict[tuple[Any, Any, str], list[dict[str, Any]]] = {}
         for record in records:
-            key = (record.get("interaction"), record.get("action"), canonical({"t": record.get("target")}))
+            key = (record.get("interaction"), record.get("action"), canonical(record.get("target")))
             if record.get("phase") == "intent":
                 open_intents.setdefault(key, []).append(record)
             elif record.get("phase") == "result" and open_intents.get(key):

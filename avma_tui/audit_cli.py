@@ -1,0 +1,222 @@
+"""`avma-tui audit verify|show|export`: the audit log for scripts, auditors and a quick look.
+
+`show` prints records oldest first, like `journalctl`, so `| tail` gives the latest. Exports are
+UTF-8 and end with the log's head hash and record count (what `verify` printed when the export was
+made), whatever the month filter, so a copy can be checked against the live log later: the head must
+still be in its chain. Every value from a record is untrusted (VM names and error text come from the
+host), so control characters are stripped before anything reaches the terminal, and CSV cells that a
+spreadsheet would run as a formula are quoted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+import unicodedata
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .audit import AuditError, AuditLog, ChainState, canonical
+from .cli import CliError
+
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "operator",
+    "remote_user",
+    "host",
+    "target_kind",
+    "target_name",
+    "target_id",
+    "action",
+    "phase",
+    "interaction",
+    "outcome",
+    "params",
+    "before",
+    "after",
+    "error",
+    "prev",
+    "hash",
+)
+_FORMULA_START = ("=", "+", "-", "@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        log = AuditLog()
+        if args.audit_command == "verify":
+            return _verify(log)
+        if args.audit_command == "show":
+            return _show(log, host=args.host, since=_since(args.since))
+        return _export(log, fmt=args.format, month=_month(args.month), output=args.output)
+    except AuditError as err:
+        raise CliError(str(err)) from None
+
+
+def _verify(log: AuditLog) -> int:
+    if not log.path.exists():
+        _emit(f"no audit log yet ({log.path})\n")
+        return 0
+    state = log.verify()
+    if not state.ok:
+        _emit(f"BROKEN at record {state.broken_at}: {state.problem}\n")
+        return 1
+    lines = [f"intact: {state.count} records, head {state.head}"]
+    for record in log.records():
+        if record.get("action") == "recovered":
+            aside = _clean((record.get("params") or {}).get("set_aside", ""))
+            lines.append(f"note: record {record['seq']} says a torn last line was set aside in {aside}")
+    _emit("\n".join(lines) + "\n")
+    return 0
+
+
+def _show(log: AuditLog, *, host: str | None, since: str | None) -> int:
+    records = log.records()
+    if not records:
+        print(f"no audit records yet ({log.path})", file=sys.stderr)
+        return 0
+    state = log.verify()
+    if not state.ok:
+        print(f"warning: the audit chain is broken at record {state.broken_at}: {state.problem}", file=sys.stderr)
+    shown = [
+        record
+        for record in records
+        if (host is None or _same_host(record.get("host"), host)) and (since is None or _time(record) >= since)
+    ]
+    if not shown:
+        print("no audit records match", file=sys.stderr)
+    _emit("".join(_show_line(record) + "\n" for record in shown))
+    return 0
+
+
+def _export(log: AuditLog, *, fmt: str, month: str | None, output: str | None) -> int:
+    records = log.records()
+    if not records:
+        print(f"no audit records yet ({log.path}); nothing exported", file=sys.stderr)
+        return 0
+    state = log.verify()
+    chosen = [record for record in records if month is None or _time(record).startswith(month + "-")]
+    text = _csv(chosen, state) if fmt == "csv" else _jsonl(chosen, state)
+    if output is None:
+        _emit(text)
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8", newline="")
+        except OSError as err:
+            raise CliError(f"cannot write {output}: {err.strerror or err}") from None
+        print(f"exported {len(chosen)} records to {output}", file=sys.stderr)
+    if not state.ok:
+        print(f"warning: the audit chain is broken at record {state.broken_at}: {state.problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _jsonl(records: Iterable[dict[str, Any]], state: ChainState) -> str:
+    """Each record exactly as in the log (so its hash can be recomputed), then the head."""
+    body = "".join(canonical(record) + "\n" for record in records)
+    return body + canonical({"head": state.head, "records": state.count}) + "\n"
+
+
+def _csv(records: Iterable[dict[str, Any]], state: ChainState) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        target = record.get("target") if isinstance(record.get("target"), dict) else {}
+        flat = {
+            **record,
+            "target_kind": target.get("kind"),
+            "target_name": target.get("name"),
+            "target_id": target.get("id"),
+        }
+        writer.writerow(_csv_cell(flat.get(column)) for column in CSV_COLUMNS)
+    return out.getvalue() + f"# head {state.head} records {state.count}\n"
+
+
+def _csv_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text and a terminal shows harmlessly.
+
+    Structures become compact JSON; control characters are escaped as in JSON (so a hostile name
+    cannot drive a terminal or split a row); a leading = + - @ is quoted so it is not run as a formula.
+    """
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else canonical(value)
+    text = _CONTROL.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _show_line(record: dict[str, Any]) -> str:
+    target = record.get("target") if isinstance(record.get("target"), dict) else {}
+    phase = _clean(record.get("phase"))
+    if record.get("outcome"):
+        phase += " " + _clean(record.get("outcome"))
+    parts = [
+        _clean(record.get("time")),
+        f"#{record.get('seq')}",
+        _clean(record.get("host")),
+        f"{_clean(target.get('kind'))} {_clean(target.get('name'))}",
+        _clean(record.get("action")),
+        phase,
+        f"by {_clean(record.get('operator'))} as {_clean(record.get('remote_user')) or '-'}",
+    ]
+    params = record.get("params")
+    if isinstance(params, dict) and params:
+        parts.append(" ".join(f"{_clean(name)}={_clean(_plain(value))}" for name, value in params.items()))
+    error = record.get("error")
+    if isinstance(error, dict):
+        parts.append(f"error {_clean(error.get('code'))}: {_clean(error.get('message'))}")
+    return "  ".join(parts)
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else canonical(value)
+
+
+def _clean(value: Any) -> str:
+    """One line of printable text: a hostile VM name cannot move the cursor or recolour the terminal."""
+    text = "" if value is None else str(value)
+    return "".join(" " if ch in "\t\n\r" else "" if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
+def _same_host(recorded: Any, wanted: str) -> bool:
+    """`hv01` matches `HV01` and `hv01.corp.example`; the log keeps the fqdn when it is known."""
+    name, wanted = str(recorded or "").lower(), wanted.lower()
+    return name == wanted or name.startswith(wanted + ".")
+
+
+def _time(record: dict[str, Any]) -> str:
+    value = record.get("time")
+    return value if isinstance(value, str) else ""
+
+
+def _since(value: str | None) -> str | None:
+    """The ISO date as a string: record times are ISO UTC, so they compare as text."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise CliError(f"--since expects a date as YYYY-MM-DD, not {value!r}") from None
+
+
+def _month(value: str | None) -> str | None:
+    if value is not None and not _MONTH.fullmatch(value):
+        raise CliError(f"--month expects YYYY-MM, not {value!r}")
+    return value
+
+
+def _emit(text: str) -> None:
+    """Write UTF-8 whatever the console's code page, so names in any script survive a redirect."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
