@@ -1,0 +1,365 @@
+"""Remedies: every finding code has a plan; steps carry their op's exact script; keys stay masked; refusals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from avma_tui.catalog import load_catalog
+from avma_tui.hyperv.scripts import script_text
+from avma_tui.model import (
+    Diagnosis,
+    Finding,
+    GuestErrorKind,
+    GuestLicense,
+    GuestOs,
+    Host,
+    Inventory,
+    Kvp,
+    KvpStatus,
+    LicenseRead,
+    LicenseState,
+    RemedyKind,
+    Severity,
+    Vm,
+    VmDiagnosis,
+    VmStatus,
+)
+from avma_tui.remedies import (
+    INFO_ONLY_CODES,
+    StepKind,
+    key_step,
+    mask_key,
+    plan_for_host,
+    plan_for_vm,
+)
+
+VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
+CATALOG = load_catalog()
+ALL_KEYS = [k.key for k in CATALOG.avma_keys] + [k.key for k in CATALOG.kms_keys]
+
+#: spec/findings.md, host part: code → remedy kind.
+HOST_CODES = {
+    "HOST_NOT_HYPERV": RemedyKind.MANUAL,
+    "HOST_VERSION_UNSUPPORTED": RemedyKind.MANUAL,
+    "HOST_NOT_DATACENTER": RemedyKind.MANUAL,
+    "HOST_EVALUATION": RemedyKind.MANUAL,
+    "HOST_NOT_ACTIVATED": RemedyKind.ASSISTED,
+    "HOST_IS_VIRTUAL": RemedyKind.MANUAL,
+    "CLUSTER_NODE_UNREACHABLE": RemedyKind.MANUAL,
+    "CLUSTER_NODE_NOT_DATACENTER": RemedyKind.MANUAL,
+    "CLUSTER_NODE_NOT_ACTIVATED": RemedyKind.MANUAL,
+    "CLUSTER_NODE_TOO_OLD": RemedyKind.MANUAL,
+}
+#: spec/findings.md, VM part: code → remedy kind.
+VM_CODES = {
+    "VM_NOT_RUNNING": RemedyKind.AUTOMATIC,
+    "KVP_DISABLED": RemedyKind.AUTOMATIC,
+    "KVP_NO_CONTACT": RemedyKind.ASSISTED,
+    "GUEST_OS_UNKNOWN": RemedyKind.MANUAL,
+    "GUEST_NOT_WINDOWS_SERVER": RemedyKind.NONE,
+    "GUEST_TOO_OLD": RemedyKind.NONE,
+    "GUEST_NEWER_THAN_HOST": RemedyKind.MANUAL,
+    "GUEST_AZURE_EDITION": RemedyKind.MANUAL,
+    "NO_AVMA_KEY": RemedyKind.MANUAL,
+    "GUEST_EVALUATION": RemedyKind.ASSISTED,
+    "LICENSE_UNKNOWN": RemedyKind.ASSISTED,
+    "PS_DIRECT_UNAVAILABLE": RemedyKind.MANUAL,
+    "KEY_NOT_AVMA": RemedyKind.ASSISTED,
+    "NOT_ACTIVATED": RemedyKind.ASSISTED,
+    "GRACE_PERIOD": RemedyKind.ASSISTED,
+    "ACTIVATED_BY_OTHER_HOST": RemedyKind.ASSISTED,
+    "AVMA_DATA_AFTER_KEY_CHANGE": RemedyKind.MANUAL,
+    "AVMA_EVENT_FAILURE": RemedyKind.MANUAL,
+}
+
+HOST = Host("HV01", "contoso.local", "Windows Server 2022 Datacenter", 20348, 8, 1, "ABCDE", True, False)
+
+
+def guest_os(build: int = 17763, sku: int = 7, name: str = "Windows Server 2019 Standard", ptype: int = 3) -> GuestOs:
+    return GuestOs(name, f"10.0.{build}", build, sku, ptype, 2, "app01.contoso.local")
+
+
+def lic(channel: str = "VOLUME_KMSCLIENT", partial: str = "J464C", status: int = 1, reason: int = 0) -> GuestLicense:
+    return GuestLicense(
+        name="Windows(R), ServerStandard edition",
+        description=f"Windows(R) Operating System, {channel} channel",
+        status=status,
+        reason=reason,
+        grace_minutes=0,
+        partial_product_key=partial,
+        product_key_channel="",
+        avma_host="",
+        avma_last_activation="",
+    )
+
+
+def finding(code: str, kind: RemedyKind, subject: str = "APP01", subject_kind: str = "vm") -> Finding:
+    return Finding(
+        code=code,
+        severity=Severity.ERROR,
+        subject=subject,
+        subject_id=VM_ID if subject_kind == "vm" else subject,
+        subject_kind=subject_kind,
+        title=f"title of {code}",
+        detail=f"detail of {code}",
+        evidence=(),
+        remedy_kind=kind,
+        remedy_summary="",
+    )
+
+
+def diagnosis(
+    *codes: str,
+    guest: GuestOs | None = None,
+    license_read: LicenseRead | None = None,
+    state: str = "Running",
+    host_codes: tuple[str, ...] = (),
+    status: VmStatus = VmStatus.NOT_ACTIVATED,
+    family: str | None = "2019",
+    recommended: str | None = "4GF74",
+    host: Host = HOST,
+) -> Diagnosis:
+    vm = Vm(
+        id=VM_ID,
+        name="APP01",
+        state=state,
+        generation=2,
+        kvp=Kvp(True, KvpStatus.OK, "OK"),
+        guest=guest if guest is not None else guest_os(),
+        license=license_read or LicenseRead(LicenseState.READ, lic()),
+    )
+    vmd = VmDiagnosis(
+        vm=vm,
+        status=status,
+        findings=tuple(finding(c, VM_CODES[c]) for c in codes),
+        family=family,
+        edition="Standard",
+        recommended_key_last5=recommended,
+    )
+    host_findings = tuple(
+        finding(
+            c,
+            HOST_CODES[c],
+            "HV02" if c.startswith("CLUSTER") else "HV01",
+            "node" if c.startswith("CLUSTER") else "host",
+        )
+        for c in host_codes
+    )
+    inventory = Inventory(host=host, cluster=None, vms=(vm,), events=(), read_at="2026-11-27T22:00:00Z")
+    return Diagnosis(inventory, host_findings, "2022", "Datacenter", not host_codes, "", (vmd,))
+
+
+def all_steps(remedies):
+    return [step for remedy in remedies for step in remedy.steps]
+
+
+@pytest.mark.parametrize("code", sorted(VM_CODES))
+def test_every_vm_code_has_a_plan_of_its_kind(code: str) -> None:
+    remedies = plan_for_vm(diagnosis(code), VM_ID)
+    assert [r.finding.code for r in remedies] == [code]
+    steps = remedies[0].steps
+    if code in INFO_ONLY_CODES:
+        assert VM_CODES[code] is RemedyKind.NONE and steps == ()
+        return
+    assert steps, f"{code} has no steps"
+    kinds = {s.kind.value for s in steps}
+    assert VM_CODES[code].value in kinds
+
+
+@pytest.mark.parametrize("code", sorted(HOST_CODES))
+def test_every_host_code_has_a_plan_of_its_kind(code: str) -> None:
+    remedies = plan_for_host(diagnosis(host_codes=(code,)))
+    assert [r.finding.code for r in remedies] == [code]
+    (step,) = remedies[0].steps
+    assert step.kind.value == HOST_CODES[code].value
+    if step.kind is StepKind.MANUAL:
+        assert step.op is None and step.script.strip()
+
+
+def test_automatic_and_assisted_steps_carry_the_exact_script_of_their_op() -> None:
+    codes = [c for c in VM_CODES if c not in ("PS_DIRECT_UNAVAILABLE",)]
+    steps = [s for c in codes for s in all_steps(plan_for_vm(diagnosis(c), VM_ID))]
+    steps += all_steps(plan_for_host(diagnosis(host_codes=("HOST_NOT_ACTIVATED",))))
+    ops = set()
+    for step in steps:
+        if step.kind is StepKind.MANUAL:
+            assert step.op is None
+            continue
+        ops.add(step.op)
+        assert step.script == script_text(step.op)
+    assert ops >= {
+        "start_vm",
+        "enable_kvp",
+        "start_guest_kvp",
+        "install_key",
+        "activate_guest",
+        "set_edition",
+        "activate_host",
+        "guest_licenses",
+    }
+
+
+def test_params_never_show_a_full_key_unless_revealed() -> None:
+    d = diagnosis("KEY_NOT_AVMA", "GUEST_EVALUATION", "NOT_ACTIVATED")
+    for step in [*all_steps(plan_for_vm(d, VM_ID)), key_step(d, VM_ID)]:
+        for _, value in step.params:
+            assert not any(key in value for key in ALL_KEYS), step
+    step = key_step(diagnosis("KEY_NOT_AVMA"), VM_ID)
+    key = CATALOG.avma_key("2019", "Standard")
+    assert dict(step.params)["ProductKey"] == mask_key(key.key) == "XXXXX-XXXXX-XXXXX-XXXXX-4GF74"
+    assert dict(step.secret_params)["ProductKey"] == key.key
+    revealed = key_step(diagnosis("KEY_NOT_AVMA"), VM_ID, reveal=True)
+    assert dict(revealed.params)["ProductKey"] == key.key
+
+
+def test_key_step_installs_the_catalog_key_for_version_and_edition() -> None:
+    d = diagnosis(
+        "KEY_NOT_AVMA", guest=guest_os(20348, 8, "Windows Server 2022 Datacenter"), family="2022", recommended="DV9BG"
+    )
+    step = key_step(d, VM_ID)
+    assert step.op == "install_key" and step.kind is StepKind.ASSISTED and not step.refusal
+    assert dict(step.secret_params)["ProductKey"] == CATALOG.avma_key("2022", "Datacenter").key
+    assert set(step.needs) == {"guest_credentials", "vm_running"}
+
+
+@pytest.mark.parametrize("code", ["NO_AVMA_KEY", "GUEST_NEWER_THAN_HOST", "GUEST_AZURE_EDITION"])
+def test_key_step_refuses_with_the_reason(code: str) -> None:
+    step = key_step(diagnosis(code, "KEY_NOT_AVMA", recommended=None if code == "NO_AVMA_KEY" else "4GF74"), VM_ID)
+    assert step.refusal.startswith(code)
+    assert not step.secret_params
+    # The plan's install step is refused the same way; activation too.
+    plan = plan_for_vm(diagnosis(code, "KEY_NOT_AVMA"), VM_ID)
+    key_not_avma = next(r for r in plan if r.finding.code == "KEY_NOT_AVMA")
+    assert all(s.refusal.startswith(code) for s in key_not_avma.steps)
+
+
+def test_key_step_without_guest_data_refuses() -> None:
+    d = diagnosis("NOT_ACTIVATED", family=None, recommended=None, guest=GuestOs("", "", None, None, None, None, ""))
+    assert "not known" in key_step(d, VM_ID).refusal
+
+
+@pytest.mark.parametrize(
+    ("channel", "words"),
+    [
+        ("VOLUME_MAK", "replaces a MAK key (…ABCDE)"),
+        ("RETAIL", "replaces a retail key (…ABCDE)"),
+        ("OEM_DM", "replaces an OEM key (…ABCDE)"),
+    ],
+)
+def test_key_step_warns_before_replacing_a_key_worth_keeping(channel: str, words: str) -> None:
+    d = diagnosis("KEY_NOT_AVMA", license_read=LicenseRead(LicenseState.READ, lic(channel, "ABCDE")))
+    assert key_step(d, VM_ID).warning.startswith(words)
+
+
+def test_evaluation_guest_gets_dism_with_the_avma_key_and_a_reboot_warning() -> None:
+    d = diagnosis(
+        "GUEST_EVALUATION",
+        guest=guest_os(20348, 80, "Windows Server 2022 Datacenter Evaluation"),
+        family="2022",
+        recommended="DV9BG",
+    )
+    step = key_step(d, VM_ID)
+    assert step.op == "set_edition"
+    assert dict(step.params)["Edition"] == "ServerDatacenter"
+    assert dict(step.secret_params)["ProductKey"] == CATALOG.avma_key("2022", "Datacenter").key
+    assert "restart" in step.warning
+
+
+def test_evaluation_domain_controller_is_refused() -> None:
+    d = diagnosis("GUEST_EVALUATION", guest=guest_os(17763, 79, "Windows Server 2019 Standard Evaluation", ptype=2))
+    (step,) = plan_for_vm(d, VM_ID)[0].steps
+    assert step.op == "set_edition" and "domain controller" in step.refusal
+
+
+def test_2012r2_guest_gets_exact_console_commands() -> None:
+    d = diagnosis(
+        "PS_DIRECT_UNAVAILABLE",
+        "KEY_NOT_AVMA",
+        guest=guest_os(9600, 7, "Windows Server 2012 R2 Standard"),
+        family="2012 R2",
+        recommended="MTB6V",
+    )
+    key = CATALOG.avma_key("2012 R2", "Standard").key
+    for remedy in plan_for_vm(d, VM_ID):
+        step = remedy.steps[0]
+        assert step.kind is StepKind.MANUAL and step.op is None
+        assert step.script.splitlines()[:2] == [f"slmgr /ipk {key}", "slmgr /ato"]
+
+
+def test_evaluation_without_ps_direct_gets_the_dism_command() -> None:
+    d = diagnosis(
+        "GUEST_EVALUATION",
+        "PS_DIRECT_UNAVAILABLE",
+        guest=guest_os(9600, 79, "Windows Server 2012 R2 Standard Evaluation"),
+        family="2012 R2",
+        recommended="MTB6V",
+    )
+    step = plan_for_vm(d, VM_ID)[0].steps[0]
+    key = CATALOG.avma_key("2012 R2", "Standard").key
+    assert f"DISM /Online /Set-Edition:ServerStandard /ProductKey:{key} /AcceptEula" in step.script
+
+
+def test_kvp_no_contact_is_manual_when_ps_direct_cannot_reach_the_guest() -> None:
+    assisted = plan_for_vm(diagnosis("KVP_NO_CONTACT"), VM_ID)[0].steps[0]
+    assert assisted.op == "start_guest_kvp" and "guest_credentials" in assisted.needs
+    failed = LicenseRead(
+        LicenseState.FAILED, error="…remote session might have ended.", error_kind=GuestErrorKind.PS_DIRECT
+    )
+    manual = plan_for_vm(diagnosis("KVP_NO_CONTACT", license_read=failed), VM_ID)[0].steps[0]
+    assert manual.kind is StepKind.MANUAL and "Start-Service -Name vmickvpexchange" in manual.script
+
+
+def test_host_findings_that_block_the_vm_come_first_and_refuse_activation() -> None:
+    d = diagnosis(
+        "NOT_ACTIVATED",
+        host_codes=("HOST_NOT_ACTIVATED", "CLUSTER_NODE_TOO_OLD"),
+        license_read=LicenseRead(LicenseState.READ, lic("VIRTUAL_MACHINE_ACTIVATION", "4GF74", 5, 0xC004FD02)),
+    )
+    plan = plan_for_vm(d, VM_ID)
+    assert [r.finding.code for r in plan] == ["HOST_NOT_ACTIVATED", "NOT_ACTIVATED"]
+    host_step = plan[0].steps[0]
+    assert host_step.op == "activate_host" and host_step.needs == ("host_product_key",)
+    assert host_step.secret_params == ()
+    (activate,) = plan[1].steps
+    assert activate.op == "activate_guest" and "HOST_NOT_ACTIVATED" in activate.refusal
+    assert "0xC004FD02" in activate.warning
+
+
+def test_not_activated_without_the_right_key_installs_it_first() -> None:
+    d = diagnosis("NOT_ACTIVATED", license_read=LicenseRead(LicenseState.READ, None))
+    assert [s.op for s in plan_for_vm(d, VM_ID)[0].steps] == ["install_key", "activate_guest"]
+    right = LicenseRead(LicenseState.READ, lic("VIRTUAL_MACHINE_ACTIVATION", "4GF74", 0))
+    assert [s.op for s in plan_for_vm(diagnosis("NOT_ACTIVATED", license_read=right), VM_ID)[0].steps] == [
+        "activate_guest"
+    ]
+
+
+def test_manual_commands_name_a_vm_by_id_never_by_a_hostile_name() -> None:
+    d = diagnosis("GUEST_NEWER_THAN_HOST")
+    hostile = "[red]x[/]'; Remove-VM *"
+    vm = replace(d.inventory.vms[0], name=hostile)
+    vmd = replace(d.vms[0], vm=vm)
+    d = replace(d, inventory=replace(d.inventory, vms=(vm,)), vms=(vmd,))
+    step = plan_for_vm(d, VM_ID)[0].steps[0]
+    assert f"Get-VM -Id {VM_ID} | Move-VM" in step.script
+    assert "Remove-VM" not in step.script and "[red]" not in step.script
+
+
+def test_hostile_node_names_become_placeholders() -> None:
+    d = diagnosis(host_codes=("CLUSTER_NODE_NOT_ACTIVATED",))
+    f = replace(d.host_findings[0], subject="HV02; Stop-Computer")
+    step = plan_for_host(replace(d, host_findings=(f,)))[0].steps[0]
+    assert "Stop-Computer" not in step.script and "<node name>" in step.script
+
+
+def test_not_eligible_vm_gets_no_host_remedies() -> None:
+    d = diagnosis("GUEST_TOO_OLD", host_codes=("HOST_NOT_ACTIVATED",), status=VmStatus.NOT_ELIGIBLE)
+    plan = plan_for_vm(d, VM_ID)
+    assert [(r.finding.code, r.steps) for r in plan] == [("GUEST_TOO_OLD", ())]
+
+
+def test_unknown_vm_is_a_key_error() -> None:
+    with pytest.raises(KeyError):
+        plan_for_vm(diagnosis(), "00000000-0000-4000-8000-000000000000")
