@@ -86,8 +86,6 @@ def test_show_prints_oldest_first_with_hostile_text_defused(log: AuditLog) -> No
     assert shown[2].endswith(
         "result failed  by alice as CORP\\admin  VmId=id-1  error E1: The virtual machine is not in a valid state"
     )
-        "result failed  by alice as CORP\\admin  VmId=id-1  error E1: The virtual machine is not in a valid state"
-    )
 
 
 def test_show_filters_by_host_and_date(log: AuditLog) -> None:
