@@ -39,8 +39,10 @@ _KVP_JSON = {"OK": "Ok", "NoContact": "NoContact", "LostCommunication": "LostCom
 _KEY_CHANNEL = {AVMA: "Volume:GVLK", KMS_CLIENT: "Volume:GVLK", "VOLUME_MAK": "Volume:MAK", "OEM_DM": "OEM:DM"}
 #: The EditionID Windows puts into the licensing product's Name, by OperatingSystemSKU.
 _EDITION_IDS = {
+    4: "Enterprise",
     7: "ServerStandard",
     8: "ServerDatacenter",
+    48: "Professional",
     50: "ServerSolution",
     79: "ServerStandardEval",
     80: "ServerDatacenterEval",

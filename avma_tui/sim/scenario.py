@@ -398,7 +398,7 @@ def _license(table: _Table | None) -> LicenseSpec | None:
 
 def _default_ps_direct(guest: tuple[tuple[str, str], ...]) -> bool:
     """PowerShell Direct needs a Windows 10 / Server 2016 guest (build 14393) or newer."""
-    build = dict(guest).get("OSBuildNumber", "").strip()
+    build = dict(guest).get("OSBuildNumber", "").strip().rstrip("\x00")
     return build.isdigit() and int(build) >= 14393
 
 
