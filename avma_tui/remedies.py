@@ -762,3 +762,17 @@ def key_step(diagnosis: Diagnosis, vm_id: str, *, catalog: Catalog | None = None
     if "GUEST_EVALUATION" in g.codes and not _key_refusal(g, g.avma_key):
         return _set_edition(g)
     return _install_key(g)
+
+
+def console_commands(step: Step) -> str:
+    """What to type at the VM's console instead, when PowerShell Direct cannot run `step` for you."""
+    key = dict(step.secret_params).get("ProductKey", "<AVMA key>")
+    params = dict(step.params)
+    commands = {
+        "install_key": f"slmgr /ipk {key}\nslmgr /ato",
+        "activate_guest": "slmgr /ato",
+        "start_guest_kvp": _GUEST_KVP_COMMANDS,
+        "set_edition": f"DISM /Online /Set-Edition:{params.get('Edition', '<edition>')} /ProductKey:{key} /AcceptEula",
+        "guest_licenses": "slmgr /dlv",
+    }
+    return commands.get(step.op or "", step.script if step.kind is StepKind.MANUAL else "")
