@@ -1,0 +1,150 @@
+"""The audit viewer, driven with Pilot in a tiny app that pushes it, as the real app does on `a`."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App
+from textual.content import Content
+from textual.widgets import DataTable, Input, Static
+
+from avma_tui.audit import AuditLog, Target
+from avma_tui.ui.audit_screen import AuditScreen
+
+HOSTILE = "[red]x[/]'; Remove-VM *\x1b[2J"
+SHOWN = "[red]x[/]'; Remove-VM *[2J"  # exactly as written, minus the control character
+
+
+class Harness(App[None]):
+    def __init__(self, log: AuditLog, host: str | None = None) -> None:
+        super().__init__()
+        self.audit_log, self.host = log, host
+
+    def on_mount(self) -> None:
+        self.push_screen(AuditScreen(self.audit_log, host=self.host))
+
+
+@pytest.fixture
+def log() -> AuditLog:
+    """hv01: a connect, a failed change on a hostile-named VM, an interrupted one; hv02: a connect."""
+    log = AuditLog(operator="alice")
+    log.append(
+        host="hv01", remote_user="admin", target=Target("host", "hv01"), action="connect", phase="result",
+        interaction="i1", outcome="ok",
+    )  # fmt: skip
+    failed = log.intent(
+        host="hv01", remote_user="admin", target=Target("vm", HOSTILE, "id-1"), action="install_key",
+        interaction="i2", params={"ProductKey": "W3GNR-8DDXR-2TFRP-H8P33-DV9BG"},
+    )  # fmt: skip
+    log.result(failed, outcome="failed", error={"code": "0xC004F050", "message": "[b]bad[/b] key"})
+    log.intent(
+        host="hv01", remote_user="admin", target=Target("vm", "db01", "id-2"), action="enable_kvp", interaction="i3"
+    )
+    log.append(
+        host="hv02", remote_user="admin", target=Target("host", "hv02"), action="connect", phase="result",
+        interaction="i4", outcome="ok",
+    )  # fmt: skip
+    return log
+
+
+async def settle(app: App[None], pilot) -> AuditScreen:  # type: ignore[no-untyped-def]
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, AuditScreen)
+    return app.screen
+
+
+def column(table: DataTable, index: int) -> list[str]:
+    return [table.get_row_at(row)[index].plain for row in range(table.row_count)]
+
+
+def field(name: str, value: str) -> str:
+    """A detail-pane line: the field name in a column of 20, then the value."""
+    return f"{name:<20} {value}"
+
+
+def plain(screen: AuditScreen, selector: str) -> str:
+    content = screen.query_one(selector, Static).content
+    assert isinstance(content, Content)
+    return content.plain
+
+
+async def test_newest_first_with_chain_state_and_interrupted_change(log: AuditLog) -> None:
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        assert column(screen.table, 1) == ["5", "4", "3", "2", "1"]
+        assert column(screen.table, 6) == ["ok", "interrupted", "failed", "", "ok"]
+        assert column(screen.table, 3)[2] == f"vm {SHOWN}"
+        head = log.verify().head
+        chain = plain(screen, "#audit-chain")
+        assert chain == f"Chain intact · 5 records · head {head} · 1 interrupted change to re-check"
+
+
+async def test_filter_select_and_detail_show_hostile_text_raw(log: AuditLog) -> None:
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        await pilot.press("slash", *"vm:remove outcome:fail")
+        await pilot.pause()
+        assert column(screen.table, 1) == ["3"]
+        await pilot.press("enter")  # back to the table
+        await pilot.pause()
+        assert screen.table.has_focus
+        detail = plain(screen, "#audit-detail-body")
+        assert field("target.name", SHOWN) in detail.splitlines()
+        assert field("error.message", "[b]bad[/b] key") in detail.splitlines()
+        assert field("params.ProductKey", "XXXXX-XXXXX-XXXXX-XXXXX-DV9BG") in detail.splitlines()
+        assert "\x1b" not in detail
+        await pilot.press("escape")  # clears the filter, stays open
+        await pilot.pause()
+        assert screen.query_one("#audit-filter", Input).value == ""
+        assert screen.table.row_count == 5
+        assert app.screen is screen
+        await pilot.press("escape")  # nothing to clear: closes
+        await pilot.pause()
+        assert not isinstance(app.screen, AuditScreen)
+
+
+async def test_moving_the_cursor_shows_that_record(log: AuditLog) -> None:
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        await pilot.press("down")
+        await pilot.pause()
+        detail = plain(screen, "#audit-detail-body").splitlines()
+        assert field("seq", "4") in detail
+        assert detail[-1] == "No result was recorded: re-check this target."
+
+
+async def test_host_opens_prefiltered_and_q_closes(log: AuditLog) -> None:
+    app = Harness(log, host="hv02")
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        assert screen.query_one("#audit-filter", Input).value == "host:hv02"
+        assert column(screen.table, 2) == ["hv02"]
+        await pilot.press("q")
+        await pilot.pause()
+        assert not isinstance(app.screen, AuditScreen)
+
+
+async def test_a_broken_chain_is_shown_in_the_error_colour(log: AuditLog) -> None:
+    lines = log.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.path.write_text("".join(lines[:1] + lines[2:]), encoding="utf-8")
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        chain = screen.query_one("#audit-chain", Static).content
+        assert isinstance(chain, Content)
+        assert chain.plain == "BROKEN at record 2: record 2 removed (line 2 holds record 3)"
+        assert {str(span.style) for span in chain.spans} >= {"bold $error", "$error"}
+        assert screen.table.row_count == 4
+
+
+async def test_no_log_yet() -> None:
+    app = Harness(AuditLog())
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await settle(app, pilot)
+        assert plain(screen, "#audit-chain").startswith("No audit log yet")
+        assert screen.table.row_count == 0
+        assert plain(screen, "#audit-detail-body") == "No records yet."
