@@ -15,7 +15,7 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -24,7 +24,9 @@ from textual.worker import Worker, WorkerState
 from ..audit import AuditError, AuditLog, ChainState, canonical
 from . import safe
 
-COLUMNS = ("Time", "#", "Host", "Target", "Action", "Phase", "Outcome", "Operator")
+# Column → widest it grows. Widths are set from the cells because DataTable (8.2.8) cannot measure
+# Content cells and would leave every column as narrow as its label.
+COLUMNS = {"Time (UTC)": 19, "#": 6, "Host": 20, "Target": 30, "Action": 20, "Phase": 6, "Outcome": 11, "Operator": 12}
 FIELD_ORDER = (
     "seq",
     "time",
@@ -154,9 +156,8 @@ class AuditScreen(Screen[None]):
     AuditScreen {
         #audit-chain { height: auto; padding: 0 1; }
         #audit-filter { display: none; }
-        #audit-main { height: 1fr; }
-        #audit-records { width: 3fr; }
-        #audit-detail { width: 2fr; border-left: vkey $panel; padding: 0 1; }
+        #audit-records { height: 1fr; }
+        #audit-detail { height: 1fr; border-top: solid $panel; padding: 0 1; }
     }
     """
 
@@ -180,15 +181,14 @@ class AuditScreen(Screen[None]):
         yield Input(
             self._initial_filter, placeholder="filter: host:, vm:, action:, outcome: or any word", id="audit-filter"
         )
-        with Horizontal(id="audit-main"):
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="audit-records")
-            with VerticalScroll(id="audit-detail"):
-                yield Static(id="audit-detail-body")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="audit-records")
+        with VerticalScroll(id="audit-detail"):
+            yield Static(id="audit-detail-body")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "Audit log"
-        self.table.add_columns(*COLUMNS)
+        self.table.add_columns(*COLUMNS)  # placeholders until the first read sizes them
         self.query_one("#audit-filter", Input).display = bool(self._initial_filter)
         self.table.loading = True
         self._load()
@@ -257,13 +257,18 @@ class AuditScreen(Screen[None]):
         selected = None
         if table.row_count:
             selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        self._shown = {}
+        self._shown, rows = {}, []
         for line, record in reversed(list(enumerate(self._snapshot.records, start=1))):
             if matches(record, query, self._snapshot.pending):
                 key = str(line)  # the line, not the seq: a tampered file may repeat a seq
                 self._shown[key] = record
-                table.add_row(*_row(record, self._snapshot.pending), key=key)
+                rows.append((key, _row(record, self._snapshot.pending)))
+        table.clear(columns=True)
+        for index, (label, widest) in enumerate(COLUMNS.items()):
+            width = max([len(label), *(cells[index].cell_length for _, cells in rows)])
+            table.add_column(label, width=min(width, widest))
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         table.loading = False
         if selected in self._shown:
             table.move_cursor(row=table.get_row_index(selected))
