@@ -1,0 +1,221 @@
+"""`avma-tui fix … --vm NAME`: the remedies for one VM without the TUI (spec/cli.md).
+
+It walks the plan the way an admin would: take the first step that can run, show it, ask, run it
+through FixService (audited, verified), re-check, plan again — because each fix changes what the
+guest reports. Manual steps are printed with their commands. Exit 0 only when everything it could
+fix verified green, 1 otherwise, 2 for usage and connection problems (CliError).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Callable
+
+from .audit import AuditError, AuditLog, new_interaction
+from .cli import CliError
+from .connect import guest_credential, open_target
+from .hyperv.transport import TransportError
+from .model import Diagnosis, Vm
+from .remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
+from .report import printable
+from .service import FixService, StepResult
+from .session import Session
+
+#: Environment variable that may carry the host's product key for a headless run (never the command line).
+HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"
+#: Bound on plan → run → re-check rounds; a plan that keeps producing new steps is a bug, not a reason to loop.
+MAX_ROUNDS = 25
+
+
+def resolve_vm(diagnosis: Diagnosis, wanted: str) -> Vm:
+    """The VM whose Id or exact name is `wanted`; CliError when none, or when a name is ambiguous."""
+    vms = diagnosis.inventory.vms
+    by_id = [vm for vm in vms if vm.id == wanted.strip().strip("{}").lower()]
+    matches = by_id or [vm for vm in vms if vm.name == wanted]
+    if not matches:
+        raise CliError(f"no VM with the name or Id {printable(wanted)!r} on {printable(diagnosis.inventory.host.fqdn)}")
+    if len(matches) > 1:
+        ids = ", ".join(vm.id for vm in matches)
+        raise CliError(f"{len(matches)} VMs are named {printable(wanted)!r}: pass --vm with one of their Ids: {ids}")
+    return matches[0]
+
+
+def _indent(text: str, prefix: str = "       ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def describe_step(number: int, step: Step, *, with_script: bool = True) -> str:
+    """A step as the plan prints it: what, why, parameters, the exact script or commands, effect, check."""
+    lines = [f"  {number}. ({step.kind.value}) {printable(step.title)}", f"       why: {printable(step.why)}"]
+    if step.refusal:
+        lines.append(f"       REFUSED: {printable(step.refusal)}")
+    if step.warning:
+        lines.append(f"       WARNING: {printable(step.warning)}")
+    if step.needs:
+        lines.append(f"       needs: {', '.join(step.needs)}")
+    if step.params:
+        lines.append("       parameters: " + "; ".join(f"{name} = {printable(value)}" for name, value in step.params))
+    if with_script and step.kind is StepKind.MANUAL:
+        lines += ["       commands:", _indent(step.script, "         ")]
+    elif with_script:
+        lines += [f"       script ({step.op}.ps1, run with the parameters above):", _indent(step.script, "         ")]
+    lines += [f"       changes: {printable(step.changes)}", f"       verified by: {printable(step.verify)}"]
+    return "\n".join(lines)
+
+
+def describe_plan(remedies: list[Remedy]) -> str:
+    if not remedies:
+        return "Nothing to fix: no findings for this VM.\n"
+    parts = []
+    for remedy in remedies:
+        f = remedy.finding
+        parts.append(f"[{f.severity.value}] {f.code} — {printable(f.subject)}: {printable(f.title)}")
+        if not remedy.steps:
+            parts.append("  nothing to do (information only)")
+        parts += [describe_step(n, step) for n, step in enumerate(remedy.steps, 1)]
+    return "\n".join(parts) + "\n"
+
+
+def _runnable(step: Step) -> bool:
+    return step.kind is not StepKind.MANUAL and not step.refusal
+
+
+class _Fixer:
+    """One `fix` run: the loop of plan → confirm → run → re-check, and what it did."""
+
+    def __init__(self, session: Session, args: argparse.Namespace, out: Callable[[str], None]) -> None:
+        self.session = session
+        self.args = args
+        self.out = out
+        self.service = FixService(session, AuditLog(), verify_timeout=args.verify_timeout)
+        self.interaction = new_interaction()
+        self.done: set[tuple[str, str]] = set()  # (finding code, step id) run, declined or shown
+        self.results: list[StepResult] = []
+        self.host_key: str | None = None
+
+    def _next(self, remedies: list[Remedy]) -> tuple[Remedy, Step] | None:
+        """The first runnable step not tried yet; manual and refused steps are printed once on the way."""
+        for remedy in remedies:
+            for step in remedy.steps:
+                key = (remedy.finding.code, step.id)
+                if key in self.done:
+                    continue
+                if _runnable(step):
+                    return remedy, step
+                self.done.add(key)
+                what = "refused" if step.refusal else "yours to do at the console"
+                shown = describe_step(1, step, with_script=step.kind is StepKind.MANUAL)
+                self.out(f"\n{remedy.finding.code}: {what} —\n{shown}")
+        return None
+
+    def _ask(self, step: Step) -> bool:
+        self.out("\n" + describe_step(1, step))
+        try:
+            answer = input("Run this step? [y/N] ")
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    def _host_product_key(self) -> str | None:
+        if self.host_key is None:
+            self.host_key = os.environ.get(HOST_KEY_ENV) or None
+        if self.host_key is None and sys.stdin is not None and sys.stdin.isatty():
+            self.host_key = getpass.getpass("The host's product key (input hidden): ").strip() or None
+        return self.host_key
+
+    async def run(self, vm: Vm) -> int:
+        for _ in range(MAX_ROUNDS):
+            diagnosis = self.session.diagnosis
+            assert diagnosis is not None
+            found = self._next(plan_for_vm(diagnosis, vm.id))
+            if found is None:
+                break
+            remedy, step = found
+            self.done.add((remedy.finding.code, step.id))
+            if not self.args.yes and not self._ask(step):
+                self.out("  declined: nothing changed")
+                self.results.append(StepResult(step, "skipped", "declined", ""))
+                self._skip_rest(remedy)
+                continue
+            key = self._host_product_key() if NEEDS_HOST_PRODUCT_KEY in step.needs else None
+            self.out(f"\n→ {printable(step.title)}")
+            result = await self.service.run_step(
+                vm.id, step, interaction=self.interaction, host_product_key=key, on_progress=self._progress
+            )
+            self.results.append(result)
+            self._print_result(result)
+            if result.outcome != "ok":
+                self._skip_rest(remedy)
+            await self.service.recheck(vm.id)
+        return self._finish(vm)
+
+    def _skip_rest(self, remedy: Remedy) -> None:
+        """After a failed or declined step the rest of its remedy would only fail the same way."""
+        self.done.update((remedy.finding.code, s.id) for s in remedy.steps)
+
+    def _progress(self, text: str) -> None:
+        self.out(f"  … {printable(text)}")
+
+    def _print_result(self, result: StepResult) -> None:
+        self.out(f"  {result.outcome.upper()}: {printable_lines(result.message)}")
+        if result.next_step:
+            self.out(_indent(printable_lines(result.next_step), "  next: "))
+
+    def _finish(self, vm: Vm) -> int:
+        diagnosis = self.session.diagnosis
+        assert diagnosis is not None
+        vmd = diagnosis.for_vm(vm.id)
+        left = [r for r in plan_for_vm(diagnosis, vm.id) if any(_runnable(s) for s in r.steps)]
+        status = vmd.status.value if vmd else "gone"
+        self.out(
+            f"\n{printable(vm.name)}: {status}; remaining findings: "
+            + (", ".join(f.code for f in vmd.findings) if vmd and vmd.findings else "none")
+        )
+        failed = [r for r in self.results if r.outcome != "ok"]
+        if failed or left:
+            self.out(
+                "Not everything the tool can fix is green: "
+                + ", ".join(
+                    [f"{r.step.id} {r.outcome}" for r in failed] + [f"{r.finding.code} still open" for r in left]
+                )
+            )
+            return 1
+        return 0
+
+
+def printable_lines(text: str) -> str:
+    """Like `printable`, but keeps line breaks (multi-line next steps and commands)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+async def _fix(session: Session, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    try:
+        diagnosis = await session.refresh()
+        vm = resolve_vm(diagnosis, args.vm)
+        vmd = diagnosis.for_vm(vm.id)
+        out(f"{printable(vm.name)} ({vm.id}) on {printable(session.host_name)}: {vmd.status.value if vmd else ''}")
+        if args.dry_run:
+            out("Plan (dry run: nothing is changed)\n" + describe_plan(plan_for_vm(diagnosis, vm.id)))
+            return 0
+        return await _Fixer(session, args, out).run(vm)
+    finally:
+        await session.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`avma-tui fix`: 0 everything fixable verified green, 1 not, CliError (exit 2) for usage/connection."""
+    if not args.dry_run and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
+        raise CliError("no terminal to confirm each change: pass --yes to run without asking, or --dry-run")
+    session = Session(open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "")
+
+    def out(text: str) -> None:
+        print(text, flush=True)
+
+    try:
+        return asyncio.run(_fix(session, args, out))
+    except (TransportError, AuditError) as err:
+        raise CliError(printable(str(err))) from None
