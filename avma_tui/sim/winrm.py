@@ -1,0 +1,311 @@
+"""A loopback WinRM endpoint serving the simulated host to the real pypsrp client.
+
+HTTP on 127.0.0.1 with NTLM (pyspnego acceptor) and WinRM message encryption, or HTTPS with a
+certificate generated at start (NTLM with channel binding, or Basic); WS-Management and PowerShell
+remoting behind it (winrm_wsman, winrm_shell). Tests use it to drive PsrpTransport through real
+authentication, encryption, faults and timeouts; `avma-tui sim serve` uses it for demos.
+
+The password is kept in memory; the NTLM acceptor reads its account from a temporary file holding
+only the NT hash, deleted on stop. Fault injection (`fail_next`) reproduces what goes wrong with
+real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts, slow answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import re
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import spnego
+from pypsrp.encryption import WinRMEncryption
+from spnego.channel_bindings import GssChannelBindings
+
+from .engine import SimHost
+from .winrm_tls import make_certificate
+from .winrm_wsman import RECEIVE, WSManService
+
+FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive")
+_HTTP_FAULTS = ("drop", "401")
+_ENCRYPTED_TYPE = 'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
+
+#: spnego's NTLM acceptor reads its accounts from the file named by NTLM_USER_FILE, a process-wide
+#: setting; endpoints (and tests running several) set it only while they step a context.
+_NTLM_ENV_LOCK = threading.Lock()
+
+
+class WinRMEndpoint:
+    """A WinRM server for one SimHost, running on background threads until stop()."""
+
+    def __init__(self, engine: SimHost, *, username: str, password: str, https: bool = False, port: int = 0) -> None:
+        self.engine = engine
+        self.username = username
+        self.https = https
+        self.host = "127.0.0.1"
+        self.port = port
+        self.ca_cert_path: Path | None = None
+        self.requests = 0
+        self.latency_ms = 0.0
+        self.slow_receive_seconds = 5.0
+        self._password = password
+        self._faults: list[str] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._service = WSManService(self._run_op, self.host, self._stopping)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp: Path | None = None
+        self._user_file: Path | None = None
+        self._channel_binding: bytes | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.https else 'http'}://{self.host}:{self.port}/wsman"
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="avma-sim-winrm-"))
+        self._user_file = self._tmp / "ntlm-users"
+        _write_private(self._user_file, _ntlm_user_line(self.username, self._password))
+        context: ssl.SSLContext | None = None
+        if self.https:
+            certificate = make_certificate(self.host)
+            self.ca_cert_path = self._tmp / "ca.pem"
+            self.ca_cert_path.write_bytes(certificate.ca_pem)
+            chain, key = self._tmp / "server.pem", self._tmp / "server.key"
+            _write_private(chain, certificate.chain_pem.decode())
+            _write_private(key, certificate.key_pem.decode())
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(chain, key)
+            key.unlink()
+            self._channel_binding = certificate.channel_binding
+        self._server = _Server((self.host, self.port), self, context)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sim-winrm", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.close_connections()
+            self._server.server_close()
+            self._server = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> WinRMEndpoint:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    # --- knobs ---------------------------------------------------------------------------------
+
+    def fail_next(self, kind: str, count: int = 1) -> None:
+        """Make the next `count` requests fail this way (slow_receive: the next Receives)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.extend([kind] * count)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.requests = 0
+
+    # --- used by the request handler -----------------------------------------------------------
+
+    def _take_fault(self, kinds: tuple[str, ...], action: str = "") -> str | None:
+        with self._lock:
+            for index, kind in enumerate(self._faults):
+                if kind in kinds and (kind != "slow_receive" or action == RECEIVE):
+                    return self._faults.pop(index)
+        return None
+
+    def _serve(self, body: bytes, user: str) -> tuple[int, bytes]:
+        with self._lock:
+            self.requests += 1
+        return self._service.handle(
+            body, user, lambda action: self._take_fault(("500", "shell_gone", "slow_receive"), action),
+            self.slow_receive_seconds,
+        )
+
+    def _run_op(self, op: str, params: Any) -> Any:
+        return self.engine.run(op, params)
+
+    def _new_context(self) -> Any:
+        bindings = GssChannelBindings(application_data=self._channel_binding) if self._channel_binding else None
+        return spnego.server(protocol="negotiate", channel_bindings=bindings)
+
+    def _step(self, context: Any | None, token: bytes) -> tuple[Any, bytes | None]:
+        """One NTLM leg with this endpoint's account file in effect; a new context when none is given."""
+        with _NTLM_ENV_LOCK:
+            saved = os.environ.get("NTLM_USER_FILE")
+            os.environ["NTLM_USER_FILE"] = str(self._user_file)
+            try:
+                context = context or self._new_context()
+                return context, context.step(token)
+            finally:
+                if saved is None:
+                    os.environ.pop("NTLM_USER_FILE", None)
+                else:
+                    os.environ["NTLM_USER_FILE"] = saved
+
+    def _basic_ok(self, encoded: str) -> bool:
+        try:
+            user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user.casefold().encode(), self.username.casefold().encode()) & hmac.compare_digest(
+            password.encode(), self._password.encode()
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], endpoint: WinRMEndpoint, context: ssl.SSLContext | None) -> None:
+        self.endpoint = endpoint
+        self.ssl_context = context
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that goes away mid-request is normal here (timeouts, faults): no traceback."""
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            for connection in list(self.connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One client connection; NTLM authentication and encryption are per connection, as on Windows."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 120
+
+    def setup(self) -> None:
+        if self.server.ssl_context is not None:
+            self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+        self.context: Any | None = None
+        self.user: str | None = None
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: request lines would only clutter the terminal of `sim serve`."""
+
+    def do_POST(self) -> None:
+        endpoint = self.server.endpoint
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.rstrip("/").lower() != "/wsman":
+            self._reply(404)
+            return
+        if endpoint.latency_ms > 0:
+            time.sleep(endpoint.latency_ms / 1000)
+        final_token = b""
+        scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() in ("negotiate", "ntlm", "kerberos"):
+            fresh = self.context is None or self.user is not None
+            try:
+                context, out = endpoint._step(None if fresh else self.context, base64.b64decode(credentials))
+            except Exception:  # a wrong password, a bad token, a channel binding mismatch
+                self.context, self.user = None, None
+                self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+                return
+            self.context, self.user = context, None
+            if not context.complete:
+                self._reply(401, headers={"WWW-Authenticate": f"Negotiate {base64.b64encode(out or b'').decode()}"})
+                return
+            self.user = str(context.client_principal or endpoint.username)
+            final_token = out or b""
+        elif scheme.lower() == "basic" and endpoint.https:
+            if not endpoint._basic_ok(credentials):
+                self._reply(401, headers={"WWW-Authenticate": "Negotiate, Basic realm=\"WSMAN\""})
+                return
+            self.user = endpoint.username
+        if self.user is None:
+            self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+            return
+        headers = {"WWW-Authenticate": f"Negotiate {base64.b64encode(final_token).decode()}"} if final_token else {}
+        if not body:  # pypsrp's empty POST that sets up the security context for encryption
+            self._reply(200, headers=headers)
+            return
+        fault = endpoint._take_fault(_HTTP_FAULTS)
+        if fault == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault == "401":  # as when the host forgets the connection's authentication
+            self.context, self.user = None, None
+            self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+            return
+        encrypted = self.headers.get("Content-Type", "").startswith("multipart/encrypted")
+        if encrypted:
+            try:
+                body = WinRMEncryption(self.context, WinRMEncryption.SPNEGO).unwrap_message(body, "Encrypted Boundary")
+            except Exception:  # sealed with another context (a stale client) or garbage
+                self._reply(400, headers=headers)
+                return
+        elif not endpoint.https:  # AllowUnencrypted is false on Windows by default
+            self._reply(400, headers=headers)
+            return
+        status, answer = endpoint._serve(body, self.user)
+        if encrypted:
+            _, answer = WinRMEncryption(self.context, WinRMEncryption.SPNEGO).wrap_message(answer)
+            headers["Content-Type"] = _ENCRYPTED_TYPE
+        else:
+            headers["Content-Type"] = "application/soap+xml;charset=UTF-8"
+        self._reply(status, answer, headers)
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True  # the client gave up (a timeout): nothing to tell it
+
+
+def _ntlm_user_line(username: str, password: str) -> str:
+    """An smbpasswd-format line: the NT hash, never the password itself."""
+    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+
+    lm, nt = lmowfv1(password).hex().upper(), ntowfv1(password).hex().upper()
+    name = re.sub(r"[:\r\n]", "", username)
+    return f"{name}:1000:{lm}:{nt}:[U]:LCT-00000000\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
