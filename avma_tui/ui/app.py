@@ -1,0 +1,221 @@
+"""The avma-tui application: start-up, the live refresh loop, quitting, and the shared state.
+
+The app holds what every screen shares (the Session, the AuditLog) and runs the refresh loop
+Dolphie-style: each refresh re-arms a one-shot timer when it finishes, so slow hosts never get
+overlapping reads, and a tick that finds a dialog open only re-arms. A failed refresh keeps the last
+data on screen with a "stale since" banner. Screens other than the first are imported lazily so that
+`avma-tui --demo` is on screen in about a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import WorkerState
+
+from ..config import ConnectionSettings
+from ..connect import open_simulated, scenario_path, settings_from_args
+from ..hyperv.transport import TransportError
+from ..model import Diagnosis
+from ..session import Session
+from .commands import AvmaCommands
+from .screens.connect import Connector, ConnectScreen, open_host
+from .screens.dashboard import DashboardScreen
+
+if TYPE_CHECKING:
+    from ..audit import AuditLog
+
+#: Workers in this group change things on the host; quitting while one runs asks first.
+OPERATION_GROUP = "operation"
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for the admin. Transport errors are written for them; anything else is named."""
+    if isinstance(err, TransportError):
+        return str(err) or type(err).__name__
+    return f"unexpected {type(err).__name__}: {err}"
+
+
+class AvmaApp(App[None]):
+    """avma-tui. `session` is None until a connection succeeds (or from the start with --demo)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "avma-tui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    COMMANDS = App.COMMANDS | {AvmaCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while an operation runs)"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Keys and an AVMA primer"),
+        Binding("colon", "command_palette", "Commands", show=False, id="palette", tooltip="The command palette"),
+    ]
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        settings: ConnectionSettings | None = None,
+        *,
+        refresh_interval: float = 30.0,
+        clock: Callable[[], datetime] = datetime.now,
+        connector: Connector = open_host,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings
+        self.refresh_interval = refresh_interval
+        self.clock = clock
+        self.connector = connector
+        self.dashboard: DashboardScreen | None = None
+        self._audit: AuditLog | None = None
+        self._refresh_lock = asyncio.Lock()
+        self._timer: Timer | None = None
+
+    def get_default_screen(self) -> Screen[None]:
+        if self.session is not None:
+            return DashboardScreen()
+        return ConnectScreen(self.settings)
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log, opened on first use (the dashboard does not need it to appear)."""
+        if self._audit is None:
+            from ..audit import AuditLog
+
+            self._audit = AuditLog()
+        return self._audit
+
+    @property
+    def operation_running(self) -> bool:
+        return any(w.group == OPERATION_GROUP and w.state is WorkerState.RUNNING for w in self.workers)
+
+    # --- connection and refresh --------------------------------------------------------------------
+
+    def on_connect_screen_connected(self, message: ConnectScreen.Connected) -> None:
+        self.session = message.session
+        self.switch_screen(DashboardScreen())
+
+    def dashboard_ready(self, dashboard: DashboardScreen) -> None:
+        """Called by the dashboard once mounted: show what the session knows, or read it now."""
+        self.dashboard = dashboard
+        if self.session is not None and self.session.diagnosis is not None:
+            dashboard.show(self.session.diagnosis, self.clock().strftime("%H:%M:%S"))
+            self._arm_timer()
+        else:
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        """Refresh in a worker; a press while a refresh runs is dropped (that refresh is fresh enough)."""
+        if self.session is None or self._refresh_lock.locked():
+            return
+        self.run_worker(self.refresh_now(), name="refresh", group="refresh", exit_on_error=False)
+
+    async def refresh_now(self) -> Diagnosis | None:
+        """Read the host again and show it; None when the read failed (the banner says why).
+
+        Refreshes never overlap: a second caller waits for the running one, then reads again, so
+        whoever asks after a change sees the state after that change.
+        """
+        session, dashboard = self.session, self.dashboard
+        if session is None or dashboard is None:
+            return None
+        async with self._refresh_lock:
+            self._stop_timer()
+            dashboard.set_busy(True)
+            try:
+                diagnosis: Diagnosis | None = await session.refresh()
+            except Exception as err:  # any failure keeps the last data on screen
+                diagnosis = None
+                dashboard.show_stale(describe_error(err))
+            else:
+                dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
+            finally:
+                dashboard.set_busy(False)
+                self._arm_timer()
+        return diagnosis
+
+    def _arm_timer(self) -> None:
+        self._stop_timer()
+        if self.refresh_interval > 0:
+            self._timer = self.set_timer(self.refresh_interval, self._tick, name="auto-refresh")
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _tick(self) -> None:
+        """The periodic refresh; while a dialog is open it only waits another interval."""
+        if self.screen is self.dashboard:
+            self.action_refresh()
+        else:
+            self._arm_timer()
+
+    # --- other screens -----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_audit(self) -> None:
+        from .audit_screen import AuditScreen
+
+        host = self.session.host_name if self.session else None
+        self.push_screen(AuditScreen(self.audit, host=host))
+
+    def open_fix_wizard(self, vm_ids: list[str], *, mode: str) -> None:
+        """The fix wizard for these VMs ([] = the host); the dashboard refreshes when it closes."""
+        if self.session is None:
+            return
+        try:
+            from .fix_wizard import FixWizardScreen
+        except ModuleNotFoundError:
+            self.notify("The fix wizard is not part of this build.", severity="warning", markup=False)
+            return
+        self.push_screen(
+            FixWizardScreen(self.session, self.audit, vm_ids, mode=mode), lambda _result: self.action_refresh()
+        )
+
+    # --- quitting ----------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if not self.operation_running:
+            await self._shutdown()
+            return
+        from .screens.confirm import ConfirmScreen
+
+        question = "A change is running on the host. If you quit now its outcome is unknown. Quit anyway?"
+        self.push_screen(ConfirmScreen("Quit?", question, confirm="Quit"), self._quit_confirmed)
+
+    async def _quit_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._stop_timer()
+        if self.session is not None:
+            try:
+                await self.session.close()
+            except Exception as err:  # closing a dead connection must not stop the quit
+                self.log.warning(f"closing the session failed: {describe_error(err)}")
+        self.exit()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`avma-tui [--demo | --scenario FILE | HOST …]`: a bad target fails here, before the screen opens."""
+    path = scenario_path(args)
+    if path is not None:
+        app = AvmaApp(Session(open_simulated(path)), refresh_interval=args.refresh)
+    else:
+        settings = settings_from_args(args) if args.host else None
+        app = AvmaApp(settings=settings, refresh_interval=args.refresh)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,210 @@
+"""The connection screen: where to connect and as whom, saved profiles, and errors in plain words.
+
+The password lives in the masked field and in the transport only; profiles never hold one
+(config.save_profile). Connecting does the first full read, so a host that answers but is not a
+Hyper-V host is reported here rather than as an empty dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from ...config import AUTH_KINDS, ConnectionSettings, load_profiles, save_profile
+from ...hyperv.host import HyperVHost
+from ...session import Session
+from .. import safe
+
+Connector = Callable[[ConnectionSettings, str], HyperVHost]
+
+
+def open_host(settings: ConnectionSettings, password: str) -> HyperVHost:
+    """A HyperVHost over WinRM (pypsrp), loaded only when the admin actually connects."""
+    from ...hyperv.psrp import PsrpTransport
+
+    return HyperVHost(PsrpTransport(settings, password))
+
+
+class FormError(ValueError):
+    """A field the admin has to correct; the message names it."""
+
+
+def settings_from_form(
+    host: str, port: str, https: bool, auth: str, user: str, ca_cert: str, insecure: bool, timeout: float
+) -> ConnectionSettings:
+    host = host.strip()
+    if not host:
+        raise FormError("Enter the host's name or address.")
+    port_number: int | None = None
+    if port.strip():
+        if not port.strip().isdigit() or not 0 < int(port) < 65536:
+            raise FormError("The port must be a number from 1 to 65535.")
+        port_number = int(port)
+    if insecure and ca_cert.strip():
+        raise FormError('Choose a CA file or "do not validate", not both.')
+    if ca_cert.strip() and not Path(ca_cert.strip()).is_file():
+        raise FormError(f"There is no CA file at {ca_cert.strip()}.")
+    return ConnectionSettings(
+        host=host,
+        port=port_number,
+        https=https,
+        auth=auth,
+        username=user.strip(),
+        ca_cert=ca_cert.strip(),
+        insecure=insecure,
+        timeout=timeout,
+    )
+
+
+def profile_label(settings: ConnectionSettings) -> Content:
+    who = f"{settings.username} · " if settings.username else ""
+    return safe.assemble(
+        (settings.host, "bold"),
+        f":{settings.effective_port}  ",
+        (f"{who}{settings.auth} · {'HTTPS' if settings.https else 'HTTP'}", "$text-muted"),
+    )
+
+
+class ConnectScreen(Screen[None]):
+    """Connect to a Hyper-V host over WinRM."""
+
+    @dataclass
+    class Connected(Message):
+        """The first read worked: the app switches to the dashboard with this session."""
+
+        session: Session
+
+    def __init__(self, settings: ConnectionSettings | None = None) -> None:
+        super().__init__()
+        self.initial = settings
+        self.profiles = load_profiles()
+
+    def compose(self) -> ComposeResult:
+        start = self.initial or ConnectionSettings(host="")
+        with Vertical(id="connect-form") as form:
+            form.border_title = "Connect to a Hyper-V host"
+            with Grid(id="fields"):
+                yield Label("Host")
+                yield Input(start.host, placeholder="hv01.contoso.local", id="host", compact=True)
+                yield Label("Port")
+                yield Input(str(start.port or ""), placeholder="5986 / 5985", id="port", compact=True)
+                yield Label("Transport")
+                yield Select(
+                    [("HTTPS", True), ("HTTP (message encryption)", False)],
+                    value=start.https,
+                    allow_blank=False,
+                    id="https",
+                    compact=True,
+                )
+                yield Label("Auth")
+                yield Select(
+                    [(kind, kind) for kind in AUTH_KINDS], value=start.auth, allow_blank=False, id="auth", compact=True
+                )
+                yield Label("User")
+                yield Input(start.username, placeholder="CONTOSO\\admin", id="user", compact=True)
+                yield Label("Password")
+                yield Input(password=True, placeholder="kept in memory only", id="password", compact=True)
+                yield Label("CA file")
+                yield Input(start.ca_cert, placeholder="PEM file (empty: system store)", id="ca", compact=True)
+                yield Label("")
+                yield Checkbox("Do not validate the certificate", start.insecure, id="insecure", compact=True)
+            yield Static(
+                "⚠ Without validation anyone on the path can pose as this host and read the password.",
+                id="insecure-warning",
+            )
+            with Horizontal(id="connect-buttons"):
+                yield Button("Connect", variant="primary", id="connect", compact=True)
+            yield Static(id="connect-status")
+        with Vertical(id="profiles-box") as box:
+            box.border_title = "Recent hosts"
+            yield OptionList(*(Option(profile_label(p), id=str(i)) for i, p in enumerate(self.profiles)), id="profiles")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#insecure-warning").display = self.query_one("#insecure", Checkbox).value
+        self.query_one("#profiles-box").display = bool(self.profiles)
+        target = "#password" if self.initial else "#host"
+        self.query_one(target, Input).focus()
+
+    @on(Checkbox.Changed, "#insecure")
+    def _insecure_changed(self, event: Checkbox.Changed) -> None:
+        self.query_one("#insecure-warning").display = event.value
+
+    @on(OptionList.OptionSelected, "#profiles")
+    def _profile_chosen(self, event: OptionList.OptionSelected) -> None:
+        profile = self.profiles[int(event.option.id or 0)]
+        self.query_one("#host", Input).value = profile.host
+        self.query_one("#port", Input).value = str(profile.port or "")
+        self.query_one("#https", Select).value = profile.https
+        self.query_one("#auth", Select).value = profile.auth
+        self.query_one("#user", Input).value = profile.username
+        self.query_one("#ca", Input).value = profile.ca_cert
+        self.query_one("#insecure", Checkbox).value = profile.insecure
+        self.query_one("#password", Input).focus()
+
+    @on(Button.Pressed, "#connect")
+    @on(Input.Submitted)
+    def _submit(self) -> None:
+        try:
+            settings = self._settings()
+        except FormError as err:
+            self._status(Content.styled(str(err), "$error"))
+            return
+        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), "…"))
+        self.query_one("#connect", Button).disabled = True
+        self._connect(settings, self.query_one("#password", Input).value)
+
+    def _settings(self) -> ConnectionSettings:
+        timeout = self.initial.timeout if self.initial else ConnectionSettings(host="").timeout
+        return settings_from_form(
+            host=self.query_one("#host", Input).value,
+            port=self.query_one("#port", Input).value,
+            https=bool(self.query_one("#https", Select).value),
+            auth=str(self.query_one("#auth", Select).value),
+            user=self.query_one("#user", Input).value,
+            ca_cert=self.query_one("#ca", Input).value,
+            insecure=self.query_one("#insecure", Checkbox).value,
+            timeout=timeout,
+        )
+
+    def _status(self, content: Content) -> None:
+        self.query_one("#connect-status", Static).update(content)
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def _connect(self, settings: ConnectionSettings, password: str) -> None:
+        from ..app import AvmaApp, describe_error
+
+        assert isinstance(self.app, AvmaApp)
+        session: Session | None = None
+        try:
+            session = Session(self.app.connector(settings, password), remote_user=settings.username)
+            host = (await session.refresh()).inventory.host
+        except Exception as err:  # every failure is shown here, in plain words, never as a traceback
+            problem = describe_error(err)
+        else:
+            if host.hyperv:
+                save_profile(settings)
+                self.post_message(self.Connected(session))
+                return
+            problem = f"{host.fqdn} is not a Hyper-V host: the Hyper-V role is not installed."
+        if session is not None:
+            await _close_quietly(session)
+        self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
+        self.query_one("#connect", Button).disabled = False
+
+
+async def _close_quietly(session: Session) -> None:
+    try:
+        await session.close()
+    except Exception:  # the connection already failed; its close error adds nothing
+        return

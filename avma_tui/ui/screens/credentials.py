@@ -1,0 +1,58 @@
+"""Guest credentials for PowerShell Direct: asked once, kept in memory for this session only."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from ...hyperv.transport import Credential
+
+
+class CredentialsScreen(ModalScreen[Credential | None]):
+    """User and masked password for the guests; dismisses with a Credential, or None on cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
+
+    def __init__(self, username: str = "") -> None:
+        super().__init__()
+        self.username = username
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="credentials-dialog", classes="dialog") as dialog:
+            dialog.border_title = "Guest credentials"
+            yield Static(
+                "An administrator account inside the guests, used over PowerShell Direct to read and "
+                "change their licenses. Kept in memory until you quit; never saved or logged.",
+                classes="dialog-text",
+            )
+            with Grid(classes="dialog-fields"):
+                yield Label("User")
+                yield Input(self.username, placeholder="Administrator", id="guest-user", compact=True)
+                yield Label("Password")
+                yield Input(password=True, id="guest-password", compact=True)
+            yield Static(id="credentials-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Use", variant="primary", id="use", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#guest-password" if self.username else "#guest-user", Input).focus()
+
+    @on(Button.Pressed, "#use")
+    @on(Input.Submitted)
+    def _use(self) -> None:
+        user = self.query_one("#guest-user", Input).value.strip()
+        if not user:
+            self.query_one("#credentials-error", Static).update(Content.styled("Enter a user name.", "$error"))
+            self.query_one("#guest-user", Input).focus()
+            return
+        self.dismiss(Credential(user, self.query_one("#guest-password", Input).value))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,270 @@
+"""The host dashboard: summary, VM table with filter, detail pane, and the single-key verbs.
+
+The screen owns no data and no I/O: the app refreshes the session and hands each diagnosis to
+`show()`; a failed refresh arrives through `show_stale()` and the last data stays on screen.
+Actions that open other screens import them lazily, so the first screen appears fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from ...hyperv.transport import Credential
+from ...model import Diagnosis
+from .. import safe
+from ..widgets.cells import COLUMNS
+from ..widgets.host_summary import HostSummary
+from ..widgets.vm_details import VmDetails
+from ..widgets.vm_table import VmTable
+
+if TYPE_CHECKING:
+    from ..app import AvmaApp
+
+_SORTABLE = tuple(column for column in COLUMNS if column != "mark")
+
+
+class DashboardScreen(Screen[None]):
+    """One host: where every VM stands with AVMA, and what to do about it."""
+
+    BINDINGS = [
+        Binding("r", "app.refresh", "Refresh", id="refresh", tooltip="Read the host again now"),
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter VMs by name, status or finding code"),
+        Binding("enter", "details", "Details", id="details", tooltip="Move to the selected VM's details"),
+        Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM (the host when none)"),
+        Binding("space", "mark", "Mark", key_display="spc", id="mark", tooltip="Mark or unmark the selected VM"),
+        Binding("F", "fix_marked", "Fix marked", id="fix-marked", tooltip="Fix all marked VMs (one plan)"),
+        Binding("k", "install_key", "Key", id="install-key", tooltip="Install the AVMA key on the selected VM"),
+        Binding("c", "credentials", "Login", id="credentials", tooltip="Guest credentials (this session only)"),
+        Binding("a", "app.audit", "Audit", id="audit", tooltip="The audit log of every change"),
+        Binding("e", "events", "Events", id="events", tooltip="The host's AVMA events (12310), decoded"),
+        Binding("s", "sort_next", "Sort", show=False, id="sort", tooltip="Sort by the next column"),
+        Binding("S", "sort_reverse", "Reverse", show=False, id="sort-reverse", tooltip="Reverse the sort order"),
+        Binding("escape", "back", "Back", show=False, id="back", tooltip="Clear the filter / back to the table"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diagnosis: Diagnosis | None = None
+        self._read_at = ""
+
+    @property
+    def avma_app(self) -> AvmaApp:
+        from ..app import AvmaApp
+
+        assert isinstance(self.app, AvmaApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield HostSummary(id="summary")
+        yield Static(id="stale")
+        with Horizontal(id="main"):
+            with Vertical(id="list"):
+                yield Input(placeholder="filter: name, status or finding code", id="filter", compact=True)
+                yield VmTable(id="vms")
+            yield VmDetails(id="details")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#summary", HostSummary).border_title = Content("connecting…")
+        self.table.loading = True
+        self.table.focus()
+        self.avma_app.dashboard_ready(self)
+
+    @property
+    def table(self) -> VmTable:
+        return self.query_one("#vms", VmTable)
+
+    # --- the API the app and the other engineers' screens use ---------------------------------------
+
+    def selected_vm_id(self) -> str | None:
+        return self.table.selected_vm_id()
+
+    def marked_vm_ids(self) -> list[str]:
+        return self.table.marked_vm_ids()
+
+    def show(self, diagnosis: Diagnosis, read_at: str) -> None:
+        """A fresh diagnosis: update in place, clear any stale banner."""
+        first = self.diagnosis is None
+        self.diagnosis, self._read_at = diagnosis, read_at
+        session = self.avma_app.session
+        guest = session.guest_credential if session else None
+        self.query_one("#summary", HostSummary).show(diagnosis, guest.username if guest else "", read_at)
+        self.query_one("#stale", Static).display = False
+        self.table.loading = False
+        self.table.show(diagnosis.vms)
+        self._after_table_change()
+        if first:
+            self.table.focus()
+
+    def show_stale(self, reason: str) -> None:
+        """The refresh failed: keep what is shown and say since when it is old, and why."""
+        banner = self.query_one("#stale", Static)
+        if self.diagnosis is None:
+            self.table.loading = False
+            text = safe.assemble(("No data — ", "bold"), safe.text(reason, limit=400), "  (r to retry)")
+        else:
+            since = f"Stale since {self._read_at} — "
+            text = safe.assemble((since, "bold"), safe.text(reason, limit=400), "  (r to retry)")
+        banner.update(text)
+        banner.display = True
+
+    def set_busy(self, busy: bool) -> None:
+        self.query_one("#summary", HostSummary).set_busy(busy, self._read_at)
+
+    def go_to_vm(self, vm_id: str) -> None:
+        """Select a VM, clearing the filter if it hides it."""
+        if not self.table.move_to(vm_id):
+            self._clear_filter()
+            self.table.move_to(vm_id)
+        self.table.focus()
+
+    def show_host_findings(self) -> None:
+        if self.diagnosis is not None:
+            self.query_one("#details", VmDetails).show_host(self.diagnosis)
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+        self.refresh_bindings()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.table.set_filter(event.value)
+            self._after_table_change()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.table.focus()
+
+    # --- actions -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Verbs on a VM are dimmed while no VM is selected; "fix marked" is hidden until something is marked."""
+        if action in ("mark", "install_key", "details"):
+            return True if self.selected_vm_id() else None
+        if action == "fix_marked":
+            return bool(self.marked_vm_ids())
+        if action in ("fix", "events", "credentials"):
+            return True if self.avma_app.session is not None else None
+        return True
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_back(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.has_focus or field.value:
+            self._clear_filter()
+        self.table.focus()
+
+    def action_details(self) -> None:
+        self.query_one("#details", VmDetails).focus()
+
+    def action_mark(self) -> None:
+        vm_id = self.selected_vm_id()
+        if vm_id:
+            self.table.toggle_mark(vm_id)
+            self.refresh_bindings()
+
+    def action_fix(self) -> None:
+        vm_id = self.selected_vm_id()
+        self.avma_app.open_fix_wizard([vm_id] if vm_id else [], mode="fix")
+
+    def action_fix_host(self) -> None:
+        self.avma_app.open_fix_wizard([], mode="fix")
+
+    def action_host_findings(self) -> None:
+        self.show_host_findings()
+
+    def action_install_key(self) -> None:
+        vm_id = self.selected_vm_id()
+        if vm_id:
+            self.avma_app.open_fix_wizard([vm_id], mode="key")
+
+    def action_fix_marked(self) -> None:
+        marked = self.marked_vm_ids()
+        if marked:
+            self.avma_app.open_fix_wizard(marked, mode="batch")
+
+    def action_credentials(self) -> None:
+        from .credentials import CredentialsScreen
+
+        session = self.avma_app.session
+        current = session.guest_credential if session else None
+        self.app.push_screen(CredentialsScreen(current.username if current else ""), self._credentials_given)
+
+    def _credentials_given(self, credential: Credential | None) -> None:
+        session = self.avma_app.session
+        if credential is None or session is None:
+            return
+        session.guest_credential = credential
+        self.avma_app.action_refresh()
+
+    def action_events(self) -> None:
+        from .events import EventsScreen
+
+        if self.diagnosis is not None:
+            self.app.push_screen(EventsScreen(self.diagnosis.inventory.events))
+
+    def action_sort_next(self) -> None:
+        following = _SORTABLE[(_SORTABLE.index(self.table.sort_column) + 1) % len(_SORTABLE)]
+        self.table.sort_by(following)
+        self._after_table_change()
+
+    def action_sort_reverse(self) -> None:
+        self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+        self._after_table_change()
+
+    # --- internals ---------------------------------------------------------------------------------
+
+    def on_vm_table_sorted(self) -> None:
+        self._after_table_change()
+
+    def _clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.table.set_filter("")
+        self._after_table_change()
+
+    def _after_table_change(self) -> None:
+        self._show_selected()
+        self._update_list_title()
+        self.refresh_bindings()
+
+    def _show_selected(self) -> None:
+        if self.diagnosis is None:
+            return
+        details = self.query_one("#details", VmDetails)
+        vm_id = self.selected_vm_id()
+        diag = self.diagnosis.for_vm(vm_id) if vm_id else None
+        if diag is not None:
+            details.show_vm(diag)
+        else:
+            details.show_host(self.diagnosis)
+
+    def _update_list_title(self) -> None:
+        table = self.table
+        arrow = "↓" if table.sort_reverse else "↑"
+        parts: list[str | Content | tuple[object, str]] = [
+            f"VMs {table.row_count}/{table.vm_count}" if table.filter_text else f"VMs {table.vm_count}",
+            f" · sort {COLUMNS[table.sort_column]} {arrow}",
+        ]
+        if table.filter_text:
+            parts += [" · filter ", (table.filter_text, "bold")]
+        if table.marks:
+            parts.append(f" · {len(table.marks)} marked")
+        self.query_one("#list", Vertical).border_title = safe.assemble(*parts, limit=40)

@@ -1,0 +1,137 @@
+"""Help: the keys, and an AVMA primer drawn from the catalog (keys, host→guest matrix, events, codes).
+
+Keys are listed from the bindings themselves, so the help can never drift from what the keys do.
+Every fact about AVMA comes from the catalog, which carries its sources; the 2025 matrix row and
+the 2025 keys are marked as inferred / unconfirmed there and here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from ...catalog import Catalog, load_catalog
+
+_HEADING = "bold $text-primary"
+_NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Denied")
+
+HOW_IT_WORKS = (
+    "Automatic Virtual Machine Activation lets a Windows Server guest activate against the Hyper-V host it "
+    "runs on: no KMS server, no internet connection, no per-VM key. The guest carries the generic AVMA key "
+    "for its version and edition and asks the host over the Data Exchange (Key-Value Pair) integration "
+    "service; an activated host answers. The activation is time-limited and renewed while the guest runs on "
+    "a host that can activate it. Requests are logged on the host (Application log, event 12310) and in the "
+    "guest (event 12309)."
+)
+
+REQUIREMENTS = (
+    "The host runs Windows Server Datacenter with the Hyper-V role, and is itself activated.",
+    "In a failover cluster every node must be activated (and able to activate the guest), or the guest "
+    "loses its activation after a failover.",
+    "The host's version is the guest's version or newer (the matrix below).",
+    "The Data Exchange (Key-Value Pair Exchange) integration service is enabled in the VM's settings.",
+    "The guest is Windows Server 2012 R2 or newer, not an Evaluation edition, with the AVMA key of its "
+    "version and edition installed.",
+    "Only Hyper-V: AVMA does not work with other virtualization platforms, or with a host that is itself a VM.",
+    "KVP data is not secured: a guest can write anything there, which is why this tool shows it as plain text.",
+)
+
+
+def _key_name(binding: Binding) -> str:
+    key = binding.key_display or binding.key.split(",")[0]
+    return {"slash": "/", "question_mark": "?", "colon": ":", "space": "space", "escape": "esc"}.get(key, key)
+
+
+def keys_text(bindings: Iterable[BindingType]) -> Content:
+    lines = [
+        Content.assemble((f"{_key_name(b):<8}", "bold $accent"), b.tooltip or b.description)
+        for b in bindings
+        if isinstance(b, Binding)
+    ]
+    lines.append(Content.assemble((f"{'ctrl+p':<8}", "bold $accent"), "The command palette (also :)"))
+    return Content("\n").join(lines)
+
+
+def key_table(catalog: Catalog) -> Content:
+    versions = [k.versions.removeprefix("Windows Server ") for k in catalog.avma_keys]
+    width = max(map(len, versions))
+    edition_width = max(len(k.edition) for k in catalog.avma_keys)
+    lines = [
+        Content.assemble(
+            f"{version:<{width}}  {k.edition:<{edition_width}}  ",
+            (k.key, "bold"),
+            ("" if k.confirmed else "  unconfirmed", "$warning"),
+        )
+        for version, k in zip(versions, catalog.avma_keys, strict=True)
+    ]
+    return Content("\n").join(lines)
+
+
+def matrix_text(catalog: Catalog) -> Content:
+    lines = [
+        Content.assemble(
+            (f"Host {host:<8}", "bold"),
+            "activates ",
+            " · ".join(guests),
+            ("  (inferred: not in the published table)" if inferred else "", "$warning"),
+        )
+        for host, guests, inferred in catalog.matrix()
+    ]
+    return Content("\n").join(lines)
+
+
+def notifications_text(catalog: Catalog) -> Content:
+    lines = [
+        Content.assemble(
+            (f"{name:<18}", "bold $error" if catalog.is_failure(name) else "bold $success"),
+            catalog.notification(name) or "",
+        )
+        for name in _NOTIFICATIONS
+    ]
+    return Content("\n").join(lines)
+
+
+def errors_text(catalog: Catalog) -> Content:
+    lines = [
+        Content.assemble((e.hex, "bold"), "  ", (e.symbol, "$text-muted"), "\n", "    ", e.meaning)
+        for e in catalog.errors
+    ]
+    return Content("\n").join(lines)
+
+
+def primer(bindings: Iterable[BindingType]) -> Content:
+    catalog = load_catalog()
+    sections = [
+        ("Keys", keys_text(bindings)),
+        ("How AVMA works", Content(HOW_IT_WORKS)),
+        ("Requirements", Content("\n").join(Content(f"• {line}") for line in REQUIREMENTS)),
+        ("Which host activates which guest", matrix_text(catalog)),
+        ("AVMA keys by Windows Server version (install in the guest: slmgr /ipk KEY)", key_table(catalog)),
+        ("Host events 12310: what the notifications mean", notifications_text(catalog)),
+        ("Activation error codes", errors_text(catalog)),
+    ]
+    return Content("\n\n").join(Content("\n").join([Content.styled(title, _HEADING), body]) for title, body in sections)
+
+
+class HelpScreen(ModalScreen[None]):
+    """One scrollable page; escape or ? closes it."""
+
+    BINDINGS = [Binding("escape,question_mark", "app.pop_screen", "Close", id="close-help")]
+
+    def compose(self) -> ComposeResult:
+        from ..app import AvmaApp
+        from .dashboard import DashboardScreen
+
+        with VerticalScroll(id="help", classes="dialog") as scroll:
+            scroll.border_title = "avma-tui help"
+            yield Static(primer([*DashboardScreen.BINDINGS, *AvmaApp.BINDINGS]))
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()

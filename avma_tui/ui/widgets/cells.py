@@ -1,0 +1,158 @@
+"""How one VM's facts look in the table: short, theme-coloured cells, each with the key it sorts by.
+
+Colours come from the theme ($success, $warning, $error) so every theme keeps the meaning; text
+from the guest or host goes through `ui.safe`. Each builder returns (content, sort key) so the
+table can sort by meaning (errors before warnings, not-activated before activated) rather than by
+the letters a cell happens to show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+
+from ...model import GuestLicense, KvpStatus, LicenseState, Severity, Vm, VmDiagnosis, VmStatus
+from .. import safe
+
+Cell = tuple[Content, Any]
+
+SEVERITY_STYLE = {Severity.ERROR: "$error", Severity.WARNING: "$warning", Severity.INFO: "$text-muted"}
+
+#: SoftwareLicensingProduct.LicenseStatus names, as slmgr shows them.
+LICENSE_STATUS = {
+    0: "Unlicensed",
+    1: "Licensed",
+    2: "OOB grace",
+    3: "OOT grace",
+    4: "Non-genuine grace",
+    5: "Notification",
+    6: "Extended grace",
+}
+GRACE_STATES = frozenset({2, 3, 4, 6})
+
+_CHANNELS = {
+    "VIRTUAL_MACHINE_ACTIVATION": "AVMA",
+    "VOLUME_KMSCLIENT": "KMS client",
+    "VOLUME_MAK": "MAK",
+    "RETAIL": "Retail",
+}
+
+_STATUS_ORDER = {
+    VmStatus.NOT_ACTIVATED: 0,
+    VmStatus.UNKNOWN: 1,
+    VmStatus.ACTIVATED_OTHER: 2,
+    VmStatus.ACTIVATED_AVMA: 3,
+    VmStatus.NOT_ELIGIBLE: 4,
+}
+
+_KVP_WORDS = {KvpStatus.NO_CONTACT: "no contact", KvpStatus.LOST_COMMUNICATION: "lost contact"}
+
+_STATE_STYLE = {"Running": "$success", "Off": "$text-muted", "Saved": "$warning", "Paused": "$warning"}
+
+
+def channel_name(lic: GuestLicense) -> str:
+    """A short channel name (AVMA, KMS client, MAK, OEM…); unknown tokens are kept, cleaned."""
+    token = lic.channel
+    if token.startswith("OEM"):
+        return "OEM"
+    return _CHANNELS.get(token, safe.clean(token, 24) or "?")
+
+
+def grace_days(lic: GuestLicense) -> int:
+    return lic.grace_minutes // 1440
+
+
+def mark_cell(marked: bool) -> Cell:
+    return (Content.styled("●", "$accent") if marked else Content(" ")), (0 if marked else 1)
+
+
+def name_cell(vm: Vm) -> Cell:
+    return safe.text(vm.name, "bold", limit=48), vm.name.casefold()
+
+
+def state_cell(vm: Vm) -> Cell:
+    return safe.text(vm.state, _STATE_STYLE.get(vm.state, "$warning"), limit=16), (not vm.running, vm.state)
+
+
+def os_cell(diag: VmDiagnosis) -> Cell:
+    """Version family and edition ("2019 Standard"), or what the guest calls itself."""
+    guest = diag.vm.guest
+    if guest is None or not guest.reported:
+        return Content.styled("—", "$text-muted"), ("~",)
+    if diag.family:
+        label = f"{diag.family} {diag.edition}".strip()
+        return safe.text(label, limit=40), (diag.family, diag.edition)
+    return safe.text(guest.os_name or f"build {guest.build}", "$text-muted", limit=24), ("~" + guest.os_name,)
+
+
+def kvp_cell(vm: Vm) -> Cell:
+    if not vm.kvp.enabled:
+        return Content.styled("off", "$error"), 0
+    if not vm.running:
+        return Content.styled("on", "$text-muted"), 2
+    if vm.kvp.status is KvpStatus.OK:
+        return Content.styled("OK", "$success"), 3
+    if vm.kvp.status in _KVP_WORDS:
+        return Content.styled(_KVP_WORDS[vm.kvp.status], "$error"), 1
+    return safe.text(vm.kvp.raw_status or "no status", "$warning", limit=16), 1
+
+
+def activation_cell(diag: VmDiagnosis) -> Cell:
+    """License status and channel, with days of grace left; what the guest told us, or why we do not know."""
+    read = diag.vm.license
+    order = _STATUS_ORDER[diag.status]
+    if diag.status is VmStatus.NOT_ELIGIBLE:
+        return Content.styled("not eligible", "$text-muted"), (order, 0)
+    if read.state is LicenseState.NOT_READ:
+        return Content.styled("not read", "$text-muted"), (order, 0)
+    if read.state is LicenseState.FAILED:
+        return Content.styled("read failed", "$warning"), (order, 0)
+    lic = read.license
+    if lic is None:
+        return Content.styled("no key", "$error"), (order, 0)
+    channel = channel_name(lic)
+    if lic.status == 1:
+        style = "$success" if lic.is_avma else "$warning"
+        return Content.styled(f"Licensed · {channel}", style), (order, 0)
+    if lic.status in GRACE_STATES:
+        return Content.styled(f"Grace {grace_days(lic)}d · {channel}", "$warning"), (order, grace_days(lic))
+    status = LICENSE_STATUS.get(lic.status, f"status {lic.status}")
+    return Content.styled(f"{status} · {channel}", "$error"), (order, 0)
+
+
+def finding_cell(diag: VmDiagnosis) -> Cell:
+    """The worst finding's code, in its severity's colour, with how many more there are."""
+    worst = diag.worst
+    if worst is None:
+        return Content.styled("✓ ok", "$success"), (0, "")
+    more = len(diag.findings) - 1
+    parts: list[str | tuple[object, str]] = [(worst.code, SEVERITY_STYLE[worst.severity])]
+    if more:
+        parts.append((f" +{more}", "$text-muted"))
+    return safe.assemble(*parts, limit=40), (-worst.severity.rank, worst.code)
+
+
+#: Column key → header, in display order: where the VM stands first, the facts behind it to the right.
+COLUMNS: dict[str, str] = {
+    "mark": " ",
+    "name": "VM",
+    "state": "State",
+    "activation": "Activation",
+    "finding": "Worst finding",
+    "os": "Guest OS",
+    "kvp": "KVP",
+}
+
+
+def row_cells(diag: VmDiagnosis, marked: bool) -> dict[str, Cell]:
+    vm = diag.vm
+    return {
+        "mark": mark_cell(marked),
+        "name": name_cell(vm),
+        "state": state_cell(vm),
+        "activation": activation_cell(diag),
+        "finding": finding_cell(diag),
+        "os": os_cell(diag),
+        "kvp": kvp_cell(vm),
+    }

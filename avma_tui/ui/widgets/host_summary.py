@@ -1,0 +1,80 @@
+"""The host at a glance: what it is, whether it can activate guests and why, its cluster, the VM tally."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from ...catalog import load_catalog
+from ...model import ClusterNode, Diagnosis, Severity, VmStatus
+from .. import safe
+from .cells import LICENSE_STATUS
+
+
+def _activation(status: int | None) -> Content:
+    if status is None:
+        return Content.styled("activation unknown", "$warning")
+    name = LICENSE_STATUS.get(status, f"status {status}")
+    return Content.styled(name, "$success" if status == 1 else "$error")
+
+
+def _node(node: ClusterNode) -> Content:
+    if not node.reachable:
+        return safe.assemble((node.name, "bold"), (" unreachable", "$warning"))
+    catalog = load_catalog()
+    family = catalog.family_of(node.build) or f"build {node.build}"
+    edition = catalog.edition(node.sku, "").label or "edition ?"
+    return safe.assemble((node.name, "bold"), f" {family} {edition} ", _activation(node.license_status))
+
+
+def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
+    inventory = diagnosis.inventory
+    host = inventory.host
+    build = f"build {host.build}" if host.build else "build unknown"
+    lines = [
+        safe.assemble(
+            (host.os_name or "Windows", "bold"),
+            f" · {build} · ",
+            _activation(host.license_status),
+            (" · Hyper-V role missing", "$error") if not host.hyperv else "",
+            (" · runs in a VM", "$warning") if host.virtual else "",
+        ),
+        safe.assemble(
+            ("✔ ", "bold $success") if diagnosis.host_can_activate else ("✘ ", "bold $error"),
+            safe.text(diagnosis.host_can_activate_reason, "$success" if diagnosis.host_can_activate else "$error", 400),
+        ),
+    ]
+    cluster = inventory.cluster
+    if cluster is not None:
+        nodes = Content(" · ").join(_node(node) for node in cluster.nodes) or Content("no other nodes")
+        lines.append(safe.assemble(("Cluster ", "$text-muted"), (cluster.name, "bold"), ": ", nodes))
+    lines.append(_tally(diagnosis, guest_user))
+    return Content("\n").join(lines)
+
+
+def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
+    vms = diagnosis.vms
+    worst = [d.worst.severity for d in vms if d.worst is not None]
+    avma = sum(d.status is VmStatus.ACTIVATED_AVMA for d in vms)
+    parts: list[str | Content | tuple[object, str]] = [
+        (f"{len(vms)} VMs", "bold"),
+        f" · {avma} on AVMA · ",
+        (f"{worst.count(Severity.ERROR)} with errors", "$error" if Severity.ERROR in worst else "$text-muted"),
+        " · ",
+        (f"{worst.count(Severity.WARNING)} with warnings", "$warning" if Severity.WARNING in worst else "$text-muted"),
+        " · guest login: ",
+        (guest_user, "bold") if guest_user else ("none (c)", "$text-muted"),
+    ]
+    return safe.assemble(*parts)
+
+
+class HostSummary(Static):
+    """A few lines at the top of the dashboard; the border carries the host's name and the read time."""
+
+    def show(self, diagnosis: Diagnosis, guest_user: str, read_at: str) -> None:
+        self.border_title = safe.text(diagnosis.inventory.host.fqdn)
+        self.border_subtitle = Content(f"read {read_at}") if read_at else ""
+        self.update(summary_text(diagnosis, guest_user))
+
+    def set_busy(self, busy: bool, read_at: str) -> None:
+        self.border_subtitle = Content("refreshing…") if busy else (Content(f"read {read_at}") if read_at else "")

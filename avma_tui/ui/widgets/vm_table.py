@@ -1,0 +1,165 @@
+"""The VM table: one row per VM (row key = VM Id), updated in place, filtered, sorted, with marks.
+
+A refresh must not rebuild the table: the admin's cursor, scroll position, filter and marks all
+survive. So `show()` diffs: rows for VMs that are gone (or filtered out) are removed, new ones
+added, and only cells whose content changed are updated. The cursor follows the VM, not the row
+index, across refreshes and sorts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
+
+from ...model import VmDiagnosis
+from .cells import COLUMNS, mark_cell, row_cells
+
+
+def matches(diag: VmDiagnosis, needle: str) -> bool:
+    """Does the VM match the filter text: its name, state, status or one of its finding codes?"""
+    needle = needle.strip().casefold()
+    if not needle:
+        return True
+    haystack = [diag.vm.name, diag.vm.state, diag.status.value, *(f.code for f in diag.findings)]
+    return any(needle in item.casefold() for item in haystack)
+
+
+def _same(a: Content, b: Content) -> bool:
+    """Content's == compares text only; a cell whose colour changed must be updated too."""
+    return a.plain == b.plain and a.spans == b.spans
+
+
+class VmTable(DataTable[Content]):
+    """The VMs of one host. Marks and filter are kept here so they survive every refresh."""
+
+    class Sorted(Message):
+        """The sort order changed from inside the table (a header click)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.marks: set[str] = set()
+        self.filter_text = ""
+        self.sort_column = "name"
+        self.sort_reverse = False
+        self._diagnoses: dict[str, VmDiagnosis] = {}
+        # column → cell text → sort key; the DataTable hands its sort key function cell values only.
+        self._sort_keys: dict[str, dict[str, Any]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS.items():
+            self.add_column(label, key=key)
+
+    # --- what other widgets ask -------------------------------------------------------------------
+
+    @property
+    def vm_count(self) -> int:
+        return len(self._diagnoses)
+
+    def selected_vm_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def marked_vm_ids(self) -> list[str]:
+        """Marked VMs that still exist, in the host's order (marks hidden by the filter included)."""
+        return [vm_id for vm_id in self._diagnoses if vm_id in self.marks]
+
+    # --- changes ------------------------------------------------------------------------------------
+
+    def show(self, diagnoses: Iterable[VmDiagnosis]) -> None:
+        """Show a new diagnosis, changing only what changed."""
+        self._diagnoses = {d.vm.id: d for d in diagnoses}
+        self.marks &= self._diagnoses.keys()
+        self._sync()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._sync()
+
+    def sort_by(self, column: str, reverse: bool = False) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        self._keep_cursor(self._sort)
+
+    def toggle_mark(self, vm_id: str) -> None:
+        if vm_id in self.marks:
+            self.marks.discard(vm_id)
+        else:
+            self.marks.add(vm_id)
+        content, sort_key = mark_cell(vm_id in self.marks)
+        self._sort_keys["mark"][content.plain] = sort_key
+        self.update_cell(vm_id, "mark", content)
+
+    def move_to(self, vm_id: str) -> bool:
+        """Put the cursor on a VM; False when the VM is not in the table (gone or filtered out)."""
+        if vm_id not in self.rows:
+            return False
+        self.move_cursor(row=self.get_row_index(vm_id))
+        return True
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a header sorts by that column; a second click reverses."""
+        column = str(event.column_key.value)
+        self.sort_by(column, reverse=not self.sort_reverse if column == self.sort_column else False)
+        self.post_message(self.Sorted())
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        self._keep_cursor(self._apply)
+
+    def _apply(self) -> None:
+        wanted = {vm_id: d for vm_id, d in self._diagnoses.items() if matches(d, self.filter_text)}
+        for row_key in list(self.rows):
+            if row_key.value not in wanted:
+                self.remove_row(row_key)
+        self._sort_keys = {column: {} for column in COLUMNS}
+        for vm_id, diag in wanted.items():
+            cells = row_cells(diag, vm_id in self.marks)
+            for column, (content, sort_key) in cells.items():
+                self._sort_keys[column][content.plain] = sort_key
+            if vm_id in self.rows:
+                self._update_row(vm_id, {column: content for column, (content, _) in cells.items()})
+            else:
+                self.add_row(*(content for content, _ in cells.values()), key=vm_id)
+        self._sort()
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Size every column to its widest cell.
+
+        DataTable measures Rich renderables only and counts a Content cell as one cell wide, so its
+        auto width would cut every column to its header; Content knows its own cell length.
+        """
+        for key, column in self.columns.items():
+            column.content_width = max([column.label.cell_len, *(cell.cell_length for cell in self.get_column(key))])
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def _update_row(self, vm_id: str, cells: dict[str, Content]) -> None:
+        for column, content in cells.items():
+            try:
+                current = self.get_cell(vm_id, column)
+            except CellDoesNotExist:
+                current = None
+            if current is None or not _same(current, content):
+                self.update_cell(vm_id, column, content)
+
+    def _sort(self) -> None:
+        keys, names = self._sort_keys[self.sort_column], self._sort_keys["name"]
+
+        def key(cells: tuple[Content, Content]) -> tuple[Any, Any]:
+            return keys[cells[0].plain], names[cells[1].plain]
+
+        self.sort(self.sort_column, "name", key=key, reverse=self.sort_reverse)
+
+    def _keep_cursor(self, change: Callable[[], None]) -> None:
+        """Run `change` and put the cursor back on the VM it was on (if that VM is still shown)."""
+        selected = self.selected_vm_id()
+        change()
+        if selected is not None and selected in self.rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
