@@ -394,14 +394,18 @@ class AuditLog:
         )
 
     def _read(self) -> Iterator[tuple[int, dict[str, Any] | None]]:
-        """(line number, record or None) for every line; nothing if there is no log yet."""
+        """(line number, record or None) for every complete line; nothing if there is no log yet.
+
+        Reads take no lock, so an unterminated last line may be another instance's append in
+        progress: it is left out rather than reported as damage (a torn one is set aside at open).
+        """
         with _os_errors(self.path):
             try:
                 with open(self.path, "rb") as fh:
-                    lines = fh.read().splitlines()
+                    data = fh.read()
             except FileNotFoundError:
                 return
-        for lineno, line in enumerate(lines, start=1):
+        for lineno, line in enumerate(data[: data.rfind(b"\n") + 1].splitlines(), start=1):
             yield lineno, _parse(line)
 
     def _recover_locked(self) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.app import App
 from textual.content import Content
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from avma_tui.audit import AuditLog, Target
@@ -46,7 +47,7 @@ def log() -> AuditLog:
     return log
 
 
-async def settle(app: App[None], pilot) -> AuditScreen:  # type: ignore[no-untyped-def]
+async def settle(app: App[None], pilot: Pilot[None]) -> AuditScreen:
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
