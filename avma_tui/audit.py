@@ -410,11 +410,9 @@ class AuditLog:
 
     def _recover_locked(self) -> dict[str, Any] | None:
         """Set a torn last line aside and record that; return the record the next one links to."""
-        try:
-            fh = open(self.path, "r+b")  # noqa: SIM115 - closed below before the recovered record is written
-        except FileNotFoundError:
+        if not self.path.exists():
             return None
-        with fh:
+        with open(self.path, "r+b") as fh:
             last, torn_at = _scan_tail(fh)
             if torn_at is None:
                 return last
