@@ -452,6 +452,14 @@ _EVENT_REMEDY = {
 }
 
 
+_ERROR_WORDS = {
+    GuestErrorKind.CREDENTIAL: "the guest rejected the credentials",
+    GuestErrorKind.PS_DIRECT: "PowerShell Direct could not reach the guest",
+    GuestErrorKind.NOT_RUNNING: "the VM is not running",
+    GuestErrorKind.OTHER: "the guest reported an error",
+}
+
+
 class _VmCheck:
     """Builds one VM's findings; a class only to share the subject and facts between the small steps."""
 
@@ -570,7 +578,7 @@ class _VmCheck:
             self.add(
                 "NO_AVMA_KEY",
                 "No AVMA key for this version and edition",
-                f"AVMA cannot activate {label}: {guest.why}.",
+                f"AVMA cannot activate this guest ({label}): {guest.why}.",
                 guest.evidence,
                 "Activate the guest with a MAK, retail or KMS key, or reinstall a version that has an AVMA key.",
             )
@@ -611,7 +619,7 @@ class _VmCheck:
             self.add(
                 "LICENSE_UNKNOWN",
                 "License could not be read",
-                f"Reading the license in the guest failed ({kind.value}): {_quote(read.error)}.",
+                f"Reading the license in the guest failed ({_ERROR_WORDS[kind]}): {_quote(read.error)}.",
                 (f"guest license query error = {_quote(read.error)}",),
                 remedy,
             )
