@@ -190,6 +190,7 @@ class _Table:
         return value
 
     def optional_string(self, key: str) -> str | None:
+        self.used.add(key)
         return self.string(key) if key in self.data else None
 
     def integer(self, key: str, *, required: bool = False, default: int = 0, low: int | None = None,
@@ -202,6 +203,7 @@ class _Table:
         return value
 
     def optional_integer(self, key: str, *, low: int | None = None, high: int | None = None) -> int | None:
+        self.used.add(key)
         return self.integer(key, low=low, high=high) if key in self.data else None
 
     def number(self, key: str, *, default: float, low: float = 0.0) -> float:
