@@ -152,3 +152,20 @@ def test_export_of_a_broken_log_warns_and_exits_1(log: AuditLog) -> None:
     assert done.returncode == 1
     assert done.stdout.splitlines()[-1] == json.dumps({"head": log.records()[1]["hash"], "records": 2}).replace(" ", "")
     assert "warning: the audit chain is broken at record 3: record 3 removed" in done.stderr
+
+
+def test_show_into_a_pipe_closed_early_ends_quietly() -> None:
+    log = AuditLog()
+    for n in range(800):  # more than a pipe buffer holds
+        log.append(
+            host="hv01", remote_user="admin", target=Target("host", "hv01"), action="connect", phase="result",
+            interaction=f"i{n}", outcome="ok",
+        )  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "avma_tui", "audit", "show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"20")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
