@@ -108,6 +108,7 @@ def _span(families: Sequence[str]) -> str:
 
 
 def _is_datacenter(edition: Edition) -> bool:
+    """Azure Edition counts: Microsoft's editions table gives it AVMA (as a host on Azure Local)."""
     return edition.name in (DATACENTER, AZURE_EDITION)
 
 
