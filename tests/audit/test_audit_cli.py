@@ -154,18 +154,12 @@ def test_export_of_a_broken_log_warns_and_exits_1(log: AuditLog) -> None:
     assert "warning: the audit chain is broken at record 3: record 3 removed" in done.stderr
 
 
-def test_show_into_a_pipe_closed_early_ends_quietly() -> None:
-    log = AuditLog()
-    for n in range(800):  # more than a pipe buffer holds
-        log.append(
-            host="hv01", remote_user="admin", target=Target("host", "hv01"), action="connect", phase="result",
-            interaction=f"i{n}", outcome="ok",
-        )  # fmt: skip
+def test_show_into_a_closed_pipe_ends_quietly(log: AuditLog) -> None:
+    """`avma-tui audit show | head -1`: the reader goes away; no traceback, no error status."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "avma_tui", "audit", "show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline().startswith(b"20")
-    proc.stdout.close()
+    proc.stdout.close()  # long before the interpreter has started and written anything
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
