@@ -70,7 +70,7 @@ def _verify(log: AuditLog) -> int:
     if not state.ok:
         _emit(f"BROKEN at record {state.broken_at}: {state.problem}\n")
         return 1
-    lines = [f"intact: {state.count} records, head {state.head}"]
+    lines = [f"intact: {state.count} record{'' if state.count == 1 else 's'}, head {state.head}"]
     for record in log.records():
         if record.get("action") == "recovered":
             aside = _clean((record.get("params") or {}).get("set_aside", ""))

@@ -141,7 +141,7 @@ def chain_text(snapshot: _Snapshot) -> Content:
         return safe.assemble((f"BROKEN at record {state.broken_at}: ", "bold $error"), (state.problem, "$error"))
     parts: list[str | Content | tuple[object, str]] = [
         ("Chain intact", "bold $success"),
-        f" · {state.count} records · head {state.head}",
+        f" · {state.count} record{'' if state.count == 1 else 's'} · head {state.head}",
     ]
     if snapshot.pending:
         count = len(snapshot.pending)
@@ -179,7 +179,10 @@ class AuditScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Content.styled("Reading the audit log…", "$text-muted"), id="audit-chain")
         yield Input(
-            self._initial_filter, placeholder="filter: host:, vm:, action:, outcome: or any word", id="audit-filter"
+            self._initial_filter,
+            placeholder="filter: host:, vm:, action:, outcome: or any word",
+            id="audit-filter",
+            compact=True,
         )
         yield DataTable(cursor_type="row", zebra_stripes=True, id="audit-records")
         with VerticalScroll(id="audit-detail"):
