@@ -11,6 +11,7 @@ says what to do and never contains the password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -86,7 +87,9 @@ class _Connection:
             raise
         except Exception as err:
             self.discard()
-            if not (reused and _retryable(op, err, accepted[0]) and not cancel.is_set() and time.monotonic() < deadline):
+            if not (
+                reused and _retryable(op, err, accepted[0]) and not cancel.is_set() and time.monotonic() < deadline
+            ):
                 raise
         accepted[0] = False
         try:
@@ -152,19 +155,15 @@ class _Connection:
         """Forget the pypsrp objects (their state is unknown); the host idles the shell out."""
         wsman, self._wsman, self._pool = self._wsman, None, None
         if wsman is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken session must not hide the real error
                 wsman.close()
-            except Exception:  # closing a broken session must not hide the real error
-                pass
 
     def close_remote(self) -> None:
         """Delete the shell on the host, best effort, then forget everything."""
         pool = self._pool
         if pool is not None and pool.state == RunspacePoolState.OPENED:
-            try:
+            with contextlib.suppress(Exception):  # the host may be gone; the shell then idles out there
                 pool.close()
-            except Exception:  # the host may be gone; the shell then idles out there
-                pass
         self.discard()
 
     # --- any thread -----------------------------------------------------------------------------

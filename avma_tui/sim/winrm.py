@@ -13,6 +13,7 @@ real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import os
 import re
@@ -37,7 +38,9 @@ from .winrm_wsman import RECEIVE, WSManService
 
 FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive")
 _HTTP_FAULTS = ("drop", "401")
-_ENCRYPTED_TYPE = 'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
+_ENCRYPTED_TYPE = (
+    'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
+)
 
 #: spnego's NTLM acceptor reads its accounts from the file named by NTLM_USER_FILE, a process-wide
 #: setting; endpoints (and tests running several) set it only while they step a context.
@@ -139,7 +142,9 @@ class WinRMEndpoint:
         with self._lock:
             self.requests += 1
         return self._service.handle(
-            body, user, lambda action: self._take_fault(("500", "shell_gone", "slow_receive"), action),
+            body,
+            user,
+            lambda action: self._take_fault(("500", "shell_gone", "slow_receive"), action),
             self.slow_receive_seconds,
         )
 
@@ -191,10 +196,8 @@ class _Server(ThreadingHTTPServer):
     def close_connections(self) -> None:
         with self.connections_lock:
             for connection in list(self.connections):
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -247,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             final_token = out or b""
         elif scheme.lower() == "basic" and endpoint.https:
             if not endpoint._basic_ok(credentials):
-                self._reply(401, headers={"WWW-Authenticate": "Negotiate, Basic realm=\"WSMAN\""})
+                self._reply(401, headers={"WWW-Authenticate": 'Negotiate, Basic realm="WSMAN"'})
                 return
             self.user = endpoint.username
         if self.user is None:

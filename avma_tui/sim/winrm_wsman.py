@@ -95,9 +95,9 @@ class WSManService:
         with self._lock:
             self._shells.clear()
 
-    def handle(self, body: bytes, user: str, take_fault: Callable[[str], str | None], slow_seconds: float) -> tuple[
-        int, bytes
-    ]:
+    def handle(
+        self, body: bytes, user: str, take_fault: Callable[[str], str | None], slow_seconds: float
+    ) -> tuple[int, bytes]:
         """(HTTP status, SOAP response) for one request; `take_fault(action)` pops an injected fault."""
         try:
             envelope = ET.fromstring(body)
@@ -122,9 +122,14 @@ class WSManService:
         try:
             if fault == "500":
                 raise WSManFault(GENERIC_FAULT, "w:InternalError", "The simulated host was told to fail this request.")
-            status, answer = 200, self._envelope(_RESPONSE.get(action, action), message_id, self._dispatch(
-                action, header, envelope.find("s:Body", NS), user
-            ))
+            status, answer = (
+                200,
+                self._envelope(
+                    _RESPONSE.get(action, action),
+                    message_id,
+                    self._dispatch(action, header, envelope.find("s:Body", NS), user),
+                ),
+            )
         except WSManFault as err:
             status, answer = 500, self._fault(err, message_id)
         with self._lock:
@@ -162,8 +167,9 @@ class WSManService:
             max_envelope = int(header.findtext("wsman:MaxEnvelopeSize", "153600", NS) or 153600)
             timeout = _seconds(header.findtext("wsman:OperationTimeout", None, NS), 20.0)
             desired = body.find("rsp:Receive/rsp:DesiredStream", NS)
-            return [self._receive(shell, desired.get("CommandId") if desired is not None else None, timeout,
-                                  max_envelope)]
+            return [
+                self._receive(shell, desired.get("CommandId") if desired is not None else None, timeout, max_envelope)
+            ]
         if action == SIGNAL:
             signal = body.find("rsp:Signal", NS)
             if signal is not None:

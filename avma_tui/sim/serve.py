@@ -1,0 +1,57 @@
+"""`avma-tui sim serve`: the simulated host on a loopback WinRM endpoint, for demos and manual tests.
+
+The password comes from AVMA_SIM_PASSWORD only (never the command line, where `ps` would show it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from ..cli import CliError
+from ..connect import scenario_path
+
+
+def run(args: argparse.Namespace) -> int:
+    from .engine import SimHost
+    from .scenario import ScenarioError, load_scenario
+    from .winrm import WinRMEndpoint
+
+    password = os.environ.get("AVMA_SIM_PASSWORD")
+    if not password:
+        raise CliError("set AVMA_SIM_PASSWORD to the password the simulated host should accept")
+    path = scenario_path(args)
+    if path is None:
+        raise CliError("name the host to serve: --demo or --scenario FILE")
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port {args.port} is not a TCP port")
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as err:
+        raise CliError(str(err)) from None
+    engine = SimHost(scenario)
+    endpoint = WinRMEndpoint(engine, username=args.user, password=password, https=args.https, port=args.port)
+    endpoint.latency_ms = scenario.sim.latency_ms
+    try:
+        endpoint.start()
+    except OSError as err:
+        raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {err.strerror or err}") from None
+    scheme = "" if args.https else " --http"
+    trust = f" --ca-cert {endpoint.ca_cert_path}" if endpoint.ca_cert_path else ""
+    print(
+        f"serving simulated host {engine.name} at {endpoint.url} — user {args.user}; connect with: "
+        f"avma-tui {endpoint.host} --port {endpoint.port}{scheme} --auth ntlm --user {args.user}{trust}",
+        flush=True,
+    )
+    if endpoint.ca_cert_path:
+        print(f"CA certificate: {endpoint.ca_cert_path}", flush=True)
+    print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        endpoint.stop()
+    return 0
