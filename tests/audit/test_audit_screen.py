@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.app import App
 from textual.content import Content
@@ -149,3 +151,14 @@ async def test_no_log_yet() -> None:
         assert plain(screen, "#audit-chain").startswith("No audit log yet")
         assert screen.table.row_count == 0
         assert plain(screen, "#audit-detail-body") == "No records yet."
+
+
+async def test_an_unreadable_log_is_one_line_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    path.mkdir()  # something that exists but cannot be read as a file
+    app = Harness(log)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await settle(app, pilot)
+        assert plain(screen, "#audit-chain").startswith(f"Cannot read the audit log: audit log {path}: ")
+        assert not screen.table.loading
