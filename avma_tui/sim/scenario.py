@@ -12,7 +12,8 @@ import re
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -145,15 +146,19 @@ def is_well_formed_key(key: str) -> bool:
 
 
 def _describe(value: Any) -> str:
-    """A short, printable rendering of a found value for an error line."""
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+    """A short, printable rendering of a found value for an error line (repr escapes control characters)."""
     if isinstance(value, dict):
         return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, (datetime, date, dt_time)):
+        zone = "" if getattr(value, "tzinfo", None) else " without a time zone"
+        return f"a TOML date/time {value.isoformat()}{zone}"
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
     text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
-    kind = next((name for typ, name in kinds.items() if type(value) is typ), type(value).__name__)
-    return f"{kind} {text}" if not isinstance(value, list) else kind
+    return f"{kinds.get(type(value), type(value).__name__)} {text}"
 
 
 class _Table:

@@ -42,7 +42,8 @@ CASES = [
      'avma_last_activation = "yesterday"\n',
      "[vms.1.license] avma_last_activation: expected a UTC time like 2026-11-27T08:00:00Z, found a string 'yesterday'"),
     ("naive-time", GOOD + '[[events]]\ntime = 2026-11-27T08:00:00\nvm = "A"\nnotification = "AVMA Success"\n',
-     "[events.1] time: expected a UTC time like 2026-11-27T08:00:00Z, found datetime"),
+     "[events.1] time: expected a UTC time like 2026-11-27T08:00:00Z, "
+     "found a TOML date/time 2026-11-27T08:00:00 without a time zone"),
     ("unknown-format", "format = 2\n" + HOST,
      "[top level] format: expected 1 (the only scenario format), found an integer 2"),
     ("missing-format", HOST, "[top level] format: required key is missing"),
