@@ -33,6 +33,7 @@ NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Den
 VM_ID_NAMESPACE = uuid.UUID("6f1e4d7a-5a3c-4b1e-9d2f-a7a0c0ffee01")
 
 _KEY_SHAPE = re.compile(r"^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 
 
@@ -173,6 +174,8 @@ class _Table:
         self.used: set[str] = set()
 
     def error_for(self, key: str, what: str) -> ScenarioError:
+        if key and not _BARE_KEY.match(key):  # a quoted key can hold anything, even a line break
+            key = _describe(key).removeprefix("a string ")
         where = f"[{self.label}] {key}: " if key else f"[{self.label}]: "
         return ScenarioError(f"{self.source}: {where}{what}")
 
@@ -198,8 +201,9 @@ class _Table:
         self.used.add(key)
         return self.string(key) if key in self.data else None
 
-    def integer(self, key: str, *, required: bool = False, default: int = 0, low: int | None = None,
-                high: int | None = None) -> int:  # fmt: skip
+    def integer(
+        self, key: str, *, required: bool = False, default: int = 0, low: int | None = None, high: int | None = None
+    ) -> int:
         value = self._get(key, required)
         if value is None:
             return default

@@ -67,6 +67,8 @@ CASES = [
      "[cluster.nodes.1] name: the host itself ('HV01') is implied; list only the other nodes"),
     ("negative-latency", "format = 1\n[sim]\nlatency_ms = -5\n" + HOST,
      "[sim] latency_ms: expected a number >= 0, found an integer -5"),
+    ("quoted-key-with-line-break", GOOD + '[[vms]]\nname = "A"\n[vms.guest]\n"Evil\\nKey" = 1\n',
+     "[vms.1.guest] 'Evil\\nKey': expected a string, found an integer 1"),
     ("empty-vm-name", GOOD + '[[vms]]\nname = "  "\n', "[vms.1] name: expected a non-empty string, found an empty one"),
 ]  # fmt: skip
 
