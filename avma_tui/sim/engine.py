@@ -186,7 +186,8 @@ class SimHost:
         return wall.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _settle(self, now: float) -> None:
-        """Finish every boot and AVMA attempt that is due, in the order they came due."""
+        """Finish every boot and AVMA attempt that is due. A VM boots before its own attempt completes;
+        VMs never affect each other, so the order between them does not matter."""
         for vm in self._vms:
             if vm.booted_at is not None and vm.booted_at <= now:
                 vm.state, vm.booted_at = "Running", None
