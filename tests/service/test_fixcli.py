@@ -1,0 +1,133 @@
+"""`avma-tui fix`: headless runs, dry runs, refusing to change anything unasked, VM resolution, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from avma_tui.assets import asset
+from avma_tui.cli import main
+from avma_tui.hyperv.scripts import script_text
+
+PASSWORD = "Passw0rd!"
+HOSTILE = str(asset("scenarios", "hostile.toml"))
+
+
+def avma(*args: str, home: Path, password: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AVMA_TUI_HOME": str(home)}
+    if password:
+        env["AVMA_GUEST_PASSWORD"] = PASSWORD
+    return subprocess.run(
+        [sys.executable, "-m", "avma_tui", "fix", *args], capture_output=True, text=True, env=env, timeout=60, **kwargs
+    )
+
+
+def audit_records(home: Path) -> list[dict]:
+    path = home / "data" / "audit" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def test_headless_fix_of_a_demo_vm(avma_home: Path) -> None:
+    proc = avma("--demo", "--vm", "PRINT01", "--guest-user", "Administrator", "--yes", home=avma_home,
+                stdin=subprocess.DEVNULL)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Enable the Data Exchange" in proc.stdout and "Trigger activation" in proc.stdout
+    assert "PRINT01: activated-avma; remaining findings: none" in proc.stdout
+    records = audit_records(avma_home)
+    assert [(r["action"], r["phase"], r["outcome"]) for r in records] == [
+        ("enable_kvp", "intent", None), ("enable_kvp", "result", "ok"),
+        ("activate", "intent", None), ("activate", "result", "ok"),
+    ]  # fmt: skip
+    assert len({r["interaction"] for r in records}) == 1
+    assert PASSWORD not in (avma_home / "data" / "audit" / "audit.jsonl").read_text(encoding="utf-8")
+    assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(avma_home: Path) -> None:
+    proc = avma("--demo", "--vm", "PRINT01", "--guest-user", "Administrator", "--dry-run", home=avma_home,
+                stdin=subprocess.DEVNULL)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "dry run" in proc.stdout and "KVP_DISABLED" in proc.stdout and "NOT_ACTIVATED" in proc.stdout
+    assert "parameters: VmId = 3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b" in proc.stdout
+    assert all(line in proc.stdout for line in script_text("enable_kvp").splitlines() if line.strip())
+    assert "changes:" in proc.stdout and "verified by:" in proc.stdout
+    assert audit_records(avma_home) == []
+
+
+def test_dry_run_shows_keys_masked(capsys) -> None:
+    assert main(["fix", "--demo", "--vm", "SQL01", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ProductKey = " not in out  # without credentials only LICENSE_UNKNOWN is planned
+    os.environ["AVMA_GUEST_PASSWORD"] = PASSWORD
+    try:
+        assert main(["fix", "--demo", "--vm", "SQL01", "--guest-user", "Administrator", "--dry-run"]) == 0
+    finally:
+        del os.environ["AVMA_GUEST_PASSWORD"]
+    out = capsys.readouterr().out
+    assert "ProductKey = XXXXX-XXXXX-XXXXX-XXXXX-4GF74" in out and "TNK62-RXVTB-4P47B-2D623-4GF74" not in out
+
+
+def test_without_a_terminal_and_without_yes_it_refuses(avma_home: Path) -> None:
+    proc = avma("--demo", "--vm", "PRINT01", home=avma_home, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--yes" in proc.stderr and proc.stdout == ""
+
+
+def test_at_a_terminal_it_asks_and_a_no_changes_nothing(avma_home: Path) -> None:
+    leader, follower = pty.openpty()
+    env = {**os.environ, "AVMA_TUI_HOME": str(avma_home)}
+    command = [sys.executable, "-m", "avma_tui", "fix", "--demo", "--vm", "PRINT01"]
+    try:
+        with subprocess.Popen(command, stdin=follower, stdout=subprocess.PIPE, text=True, env=env) as proc:
+            os.write(leader, b"n\n" * 5)
+            out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert "Run this step? [y/N]" in out and "declined: nothing changed" in out
+    assert proc.returncode == 1 and audit_records(avma_home) == []
+
+
+def test_exit_1_when_a_fixable_finding_stays(capsys) -> None:
+    # No guest credentials: the license cannot be read, so the fix cannot finish.
+    assert main(["fix", "--demo", "--vm", "SQL01", "--yes"]) == 1
+    out = capsys.readouterr().out
+    assert "SKIPPED: Not run: this step needs guest credentials." in out and "still open" in out
+
+
+def test_manual_only_vm_prints_the_console_commands(capsys) -> None:
+    os.environ["AVMA_GUEST_PASSWORD"] = PASSWORD
+    try:
+        status = main(["fix", "--demo", "--vm", "FS-OLD01", "--guest-user", "Administrator", "--yes"])
+    finally:
+        del os.environ["AVMA_GUEST_PASSWORD"]
+    out = capsys.readouterr().out
+    assert status == 0  # nothing the tool itself could fix
+    assert "slmgr /ipk DBGBW-NPF86-BJVTX-K3WKJ-MTB6V\n         slmgr /ato" in out
+
+
+def test_vm_by_id_and_unknown_vm(capsys) -> None:
+    assert main(["fix", "--demo", "--vm", "{3C0A8F2E-5B1D-4C6A-9E47-0D2B7F1A6C0B}", "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("PRINT01 (3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b)")
+    assert main(["fix", "--demo", "--vm", "NOPE", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "no VM with the name or Id 'NOPE'" in err and err.count("\n") == 1
+
+
+def test_duplicate_names_list_the_ids(capsys) -> None:
+    assert main(["fix", "--scenario", HOSTILE, "--vm", "[red]x[/]'; Remove-VM *", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "2 VMs are named" in err
+    assert "0badc0de-0000-4000-8000-000000000001" in err and err.count("\n") == 1
+
+
+def test_hostile_vm_plan_prints_no_control_characters(capsys) -> None:
+    for vm in ("0badc0de-0000-4000-8000-000000000001", "0badc0de-0000-4000-8000-000000000002"):
+        assert main(["fix", "--scenario", HOSTILE, "--vm", vm, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "[@click=app.quit]y[/]" in out
+    assert not any(ord(ch) < 32 and ch != "\n" for ch in out)
