@@ -33,6 +33,7 @@ NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Den
 VM_ID_NAMESPACE = uuid.UUID("6f1e4d7a-5a3c-4b1e-9d2f-a7a0c0ffee01")
 
 _KEY_SHAPE = re.compile(r"^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$")
+_UINT32 = 0xFFFFFFFF  # builds and SKUs are DWORDs on Windows
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 
@@ -326,8 +327,8 @@ def _host(table: _Table) -> HostSpec:
         name=table.string("name", required=True, nonempty=True),
         domain=table.string("domain"),
         os_name=table.string("os_name"),
-        build=table.integer("build", required=True, low=1),
-        sku=table.integer("sku", required=True, low=0),
+        build=table.integer("build", required=True, low=1, high=_UINT32),
+        sku=table.integer("sku", required=True, low=0, high=_UINT32),
         license_status=table.integer("license_status", default=1, low=0, high=6),
         partial_product_key=table.string("partial_product_key"),
         hyperv=table.boolean("hyperv", default=True),
@@ -346,8 +347,8 @@ def _cluster(table: _Table | None, host_name: str) -> ClusterSpec | None:
     for node in table.tables("nodes"):
         spec = NodeSpec(
             name=node.string("name", required=True, nonempty=True),
-            build=node.optional_integer("build", low=1),
-            sku=node.optional_integer("sku", low=0),
+            build=node.optional_integer("build", low=1, high=_UINT32),
+            sku=node.optional_integer("sku", low=0, high=_UINT32),
             license_status=node.optional_integer("license_status", low=0, high=6),
             reachable=node.boolean("reachable", default=True),
             error=node.string("error", default=UNREACHABLE_NODE_ERROR),
@@ -472,6 +473,8 @@ def parse_scenario(text: str | bytes, source: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{source}: TOML syntax error: {err}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: TOML syntax error: arrays or tables nested too deeply") from None
     top = _Table(data, "top level", source)
     version = top._get("format", True)
     if type(version) is not int or version != FORMAT_VERSION:
