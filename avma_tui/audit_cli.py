@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         log = AuditLog()
         if args.audit_command == "verify":
-            return _verify(log)
+            return _verify(log, getattr(args, "head", None))
         if args.audit_command == "show":
             return _show(log, host=args.host, since=_since(args.since))
         return _export(log, fmt=args.format, month=_month(args.month), output=args.output)
@@ -62,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from None
 
 
-def _verify(log: AuditLog) -> int:
+def _verify(log: AuditLog, head: str | None = None) -> int:
     if not log.path.exists():
         _emit(f"no audit log yet ({log.path})\n")
         return 0
-    state = log.verify()
+    state = log.verify(head)
     if not state.ok:
         _emit(f"BROKEN at record {state.broken_at}: {state.problem}\n")
         return 1

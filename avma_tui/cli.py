@@ -71,7 +71,8 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
     elif name == "audit":
         parser.description = "The tamper-evident audit log."
         sub = parser.add_subparsers(dest="audit_command", required=True)
-        sub.add_parser("verify", help="walk the hash chain")
+        verify = sub.add_parser("verify", help="walk the hash chain")
+        verify.add_argument("--head", metavar="HASH", help="an exported head hash that must still be there")
         show = sub.add_parser("show", help="print records")
         show.add_argument("--host", help="only records for this host")
         show.add_argument("--since", metavar="DATE", help="only records at or after this date (YYYY-MM-DD)")

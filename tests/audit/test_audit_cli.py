@@ -163,3 +163,14 @@ def test_show_into_a_closed_pipe_ends_quietly(log: AuditLog) -> None:
     proc.stdout.close()  # long before the interpreter has started and written anything
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
+
+
+def test_verify_with_an_earlier_head_detects_records_cut_from_the_end(log: AuditLog) -> None:
+    head = log.records()[-1]["hash"]
+    assert avma("verify", "--head", head).returncode == 0
+    lines = log.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.path.write_text("".join(lines[:-1]), encoding="utf-8")  # drop the newest record
+    assert avma("verify").returncode == 0  # the file alone still looks like a valid chain
+    cut = avma("verify", "--head", head)
+    assert cut.returncode == 1
+    assert "removed" in cut.stdout
