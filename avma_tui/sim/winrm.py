@@ -95,7 +95,9 @@ class WinRMEndpoint:
             self._channel_binding = certificate.channel_binding
         self._server = _Server((self.host, self.port), self, context)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sim-winrm", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-winrm", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -211,6 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.ssl_context is not None:
             self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out at once
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
         self.context: Any | None = None

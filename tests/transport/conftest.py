@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import pytest
+from transport_support import PASSWORD, USER, make_engine, settings_for
 
-from avma_tui.assets import asset, demo_scenario
-from avma_tui.config import ConnectionSettings
+from avma_tui.assets import asset
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.sim.engine import SimHost
-from avma_tui.sim.scenario import load_scenario
 from avma_tui.sim.winrm import WinRMEndpoint
-
-USER = "admin"
-PASSWORD = "Sim-Pa55word!"
-
-
-def fixed_clock() -> float:
-    """Engines read time from here, so two engines (or two reads) agree to the minute."""
-    return 1000.0
-
-
-def make_engine(path: Path | None = None) -> SimHost:
-    return SimHost(load_scenario(path or demo_scenario()), clock=fixed_clock)
-
-
-def settings_for(endpoint: WinRMEndpoint, **changes: object) -> ConnectionSettings:
-    values: dict[str, object] = {
-        "host": endpoint.host,
-        "port": endpoint.port,
-        "https": endpoint.https,
-        "auth": "ntlm",
-        "username": USER,
-        "ca_cert": str(endpoint.ca_cert_path or ""),
-        "timeout": 10.0,
-    }
-    values.update(changes)
-    return ConnectionSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
