@@ -19,7 +19,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.worker import WorkerState
+from textual.worker import Worker, WorkerState
 
 from ..config import ConnectionSettings
 from ..connect import open_simulated, scenario_path, settings_from_args
@@ -76,6 +76,7 @@ class AvmaApp(App[None]):
         self._audit: AuditLog | None = None
         self._refresh_lock = asyncio.Lock()
         self._timer: Timer | None = None
+        self._refresh_worker: Worker[Diagnosis | None] | None = None
 
     def get_default_screen(self) -> Screen[None]:
         if self.session is not None:
@@ -112,9 +113,9 @@ class AvmaApp(App[None]):
 
     def action_refresh(self) -> None:
         """Refresh in a worker; a press while a refresh runs is dropped (that refresh is fresh enough)."""
-        if self.session is None or self._refresh_lock.locked():
+        if self.session is None or (self._refresh_worker is not None and not self._refresh_worker.is_finished):
             return
-        self.run_worker(self.refresh_now(), name="refresh", group="refresh", exit_on_error=False)
+        self._refresh_worker = self.run_worker(self.refresh_now(), name="refresh", group="refresh", exit_on_error=False)
 
     async def refresh_now(self) -> Diagnosis | None:
         """Read the host again and show it; None when the read failed (the banner says why).

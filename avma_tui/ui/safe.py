@@ -18,12 +18,18 @@ from textual.content import Content
 CELL_LIMIT = 256
 ELLIPSIS = "…"
 _WHITESPACE_CONTROLS = {"\t": " ", "\n": " ", "\r": " "}
+#: Bidirectional overrides and isolates: they can make a name display as something it is not.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def clean(value: object, limit: int = CELL_LIMIT) -> str:
-    """`value` as one line of printable text: controls removed (tabs/newlines become spaces), capped."""
+    """`value` as one line of printable text: controls and bidi overrides removed, tabs/newlines as spaces, capped."""
     text = "" if value is None else str(value)
-    text = "".join(_WHITESPACE_CONTROLS.get(ch, "") if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    text = "".join(
+        _WHITESPACE_CONTROLS.get(ch, "") if unicodedata.category(ch) == "Cc" else ch
+        for ch in text
+        if ch not in _BIDI_CONTROLS
+    )
     if len(text) > limit:
         return text[: max(limit - 1, 0)] + ELLIPSIS
     return text

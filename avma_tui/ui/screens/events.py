@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 from ...catalog import load_catalog
 from ...model import AvmaEvent
 from .. import safe
+from ..widgets.content_table import ContentTable
 
 
 def notification_cell(event: AvmaEvent) -> Content:
@@ -44,13 +45,13 @@ class EventsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="events-dialog", classes="dialog") as dialog:
             dialog.border_title = f"AVMA events on the host (12310) · {len(self.events)}"
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="events")
+            yield ContentTable(cursor_type="row", zebra_stripes=True, id="events")
             with VerticalScroll(id="event-detail"):
                 yield Static(id="event-text")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#events", DataTable)
+        table = self.query_one("#events", ContentTable)
         table.add_columns(("Time (UTC)", "time"), ("VM", "vm"), ("Notification", "notification"))
         for index, event in enumerate(self.events):
             table.add_row(
@@ -59,6 +60,7 @@ class EventsScreen(ModalScreen[None]):
                 notification_cell(event),
                 key=str(index),
             )
+        table.fit_columns()
         if not self.events:
             self.query_one("#event-text", Static).update(Content.styled("No AVMA events in the log.", "$text-muted"))
         table.focus()
@@ -68,9 +70,9 @@ class EventsScreen(ModalScreen[None]):
         self.query_one("#event-text", Static).update(
             Content("\n").join(
                 [
-                    meaning(chosen),
-                    safe.assemble(("VM Id ", "$text-muted"), chosen.vm_id or "?"),
-                    safe.text(chosen.message, limit=1024),
+                    Content.assemble(("Meaning  ", "$text-muted"), meaning(chosen)),
+                    safe.assemble(("VM Id    ", "$text-muted"), chosen.vm_id or "?"),
+                    safe.assemble(("Message  ", "$text-muted"), safe.text(chosen.message, limit=1024)),
                 ]
             )
         )

@@ -18,6 +18,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from ...model import VmDiagnosis
 from .cells import COLUMNS, mark_cell, row_cells
+from .content_table import ContentTable
 
 
 def matches(diag: VmDiagnosis, needle: str) -> bool:
@@ -34,7 +35,7 @@ def _same(a: Content, b: Content) -> bool:
     return a.plain == b.plain and a.spans == b.spans
 
 
-class VmTable(DataTable[Content]):
+class VmTable(ContentTable):
     """The VMs of one host. Marks and filter are kept here so they survive every refresh."""
 
     class Sorted(Message):
@@ -127,18 +128,7 @@ class VmTable(DataTable[Content]):
             else:
                 self.add_row(*(content for content, _ in cells.values()), key=vm_id)
         self._sort()
-        self._fit_columns()
-
-    def _fit_columns(self) -> None:
-        """Size every column to its widest cell.
-
-        DataTable measures Rich renderables only and counts a Content cell as one cell wide, so its
-        auto width would cut every column to its header; Content knows its own cell length.
-        """
-        for key, column in self.columns.items():
-            column.content_width = max([column.label.cell_len, *(cell.cell_length for cell in self.get_column(key))])
-        self._require_update_dimensions = True
-        self.refresh()
+        self.fit_columns()
 
     def _update_row(self, vm_id: str, cells: dict[str, Content]) -> None:
         for column, content in cells.items():

@@ -1,0 +1,320 @@
+"""The dashboard on the simulated demo host: table, details, refresh, filter, sort, marks, keys."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Static
+
+from avma_tui.hyperv.transport import Unreachable
+from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.host_summary import HostSummary
+from avma_tui.ui.widgets.vm_details import VmDetails
+from avma_tui.ui.widgets.vm_table import VmTable
+
+
+def _table(app) -> VmTable:
+    return app.screen.query_one(VmTable)
+
+
+def _cell(app, vm_id: str, column: str) -> str:
+    return _table(app).get_cell(vm_id, column).plain
+
+
+def _id_of(app, name: str) -> str:
+    return next(d.vm.id for d in app.session.diagnosis.vms if d.vm.name == name)
+
+
+def _names_in_order(app) -> list[str]:
+    table = _table(app)
+    return [table.get_cell_at((row, 1)).plain for row in range(table.row_count)]
+
+
+async def test_demo_opens_on_a_complete_dashboard(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        diagnosis = app.session.diagnosis
+        assert _table(app).row_count == len(diagnosis.vms) > 0
+        summary = app.screen.query_one(HostSummary)
+        assert summary._border_title.plain == "HV01.contoso.local"
+        assert "read 09:00:00" in summary._border_subtitle.plain
+        assert diagnosis.host_can_activate_reason in summary.render().plain
+        assert app.focused is _table(app)
+
+
+async def test_cells_say_where_each_vm_stands(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        print01 = _id_of(app, "PRINT01")
+        assert _cell(app, print01, "kvp") == "off"
+        assert _cell(app, print01, "finding").startswith("KVP_DISABLED")
+        archive = _id_of(app, "ARCHIVE01")
+        assert _cell(app, archive, "state") == "Off"
+        assert _cell(app, _id_of(app, "APP01"), "activation") == "not read"
+
+
+async def test_details_follow_the_cursor(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table, details = _table(app), app.screen.query_one(VmDetails)
+        table.move_to(_id_of(app, "PRINT01"))
+        await pilot.pause()
+        assert details._border_title.plain == "PRINT01"
+        body = details.query_one("#details-body", Static).render().plain
+        diag = app.session.diagnosis.for_vm(_id_of(app, "PRINT01"))
+        for finding in diag.findings:
+            assert finding.code in body
+            assert finding.remedy_summary[:40] in body.replace("\n", " ")
+        assert "KVP items" in body or not diag.vm.guest
+
+
+async def test_r_refreshes_in_place_keeping_cursor_and_rows(make_app, settle, transport_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = _table(app)
+        print01 = _id_of(app, "PRINT01")
+        table.move_to(print01)
+        row_objects = dict(table.rows)
+        transport_of(app).engine.run("enable_kvp", {"VmId": print01})
+        before = transport_of(app).calls.count("inventory")
+        await pilot.press("r")
+        await settle(pilot)
+        assert transport_of(app).calls.count("inventory") == before + 1
+        assert _cell(app, print01, "kvp") != "off"
+        assert table.selected_vm_id() == print01
+        assert all(table.rows[key] is row for key, row in row_objects.items())  # updated, not rebuilt
+
+
+async def test_failed_refresh_keeps_data_with_a_stale_banner_and_r_retries(make_app, settle, transport_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        rows = _table(app).row_count
+        transport_of(app).fail_next(Unreachable("cannot reach hv01: connection refused"))
+        await pilot.press("r")
+        await settle(pilot)
+        banner = app.screen.query_one("#stale", Static)
+        assert banner.display
+        assert banner.render().plain.startswith("Stale since 09:00:00 — cannot reach hv01: connection refused")
+        assert _table(app).row_count == rows
+        await pilot.press("r")
+        await settle(pilot)
+        assert not banner.display
+
+
+async def test_slash_filters_by_name_status_or_code_and_escape_clears(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        total = _table(app).row_count
+        await pilot.press("slash")
+        field = app.screen.query_one("#filter", Input)
+        assert field.display and field.has_focus
+        await pilot.press(*"app0")
+        assert sorted(_names_in_order(app)) == ["APP01", "APP02", "APP03"]
+        field.value = "kvp_disabled"
+        await pilot.pause()
+        assert _names_in_order(app) == ["PRINT01"]
+        field.value = "not-eligible"
+        await pilot.pause()
+        assert "ADMIN-W11" in _names_in_order(app)
+        await pilot.press("escape")
+        assert _table(app).row_count == total
+        assert not field.display
+        assert app.focused is _table(app)
+
+
+async def test_filter_survives_a_refresh(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"APP0", "enter")
+        await pilot.press("r")
+        await settle(pilot)
+        assert sorted(_names_in_order(app)) == ["APP01", "APP02", "APP03"]
+
+
+async def test_sort_keys_and_header_click_keep_the_cursor_on_the_vm(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = _table(app)
+        names = _names_in_order(app)
+        assert names == sorted(names, key=str.casefold)
+        print01 = _id_of(app, "PRINT01")
+        table.move_to(print01)
+        await pilot.press("s")  # → state
+        assert table.sort_column == "state"
+        assert table.selected_vm_id() == print01
+        await pilot.press("s")  # → activation
+        await pilot.press("s")  # → worst finding: errors first
+        assert table.sort_column == "finding"
+        in_order = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(table.row_count)]
+        ranks = [app.session.diagnosis.for_vm(vm_id).worst for vm_id in in_order]
+        rank_values = [-(worst.severity.rank if worst else 0) for worst in ranks]
+        assert rank_values == sorted(rank_values)  # errors, then warnings, then info, then fine
+        await pilot.press("S")
+        assert table.sort_reverse
+        assert table.selected_vm_id() == print01
+        await pilot.click(VmTable, offset=(6, 0))  # the "VM" header
+        await pilot.pause()
+        assert table.sort_column == "name"
+        assert table.selected_vm_id() == print01
+
+
+async def test_space_marks_and_marks_survive_refresh(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.marked_vm_ids() == []
+        selected = screen.selected_vm_id()
+        await pilot.press("space")
+        assert screen.marked_vm_ids() == [selected]
+        assert _cell(app, selected, "mark") == "●"
+        await pilot.press("r")
+        await settle(pilot)
+        assert screen.marked_vm_ids() == [selected]
+        await pilot.press("space")
+        assert screen.marked_vm_ids() == []
+        assert _cell(app, selected, "mark") == " "
+
+
+async def test_enter_focuses_details_and_escape_returns(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        assert isinstance(app.focused, VmDetails)
+        await pilot.press("escape")
+        assert app.focused is _table(app)
+
+
+async def test_guest_credentials_make_licenses_appear(make_app, settle) -> None:
+    from avma_tui.ui.screens.credentials import CredentialsScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        assert isinstance(app.screen, CredentialsScreen)
+        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        assert app.session.guest_credential.username == "Administrator"
+        activation = [_cell(app, d.vm.id, "activation") for d in app.session.diagnosis.vms if d.vm.running]
+        assert any(text.startswith(("Licensed", "Grace", "Notification", "no key")) for text in activation)
+        assert "guest login: Administrator" in app.screen.query_one(HostSummary).render().plain
+
+
+async def test_cancelled_credentials_change_nothing(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c", "escape")
+        assert isinstance(app.screen, DashboardScreen)
+        assert app.session.guest_credential is None
+
+
+async def test_credentials_need_a_user_name(make_app, settle) -> None:
+    from avma_tui.ui.screens.credentials import CredentialsScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c", "enter")
+        assert isinstance(app.screen, CredentialsScreen)
+        assert "Enter a user name" in app.screen.query_one("#credentials-error", Static).render().plain
+
+
+async def test_e_shows_events_newest_first_with_meaning(make_app, settle) -> None:
+    from avma_tui.ui.screens.events import EventsScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, EventsScreen)
+        events = app.session.diagnosis.inventory.events
+        times = [event.time for event in screen.events]
+        assert times == sorted((e.time for e in events), reverse=True)
+        table = screen.query_one("#events")
+        assert table.row_count == len(events)
+        text = screen.query_one("#event-text", Static).render().plain
+        assert "Meaning" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_question_mark_shows_keys_and_primer(make_app, settle) -> None:
+    from avma_tui.catalog import load_catalog
+    from avma_tui.ui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help Static", Static).render().plain
+        catalog = load_catalog()
+        assert all(key.key in text for key in catalog.avma_keys)
+        assert "inferred" in text
+        assert "Activation Denied" in text and catalog.notification("Activation Denied") in text
+        assert "Filter VMs by name, status or finding code" in text
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_periodic_refresh_rearms_and_pauses_under_a_dialog(make_app, settle, transport_of) -> None:
+    app = make_app(refresh_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert transport_of(app).calls.count("inventory") >= 3
+        await pilot.press("question_mark")
+        await settle(pilot)
+        paused_at = transport_of(app).calls.count("inventory")
+        await pilot.pause(0.3)
+        assert transport_of(app).calls.count("inventory") == paused_at
+
+
+async def test_refreshes_never_overlap(make_app, settle, transport_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        transport = transport_of(app)
+        transport.latency_ms = 100
+        before = transport.calls.count("inventory")
+        for _ in range(3):  # as fast as keys can repeat
+            app.action_refresh()
+        await settle(pilot)
+        assert transport.calls.count("inventory") == before + 1
+
+
+async def test_refresh_now_waits_for_a_running_refresh_then_reads_again(make_app, settle, transport_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        transport = transport_of(app)
+        transport.latency_ms = 50
+        before = transport.calls.count("inventory")
+        await pilot.press("r")
+        diagnosis = await app.refresh_now()
+        await settle(pilot)
+        assert diagnosis is app.session.diagnosis
+        assert transport.calls.count("inventory") == before + 2
+
+
+async def test_q_quits_and_closes_the_session(make_app, settle, transport_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+    assert transport_of(app)._closed
