@@ -91,7 +91,7 @@ class _Fixer:
         self.session = session
         self.args = args
         self.out = out
-        self.service = FixService(session, AuditLog(), verify_timeout=args.verify_timeout)
+        self.service = FixService(session, AuditLog(), verify_timeout=args.verify_timeout, poll_interval=0.5)
         self.interaction = new_interaction()
         self.done: set[tuple[str, str]] = set()  # (finding code, step id) run, declined or shown
         self.results: list[StepResult] = []

@@ -53,6 +53,8 @@ ACTIONS = {"activate_guest": "activate"}
 #: Longest piece of remote error text kept in a message.
 MAX_REMOTE_TEXT = 300
 _READ_ONLY_OPS = frozenset({"guest_licenses"})
+#: Operations on the host itself: their target is the host even when run from a VM's plan.
+_HOST_OPS = frozenset({"activate_host"})
 _RECHECK = "Re-check this VM to see where it stands."
 
 
@@ -154,7 +156,7 @@ class FixService:
             return await self._read_license(vm_id or "", step, progress)
         diagnosis = self.session.diagnosis
         assert diagnosis is not None  # _precheck refreshed it
-        vm = diagnosis.inventory.vm(vm_id) if vm_id else None
+        vm = diagnosis.inventory.vm(vm_id) if vm_id and step.op not in _HOST_OPS else None
         target = Target("vm", vm.name, vm.id) if vm else Target("host", diagnosis.inventory.host.fqdn)
         before = _vm_state(vm) if vm else _host_state(diagnosis.inventory.host)
         params: dict[str, Any] = {"step": step.id, **dict(step.params)}

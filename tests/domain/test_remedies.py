@@ -363,3 +363,30 @@ def test_not_eligible_vm_gets_no_host_remedies() -> None:
 def test_unknown_vm_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         plan_for_vm(diagnosis(), "00000000-0000-4000-8000-000000000000")
+
+
+SCENARIOS = ("demo", "hostile", "standard-host", "unactivated-host", "nested-eval-host", "no-hyperv", "old-host")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_every_real_diagnosis_has_a_plan_for_every_vm(scenario: str) -> None:
+    from avma_tui.assets import asset
+    from avma_tui.hyperv.host import HyperVHost
+    from avma_tui.hyperv.transport import Credential
+    from avma_tui.session import Session
+    from avma_tui.sim.engine import SimHost
+    from avma_tui.sim.scenario import load_scenario
+    from avma_tui.sim.transport import SimTransport
+
+    host = HyperVHost(SimTransport(SimHost(load_scenario(asset("scenarios", f"{scenario}.toml"))), latency_ms=0))
+    d = await Session(host, guest_credential=Credential("Administrator", "Passw0rd!")).refresh()
+    assert [r.finding for r in plan_for_host(d)] == list(d.host_findings)
+    for vmd in d.vms:
+        plan = plan_for_vm(d, vmd.vm.id)
+        assert [r.finding for r in plan if r.finding.subject_kind == "vm"] == list(vmd.findings)
+        for remedy in plan:
+            assert remedy.steps or remedy.finding.code in INFO_ONLY_CODES
+            for step in remedy.steps:
+                if len(vmd.vm.name) > 8:  # hostile names never reach a script (short ones might by chance)
+                    assert vmd.vm.name not in step.script
+                assert not any(key in value for key in ALL_KEYS for _, value in step.params)

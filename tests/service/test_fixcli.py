@@ -58,15 +58,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(avma_home: Path) -> None:
     assert audit_records(avma_home) == []
 
 
-def test_dry_run_shows_keys_masked(capsys) -> None:
+def test_dry_run_shows_keys_masked(capsys, monkeypatch) -> None:
     assert main(["fix", "--demo", "--vm", "SQL01", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "ProductKey = " not in out  # without credentials only LICENSE_UNKNOWN is planned
-    os.environ["AVMA_GUEST_PASSWORD"] = PASSWORD
-    try:
-        assert main(["fix", "--demo", "--vm", "SQL01", "--guest-user", "Administrator", "--dry-run"]) == 0
-    finally:
-        del os.environ["AVMA_GUEST_PASSWORD"]
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", PASSWORD)
+    assert main(["fix", "--demo", "--vm", "SQL01", "--guest-user", "Administrator", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "ProductKey = XXXXX-XXXXX-XXXXX-XXXXX-4GF74" in out and "TNK62-RXVTB-4P47B-2D623-4GF74" not in out
 
@@ -99,12 +96,9 @@ def test_exit_1_when_a_fixable_finding_stays(capsys) -> None:
     assert "SKIPPED: Not run: this step needs guest credentials." in out and "still open" in out
 
 
-def test_manual_only_vm_prints_the_console_commands(capsys) -> None:
-    os.environ["AVMA_GUEST_PASSWORD"] = PASSWORD
-    try:
-        status = main(["fix", "--demo", "--vm", "FS-OLD01", "--guest-user", "Administrator", "--yes"])
-    finally:
-        del os.environ["AVMA_GUEST_PASSWORD"]
+def test_manual_only_vm_prints_the_console_commands(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", PASSWORD)
+    status = main(["fix", "--demo", "--vm", "FS-OLD01", "--guest-user", "Administrator", "--yes"])
     out = capsys.readouterr().out
     assert status == 0  # nothing the tool itself could fix
     assert "slmgr /ipk DBGBW-NPF86-BJVTX-K3WKJ-MTB6V\n         slmgr /ato" in out
@@ -131,3 +125,21 @@ def test_hostile_vm_plan_prints_no_control_characters(capsys) -> None:
     out = capsys.readouterr().out
     assert "[@click=app.quit]y[/]" in out
     assert not any(ord(ch) < 32 and ch != "\n" for ch in out)
+
+
+def test_unactivated_host_is_activated_with_the_key_from_the_environment(capsys, monkeypatch, avma_home) -> None:
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", PASSWORD)
+    monkeypatch.setenv("AVMA_HOST_PRODUCT_KEY", "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX")
+    path = str(asset("scenarios", "unactivated-host.toml"))
+    assert main(["fix", "--scenario", path, "--vm", "APP11", "--guest-user", "Administrator", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "Activate the host with its product key" in out and "APP11: activated-avma" in out
+    targets = [(r["action"], r["target"]["kind"]) for r in audit_records(avma_home) if r["phase"] == "result"]
+    assert targets == [("activate_host", "host"), ("activate", "vm")]
+
+
+def test_unactivated_host_without_a_key_exits_1(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", PASSWORD)
+    path = str(asset("scenarios", "unactivated-host.toml"))
+    assert main(["fix", "--scenario", path, "--vm", "APP11", "--guest-user", "Administrator", "--yes"]) == 1
+    assert "needs the host's product key" in capsys.readouterr().out
