@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import csv
 import io
+import json
 import sys
 import unicodedata
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from . import __version__
 from .cli import CliError
 from .connect import guest_credential, open_target
 from .hyperv.transport import TransportError
-from .model import Diagnosis, Finding, LicenseState, Severity, VmDiagnosis, VmStatus
+from .model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
 
 #: Widest a cell of the text table gets; longer values end in an ellipsis (the findings show them whole).
 MAX_CELL = 32
@@ -62,8 +63,11 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
 
 
 def _kvp_status(vmd: VmDiagnosis) -> str | None:
+    """OK / NoContact / LostCommunication, the host's own word for any other status, None for none."""
     kvp = vmd.vm.kvp
-    return kvp.raw_status or kvp.status.value or None
+    if kvp.status is KvpStatus.OTHER:
+        return kvp.raw_status
+    return kvp.status.value or None
 
 
 def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
@@ -206,7 +210,9 @@ def render_text(diagnosis: Diagnosis) -> str:
     host = diagnosis.inventory.host
     lines = [
         printable(f"Host {host.fqdn}: {host.os_name or 'unknown OS'}{f' (build {host.build})' if host.build else ''}"),
-        printable(f"Can activate guests: {diagnosis.host_can_activate_reason or diagnosis.host_can_activate}"),
+        printable(
+            f"Can this host activate guests? {diagnosis.host_can_activate_reason or diagnosis.host_can_activate}"
+        ),
         "",
     ]
     rows = [tuple(printable(cell) for cell in _row(d)) for d in diagnosis.vms]
@@ -255,8 +261,6 @@ def render_csv(diagnosis: Diagnosis) -> str:
 
 def render(diagnosis: Diagnosis, fmt: str) -> str:
     if fmt == "json":
-        import json
-
         return json.dumps(to_json(diagnosis), indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return render_csv(diagnosis)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .audit import AuditLog, Target
+from .audit import AuditLog, Target, redact
 from .catalog import Catalog, load_catalog
 from .hyperv.host import classify_guest_error, hresult_of
 from .hyperv.transport import (
@@ -66,20 +66,20 @@ class StepResult:
     next_step: str  # what to do next
 
 
-class _Failure(Exception):
-    """A step failed in a way already explained: outcome, message, next step, audit error."""
+@dataclass(frozen=True)
+class _Failure:
+    """A failure explained: the outcome, plain words, the next step, and the code the audit log records."""
 
-    def __init__(self, outcome: str, message: str, next_step: str, code: str) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.message = message
-        self.next_step = next_step
-        self.code = code
+    outcome: str
+    message: str
+    next_step: str
+    code: str
 
 
 def _remote_text(err: BaseException) -> str:
+    """Remote error text fit for a message: one line, capped, any product key cut to its last five."""
     text = err.remote_message if isinstance(err, RemoteError) else str(err)
-    text = " ".join(text.split())
+    text = redact({"text": " ".join(text.split())})["text"]
     return text if len(text) <= MAX_REMOTE_TEXT else text[: MAX_REMOTE_TEXT - 1] + "…"
 
 
