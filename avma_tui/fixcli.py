@@ -150,7 +150,10 @@ class _Fixer:
             self._print_result(result)
             if result.outcome != "ok":
                 self._skip_rest(remedy)
-            await self.service.recheck(vm.id)
+            try:
+                await self.service.recheck(vm.id)
+            except KeyError:
+                raise CliError(f"{printable(vm.name)} ({vm.id}) is no longer on the host") from None
         return self._finish(vm)
 
     def _skip_rest(self, remedy: Remedy) -> None:

@@ -187,3 +187,12 @@ def test_text_table_is_aligned(capsys) -> None:
     rows = lines[header + 1 : lines.index("", header)]
     assert len(rows) == len(load_scenario(asset("scenarios", "demo.toml")).vms)
     assert all(row[column - 2 : column] == "  " and row[column] != " " for row in rows)
+
+
+def test_unreachable_host_exits_2_with_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("AVMA_PASSWORD", "Host-Passw0rd!")
+    args = ["127.0.0.1", "--port", "9", "--http", "--auth", "ntlm", "--user", "admin", "--timeout", "5"]
+    assert main(["report", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "cannot reach" in captured.err and "Host-Passw0rd!" not in captured.err

@@ -143,3 +143,11 @@ def test_unactivated_host_without_a_key_exits_1(capsys, monkeypatch) -> None:
     path = str(asset("scenarios", "unactivated-host.toml"))
     assert main(["fix", "--scenario", path, "--vm", "APP11", "--guest-user", "Administrator", "--yes"]) == 1
     assert "needs the host's product key" in capsys.readouterr().out
+
+
+def test_unreachable_host_exits_2(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("AVMA_PASSWORD", "Host-Passw0rd!")
+    args = ["127.0.0.1", "--port", "9", "--http", "--auth", "ntlm", "--user", "admin", "--timeout", "5"]
+    assert main(["fix", *args, "--vm", "APP01", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach" in err and "Traceback" not in err
