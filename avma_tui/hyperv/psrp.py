@@ -287,6 +287,11 @@ class PsrpTransport:
             )
         elif isinstance(err, WSManFaultError):
             message = _fault(err, url, op)
+        elif isinstance(err, WinRMTransportError) and err.code == 400:
+            message = TransportError(
+                f"{url} rejected a request during {op} (HTTP 400): the host re-authenticated the connection or "
+                "does not accept this client's encryption; the next attempt reconnects"
+            )
         elif isinstance(err, WinRMTransportError):
             message = TransportError(f"{url} answered HTTP {err.code} during {op}; is this a WinRM endpoint?")
         elif isinstance(err, InvalidPSRPOperation):
@@ -310,8 +315,11 @@ def _retryable(op: str, err: BaseException, accepted: bool) -> bool:
     """True when running `op` again on a fresh connection cannot do anything twice."""
     if isinstance(err, (AuthenticationError, TransportError)):
         return False
-    if isinstance(err, WSManFaultError) and err.code == SHELL_NOT_FOUND and not accepted:
-        return True  # the host refused the command: it never ran
+    refused = (isinstance(err, WSManFaultError) and err.code == SHELL_NOT_FOUND) or (
+        isinstance(err, WinRMTransportError) and err.code == 400
+    )
+    if refused and not accepted:
+        return True  # the host rejected the command itself (unknown shell, stale encryption): it never ran
     return op in READ_ONLY_OPS and isinstance(err, (requests.RequestException, WinRMError))
 
 

@@ -1,0 +1,78 @@
+"""Connecting: authentication, TLS trust, closed ports and refused configurations, each one clear line."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+from transport_support import PASSWORD, USER, settings_for
+
+from avma_tui.config import ConnectionSettings
+from avma_tui.hyperv.psrp import PsrpTransport
+from avma_tui.hyperv.transport import AuthenticationFailed, CertificateRejected, TransportError, Unreachable
+from avma_tui.sim.winrm import WinRMEndpoint
+
+
+async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
+    wrong = "Wrong-Pa55word!"
+    with pytest.raises(AuthenticationFailed) as caught:
+        await connect(endpoint, password=wrong).run("inventory")
+    message = str(caught.value)
+    assert USER in message and "Hyper-V Administrators" in message and "TrustedHosts" in message
+    assert wrong not in message and PASSWORD not in message
+    assert "\n" not in message
+
+
+async def test_wrong_user(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
+    with pytest.raises(AuthenticationFailed):
+        await connect(endpoint, username="intruder").run("inventory")
+
+
+async def test_closed_port_is_unreachable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = ConnectionSettings(host="127.0.0.1", port=port, https=False, auth="ntlm", username=USER, timeout=5)
+    transport = PsrpTransport(settings, PASSWORD)
+    with pytest.raises(Unreachable) as caught:
+        await transport.run("inventory")
+    await transport.close()
+    assert "Enable-PSRemoting" in str(caught.value) and str(port) in str(caught.value)
+
+
+async def test_https_with_the_generated_ca(
+    https_endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
+) -> None:
+    assert https_endpoint.url.startswith("https://")
+    doc = await connect(https_endpoint).run("inventory")
+    assert doc["host"]["name"] == "HV01"
+
+
+async def test_https_without_the_ca_is_rejected(
+    https_endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
+) -> None:
+    with pytest.raises(CertificateRejected) as caught:
+        await connect(https_endpoint, ca_cert="").run("inventory")
+    assert "--ca-cert" in str(caught.value) and "--insecure" in str(caught.value)
+
+
+async def test_https_insecure_skips_validation(
+    https_endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
+) -> None:
+    doc = await connect(https_endpoint, ca_cert="", insecure=True).run("inventory")
+    assert doc["host"]["name"] == "HV01"
+
+
+async def test_basic_over_https(https_endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
+    doc = await connect(https_endpoint, auth="basic").run("vm", {"VmId": "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c01"})
+    assert doc["name"] == "DC01"
+
+
+async def test_basic_over_http_is_refused_before_connecting(endpoint: WinRMEndpoint) -> None:
+    transport = PsrpTransport(settings_for(endpoint, auth="basic"), PASSWORD)
+    endpoint.reset_counters()
+    with pytest.raises(TransportError) as caught:
+        await transport.run("inventory")
+    assert "HTTPS" in str(caught.value) and PASSWORD not in str(caught.value)
+    assert endpoint.requests == 0
