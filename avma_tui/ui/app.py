@@ -54,7 +54,7 @@ class AvmaApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while an operation runs)"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys and an AVMA primer"),
-        Binding("colon", "command_palette", "Commands", show=False, id="palette", tooltip="The command palette"),
+        Binding("colon,ctrl+p", "command_palette", "Commands", show=False, id="palette", tooltip="The command palette"),
     ]
 
     def __init__(

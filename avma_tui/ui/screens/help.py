@@ -44,8 +44,10 @@ REQUIREMENTS = (
 
 
 def _key_name(binding: Binding) -> str:
-    key = binding.key_display or binding.key.split(",")[0]
-    return {"slash": "/", "question_mark": "?", "colon": ":", "space": "space", "escape": "esc"}.get(key, key)
+    if binding.key_display:
+        return binding.key_display
+    names = {"slash": "/", "question_mark": "?", "colon": ":", "escape": "esc"}
+    return " ".join(names.get(key, key) for key in binding.key.split(","))
 
 
 def keys_text(bindings: Iterable[BindingType]) -> Content:
@@ -54,7 +56,6 @@ def keys_text(bindings: Iterable[BindingType]) -> Content:
         for b in bindings
         if isinstance(b, Binding)
     ]
-    lines.append(Content.assemble((f"{'ctrl+p':<8}", "bold $accent"), "The command palette (also :)"))
     return Content("\n").join(lines)
 
 
