@@ -30,7 +30,7 @@ KEY_ALPHABET = frozenset("BCDFGHJKMNPQRTVWXY2346789-")
 
 LICENSED, OOB_GRACE, NOTIFICATION = 1, 2, 5
 FD01, FD02, FD03, FD04 = 0xC004FD01, 0xC004FD02, 0xC004FD03, 0xC004FD04
-F050, F069, F014, F074 = 0xC004F050, 0xC004F069, 0xC004F014, 0xC004F074
+F050, F069, F074 = 0xC004F050, 0xC004F069, 0xC004F074
 
 AVMA_GRACE_MINUTES = 10080  # an AVMA activation is renewed weekly (operations.md's example)
 INSTALL_GRACE_MINUTES = 14400  # grace after a key change, until the new key is activated
@@ -312,9 +312,10 @@ class SimHost:
         return vm
 
     def _sl_error(self, code: int) -> RemoteError:
-        """A Software Licensing failure as PowerShell reports it: the HRESULT, then Microsoft's text."""
+        """A Software Licensing failure as the scripts report it: Microsoft's text, then the HRESULT."""
         entry = self._catalog.error(code)
-        return RemoteError(f"Error: 0x{code:08X} {entry.text if entry else ''}".rstrip(), "SoftwareLicensingException")
+        text = entry.text if entry else "The Software Licensing Service reported an error."
+        return RemoteError(f"{text} (0x{code:08X})", "SoftwareLicensingException")
 
     # --- edition and key rules ----------------------------------------------------------------------
 
@@ -443,8 +444,8 @@ class SimHost:
     def _activate_guest(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         vm = self._ps_direct(params)
         lic = vm.license
-        if lic is None:
-            raise self._sl_error(F014)
+        if lic is None:  # activate_guest.ps1's own words
+            raise RemoteError("No Windows product key is installed (0xC004F015).", "SoftwareLicensingException")
         if lic.channel == AVMA:
             vm.activation_due = now + self.scenario.sim.activation_delay_s  # completes asynchronously
         elif lic.channel == KMS_CLIENT:

@@ -261,11 +261,11 @@ async def test_activate_guest_rebinds_a_migrated_vm_to_this_host(make_sim):
     assert (await sim.license(vm_id)).license.avma_host == "HV01"
 
 
-async def test_activate_guest_without_a_key_is_0xC004F014(make_sim):
+async def test_activate_guest_without_a_key_is_0xC004F015(make_sim):
     sim = make_sim('[[vms]]\nname = "A"\n' + guest("2022", "Standard"))
     with pytest.raises(RemoteError) as caught:
         await sim.host.activate_guest(await sim.vm_id("A"), GOOD)
-    assert hresult_of(caught.value) == 0xC004F014
+    assert hresult_of(caught.value) == 0xC004F015
 
 
 # --- DISM /Set-Edition --------------------------------------------------------------------------
