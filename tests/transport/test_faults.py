@@ -94,6 +94,7 @@ async def test_shell_gone_after_a_restart_is_rebuilt(
     assert doc["vm"]["kvp"]["enabled"] is True
 
 
+@pytest.mark.slow
 async def test_slow_receive_times_out_quickly(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
     transport = await _connected(endpoint, connect, timeout=2.0)
     endpoint.slow_receive_seconds = 30
@@ -105,6 +106,7 @@ async def test_slow_receive_times_out_quickly(endpoint: WinRMEndpoint, connect: 
     assert "2 s" in str(caught.value) and "--timeout" in str(caught.value)
 
 
+@pytest.mark.slow
 async def test_a_single_slow_receive_is_absorbed_by_the_retry(
     endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
 ) -> None:

@@ -1,0 +1,29 @@
+"""The report over WinRM equals the in-process report: the wire adds nothing and loses nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from avma_tui.hyperv.host import HyperVHost
+from avma_tui.hyperv.psrp import PsrpTransport
+from avma_tui.model import Diagnosis
+from avma_tui.session import Session
+from avma_tui.sim.engine import SimHost
+from avma_tui.sim.transport import SimTransport
+from avma_tui.sim.winrm import WinRMEndpoint
+
+
+def _without_read_time(diagnosis: Diagnosis) -> Diagnosis:
+    return dataclasses.replace(diagnosis, inventory=dataclasses.replace(diagnosis.inventory, read_at=""))
+
+
+async def test_diagnosis_over_winrm_equals_in_process(
+    endpoint: WinRMEndpoint, engine: SimHost, connect: Callable[..., PsrpTransport]
+) -> None:
+    credential = engine.guest_credentials
+    assert credential is not None
+    remote = await Session(HyperVHost(connect(endpoint)), guest_credential=credential).refresh()
+    local = await Session(HyperVHost(SimTransport(engine, latency_ms=0)), guest_credential=credential).refresh()
+    assert _without_read_time(remote) == _without_read_time(local)
+    assert len(remote.findings) > 10  # the demo is full of problems: this compares something

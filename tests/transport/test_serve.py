@@ -1,0 +1,73 @@
+"""`avma-tui sim serve`: a real process serving the demo host, reachable with the line it prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from avma_tui.config import ConnectionSettings
+from avma_tui.hyperv.psrp import PsrpTransport
+
+PASSWORD = "Serve-Pa55word!"
+
+
+def _serve(*args: str, password: str | None = PASSWORD) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "AVMA_SIM_PASSWORD"}
+    if password is not None:
+        env["AVMA_SIM_PASSWORD"] = password
+    return subprocess.Popen(
+        [sys.executable, "-m", "avma_tui", "sim", "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_refuses_to_start_without_a_password() -> None:
+    process = _serve("--demo", password=None)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and out == ""
+    assert err.count("\n") == 1 and "AVMA_SIM_PASSWORD" in err
+
+
+def test_refuses_a_bad_scenario_in_one_line(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("format = 1\n[host]\nname = 3\n", encoding="utf-8")
+    process = _serve("--scenario", str(bad))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("https", [False, True])
+async def test_serves_the_demo_until_interrupted(https: bool) -> None:
+    process = _serve("--demo", "--user", "operator", *(["--https"] if https else []))
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"at (https?)://127\.0\.0\.1:(\d+)/wsman — user operator; connect with: avma-tui ", line)
+        assert match, line
+        assert ("--ca-cert " in line) == https and ("--http " in line) != https
+        ca = re.search(r"--ca-cert (\S+)", line)
+        settings = ConnectionSettings(
+            host="127.0.0.1",
+            port=int(match.group(2)),
+            https=https,
+            auth="ntlm",
+            username="operator",
+            ca_cert=ca.group(1) if ca else "",
+            timeout=10,
+        )
+        transport = PsrpTransport(settings, PASSWORD)
+        assert (await transport.run("inventory"))["host"]["name"] == "HV01"
+        await transport.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert PASSWORD not in err
