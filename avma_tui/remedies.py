@@ -86,8 +86,8 @@ KEY_BLOCKERS = (
 #: Oldest guest build PowerShell Direct can reach (Windows Server 2016).
 PS_DIRECT_MIN_BUILD = 14393
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 _CREDENTIAL_SHOWN = "the guest account you entered (password never shown)"
 
 
@@ -98,11 +98,11 @@ def mask_key(key: str) -> str:
 
 def _vm_ref(vm_id: str) -> str:
     """The VM in a typed command: by Id (never by a name a guest or admin could make hostile)."""
-    return vm_id if _GUID.match(vm_id) else "<VM Id>"
+    return vm_id if _GUID.fullmatch(vm_id) else "<VM Id>"
 
 
 def _node_ref(name: str) -> str:
-    return name if _HOST_NAME.match(name) else "<node name>"
+    return name if _HOST_NAME.fullmatch(name) else "<node name>"
 
 
 @dataclass(frozen=True)

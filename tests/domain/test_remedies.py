@@ -347,11 +347,21 @@ def test_manual_commands_name_a_vm_by_id_never_by_a_hostile_name() -> None:
     assert "Remove-VM" not in step.script and "[red]" not in step.script
 
 
-def test_hostile_node_names_become_placeholders() -> None:
+@pytest.mark.parametrize("node", ["HV02; Stop-Computer", "HV02\nStop-Computer", "HV02`nStop-Computer"])
+def test_hostile_node_names_become_placeholders(node: str) -> None:
     d = diagnosis(host_codes=("CLUSTER_NODE_NOT_ACTIVATED",))
-    f = replace(d.host_findings[0], subject="HV02; Stop-Computer")
+    f = replace(d.host_findings[0], subject=node)
     step = plan_for_host(replace(d, host_findings=(f,)))[0].steps[0]
     assert "Stop-Computer" not in step.script and "<node name>" in step.script
+
+
+def test_a_vm_id_that_is_not_a_guid_never_reaches_a_command() -> None:
+    d = diagnosis("GUEST_NEWER_THAN_HOST")
+    bad_id = VM_ID + "\nStop-Computer"
+    vm = replace(d.inventory.vms[0], id=bad_id)
+    d = replace(d, inventory=replace(d.inventory, vms=(vm,)), vms=(replace(d.vms[0], vm=vm),))
+    step = plan_for_vm(d, bad_id)[0].steps[0]
+    assert "Stop-Computer" not in step.script and "Get-VM -Id <VM Id>" in step.script
 
 
 def test_not_eligible_vm_gets_no_host_remedies() -> None:
