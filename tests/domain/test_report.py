@@ -196,3 +196,13 @@ def test_unreachable_host_exits_2_with_one_line(capsys, monkeypatch) -> None:
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "cannot reach" in captured.err and "Host-Passw0rd!" not in captured.err
+
+
+def test_report_does_not_load_textual(tmp_path: Path) -> None:
+    code = (
+        "import sys; from avma_tui.cli import main; "
+        f"main(['report', '--demo', '--format', 'json', '--output', {str(tmp_path / 'r.json')!r}]); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'pypsrp')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stderr
