@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from datetime import time as dt_time
 from pathlib import Path
@@ -61,7 +61,7 @@ class HostSpec:
     partial_product_key: str
     hyperv: bool
     virtual: bool
-    product_key: str | None  # the key that activates this host in the sim
+    product_key: str | None = field(repr=False)  # the key that activates this host in the sim
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class ClusterSpec:
 @dataclass(frozen=True)
 class GuestCredentials:
     username: str
-    password: str
+    password: str = field(repr=False)  # a repr may end up in a log or a traceback
 
 
 @dataclass(frozen=True)
@@ -147,20 +147,23 @@ def is_well_formed_key(key: str) -> bool:
     return bool(_KEY_SHAPE.match(key))
 
 
-def _describe(value: Any) -> str:
-    """A short, printable rendering of a found value for an error line (repr escapes control characters)."""
+def _describe(value: Any, *, secret: bool = False) -> str:
+    """A short, printable rendering of a found value for an error line (repr escapes control characters).
+
+    A `secret` value (a password) is described by its type only.
+    """
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "an array"
     if isinstance(value, (datetime, date, dt_time)):
         zone = "" if getattr(value, "tzinfo", None) else " without a time zone"
-        return f"a TOML date/time {value.isoformat()}{zone}"
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+        return "a TOML date/time" if secret else f"a TOML date/time {value.isoformat()}{zone}"
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(type(value), "a value")
+    if secret:
+        return kind
     text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{kinds.get(type(value), type(value).__name__)} {text}"
+    return f"{kind} {text[:37] + '...' if len(text) > 40 else text}"
 
 
 class _Table:
@@ -188,12 +191,15 @@ class _Table:
             return None
         return self.data[key]
 
-    def string(self, key: str, *, required: bool = False, default: str = "", nonempty: bool = False) -> str:
+    def string(
+        self, key: str, *, required: bool = False, default: str = "", nonempty: bool = False, secret: bool = False
+    ) -> str:
+        """A string; a `secret` one is never echoed into the error (it may be a password)."""
         value = self._get(key, required)
         if value is None:
             return default
         if not isinstance(value, str):
-            raise self.error_for(key, f"expected a string, found {_describe(value)}")
+            raise self.error_for(key, f"expected a string, found {_describe(value, secret=secret)}")
         if nonempty and not value.strip():
             raise self.error_for(key, "expected a non-empty string, found an empty one")
         return value
@@ -302,10 +308,15 @@ def _range_text(kind: str, low: int | None, high: int | None) -> str:
 
 
 def _product_key(table: _Table, key: str) -> str | None:
-    value = table.optional_string(key)
-    if value is not None and not is_well_formed_key(value.strip().upper()):
-        raise table.error_for(key, f"expected a product key XXXXX-XXXXX-XXXXX-XXXXX-XXXXX, found {_describe(value)}")
-    return value.strip().upper() if value is not None else None
+    """A product key; a malformed one is described by its length only (it may be a real key with a typo)."""
+    if key not in table.data:
+        table.used.add(key)
+        return None
+    value = table.string(key, secret=True).strip().upper()
+    if not is_well_formed_key(value):
+        found = f"{len(value)} characters that are not five groups of five letters and digits"
+        raise table.error_for(key, f"expected a product key XXXXX-XXXXX-XXXXX-XXXXX-XXXXX, found {found}")
+    return value
 
 
 def _sim(table: _Table | None) -> SimKnobs:
@@ -366,7 +377,7 @@ def _credentials(table: _Table | None) -> GuestCredentials | None:
         return None
     creds = GuestCredentials(
         username=table.string("username", required=True, nonempty=True),
-        password=table.string("password", required=True),
+        password=table.string("password", required=True, secret=True),
     )
     table.done()
     return creds

@@ -62,7 +62,10 @@ CASES = [
     ("no-hyperv-with-vms", GOOD + 'hyperv = false\n[[vms]]\nname = "A"\n',
      "[host] hyperv: is false, but the file has [[vms]]: a host without Hyper-V has no VMs"),
     ("malformed-product-key", GOOD + 'product_key = "ABC"\n',
-     "[host] product_key: expected a product key XXXXX-XXXXX-XXXXX-XXXXX-XXXXX, found a string 'ABC'"),
+     "[host] product_key: expected a product key XXXXX-XXXXX-XXXXX-XXXXX-XXXXX, found 3 characters that are not "
+     "five groups of five letters and digits"),
+    ("password-not-a-string", GOOD + '[guest_credentials]\nusername = "Administrator"\npassword = 123456789\n',
+     "[guest_credentials] password: expected a string, found an integer"),
     ("unknown-notification", GOOD + '[[events]]\ntime = "2026-11-27T08:00:00Z"\nvm = "A"\nnotification = "Oops"\n',
      "[events.1] notification: expected one of AVMA Success | Invalid Host | Invalid Data | Activation Denied"),
     ("vms-not-an-array", GOOD + '[vms]\nname = "A"\n', "[top level] vms: expected an array of tables ([[vms]])"),
@@ -154,3 +157,13 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "bad.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_secrets_in_a_broken_file_are_not_echoed(tmp_path: Path):
+    for text in (
+        GOOD + 'product_key = "BCDFG-HJKMN-PQRTV-WXY23-4678"\n',
+        GOOD + '[guest_credentials]\nusername = "Administrator"\npassword = 987654321\n',
+    ):
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(_write(tmp_path, text))
+        assert "BCDFG" not in str(caught.value) and "987654321" not in str(caught.value)

@@ -92,3 +92,14 @@ async def test_the_password_never_reaches_a_result_or_an_error(clock: FakeClock)
     secret = "S3cret-Value!"
     doc = await sim.transport.run("guest_licenses", {"VmIds": [vm_id], "Credential": Credential("x", secret)})
     assert secret not in repr(doc) and secret not in repr(sim.engine.__dict__)
+
+
+def test_scenario_and_engine_reprs_hide_the_guest_password_and_the_host_key():
+    text = (
+        'format = 1\n[host]\nname = "HV01"\nbuild = 20348\nsku = 8\nproduct_key = "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"\n'
+        '[guest_credentials]\nusername = "Administrator"\npassword = "Passw0rd!"\n'
+    )
+    scenario = parse_scenario(text)
+    engine = SimHost(scenario)
+    for shown in (repr(scenario), repr(engine.guest_credentials), repr(engine.__dict__)):
+        assert "Passw0rd!" not in shown and "XXXXX-XXXXX" not in shown
