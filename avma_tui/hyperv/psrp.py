@@ -141,7 +141,8 @@ class _Connection:
         while ps.state == PSInvocationState.RUNNING:
             remaining = deadline - time.monotonic()
             if cancel.is_set() or remaining <= 0:
-                ps.stop()
+                with contextlib.suppress(Exception):  # best effort: the connection is abandoned either way
+                    ps.stop()
                 self.discard()
                 raise Cancelled("") if cancel.is_set() else TimedOut("")
             ps.poll_invoke(timeout=max(1, min(POLL_SECONDS, int(remaining))))
@@ -300,7 +301,10 @@ class PsrpTransport:
                 "(Microsoft.PowerShell) and that the account may use it"
             )
         elif isinstance(err, ImportError):
-            message = TransportError(f"--auth {self.settings.auth} needs a package that is not installed ({err.name})")
+            message = TransportError(
+                f"--auth {self.settings.auth} is not available on this machine ({_short(err)}); install "
+                f"pypsrp[{self.settings.auth}] or use --auth ntlm"
+            )
         elif type(err).__module__.startswith("spnego"):
             message = AuthenticationFailed(
                 f"{self.settings.auth} authentication could not start on this machine ({_short(err)}); "
