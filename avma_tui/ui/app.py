@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
@@ -78,10 +77,8 @@ class AvmaApp(App[None]):
         self._timer: Timer | None = None
         self._refresh_worker: Worker[Diagnosis | None] | None = None
 
-    def get_default_screen(self) -> Screen[None]:
-        if self.session is not None:
-            return DashboardScreen()
-        return ConnectScreen(self.settings)
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen() if self.session is not None else ConnectScreen(self.settings))
 
     @property
     def audit(self) -> AuditLog:

@@ -1,0 +1,196 @@
+"""What the fix wizard decides without a screen: the next step, how a batch groups, how each VM ended.
+
+Kept apart from the widgets so the rules (which step comes next after a re-plan, what one batch
+confirmation covers, when a VM counts as fixed) are plain functions over plans and StepResults.
+A plan is recomputed after every step (remedies.py says why), so "what was tried" is remembered
+here by step id: a failed or skipped step is not offered again unless the admin asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..audit import AuditLog
+from ..model import Diagnosis, Finding
+from ..remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
+from ..service import FixService, StepResult
+from ..session import Session
+
+
+@dataclass(frozen=True)
+class FixTiming:
+    """How long a change may take to read back, and how often it is read: tests shorten both."""
+
+    verify_timeout: float = 120.0
+    poll_interval: float = 1.0
+
+
+#: The timing screens use when given none (tests replace it to run the wizard in milliseconds).
+DEFAULT_TIMING = FixTiming()
+#: Batch fixes run at most this many VMs at once: a host (and its WinRM quota) is shared.
+BATCH_PARALLELISM = 4
+#: Step titles that name a key or an edition, and so differ per VM: a batch group uses these instead.
+GROUP_TITLES = {
+    "install_avma_key": "Install the AVMA key",
+    "manual_install_avma_key": "Install the AVMA key at the VM's console",
+    "set_edition": "Convert the Evaluation edition (DISM) with the AVMA key",
+    "manual_set_edition": "Convert the Evaluation edition at the VM's console",
+}
+#: Results after which a VM's remaining steps are not started (they would fail the same way).
+STOPPING_OUTCOMES = frozenset({"failed", "unknown", "cancelled", "skipped"})
+
+
+def make_service(session: Session, audit: AuditLog, timing: FixTiming | None = None) -> FixService:
+    chosen = timing or DEFAULT_TIMING
+    return FixService(session, audit, verify_timeout=chosen.verify_timeout, poll_interval=chosen.poll_interval)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step with the finding it fixes; `on_host` steps run against the host even in a VM's plan."""
+
+    finding: Finding
+    step: Step
+
+    @property
+    def on_host(self) -> bool:
+        return self.finding.subject_kind != "vm"
+
+
+def plan_steps(diagnosis: Diagnosis, vm_id: str | None) -> list[PlannedStep]:
+    """A VM's plan (the host's when `vm_id` is None) as one ordered list of steps."""
+    remedies = plan_for_vm(diagnosis, vm_id) if vm_id else plan_for_host(diagnosis)
+    return [PlannedStep(remedy.finding, step) for remedy in remedies for step in remedy.steps]
+
+
+def next_step(steps: list[PlannedStep], tried: set[str]) -> PlannedStep | None:
+    """The first step not tried yet; a step id that appears under two findings is one step."""
+    return next((planned for planned in steps if planned.step.id not in tried), None)
+
+
+def runnable(planned: PlannedStep) -> bool:
+    """Whether a batch may run this step unattended: an operation, not refused, nothing typed by hand."""
+    step = planned.step
+    return (
+        step.kind is not StepKind.MANUAL
+        and not step.refusal
+        and not planned.on_host
+        and NEEDS_HOST_PRODUCT_KEY not in step.needs
+    )
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepGroup:
+    """One line of a batch plan: a step and the VMs it applies to."""
+
+    step_id: str
+    title: str
+    kind: str  # "run" | "manual" | "refused" | "host"
+    vm_names: tuple[str, ...]
+    note: str = ""
+
+
+def _group_kind(planned: PlannedStep) -> tuple[str, str]:
+    step = planned.step
+    if planned.on_host:
+        return "host", "fix the host first (f with no VM selected)"
+    if step.refusal:
+        return "refused", step.refusal
+    if runnable(planned):
+        return "run", ""
+    return "manual", "yours to do; the wizard for one VM shows the commands"
+
+
+def group_plan(diagnosis: Diagnosis, vm_ids: list[str]) -> list[StepGroup]:
+    """The batch plan grouped by step, in the order steps first appear (fix order)."""
+    order: list[tuple[str, str]] = []
+    titles: dict[tuple[str, str], set[str]] = {}
+    names: dict[tuple[str, str], list[str]] = {}
+    notes: dict[tuple[str, str], str] = {}
+    for vm_id in vm_ids:
+        vmd = diagnosis.for_vm(vm_id)
+        if vmd is None:
+            continue
+        for planned in plan_steps(diagnosis, vm_id):
+            kind, note = _group_kind(planned)
+            key = (planned.step.id, kind)
+            if key not in names:
+                order.append(key)
+                names[key], titles[key] = [], set()
+            titles[key].add(planned.step.title)
+            notes[key] = notes.get(key) or note
+            if vmd.vm.name not in names[key]:
+                names[key].append(vmd.vm.name)
+    groups = []
+    for key in order:
+        step_id, kind = key
+        shared = titles[key].pop() if len(titles[key]) == 1 else GROUP_TITLES.get(step_id, step_id)
+        note = notes[key] if kind != "refused" or len(names[key]) == 1 else "refused: see each VM's wizard for why"
+        groups.append(StepGroup(step_id, shared, kind, tuple(names[key]), note))
+    return groups
+
+
+def confirmed_steps(diagnosis: Diagnosis, vm_id: str) -> frozenset[str]:
+    """The step ids one batch confirmation covers for this VM: only what the plan showed as runnable."""
+    return frozenset(planned.step.id for planned in plan_steps(diagnosis, vm_id) if runnable(planned))
+
+
+@dataclass
+class VmAccount:
+    """What a batch did to one VM: the true record the summary is made of."""
+
+    vm_id: str
+    name: str
+    confirmed: frozenset[str]
+    results: list[StepResult] = field(default_factory=list)
+    tried: set[str] = field(default_factory=set)
+    left: int = 0  # steps of the fresh plan still open afterwards
+    stopped: bool = False
+
+    @property
+    def category(self) -> str:
+        """fixed | failed | stopped | manual | nothing — the first that applies, worst first."""
+        if any(result.outcome != "ok" for result in self.results):
+            return "failed"
+        if self.stopped:
+            return "stopped"
+        if self.left:
+            return "manual"
+        return "fixed" if self.results else "nothing"
+
+    @property
+    def why(self) -> str:
+        """The first thing that went wrong, in the service's plain words."""
+        bad = next((result for result in self.results if result.outcome != "ok"), None)
+        if bad is not None:
+            return f"{bad.step.title}: {bad.outcome} — {bad.message}"
+        if self.stopped:
+            return "stopped before all its steps ran"
+        if self.left:
+            return f"{self.left} step(s) left: open its wizard (f) for the commands"
+        return ""
+
+
+SUMMARY_LABELS = (
+    ("fixed", "fixed"),
+    ("failed", "failed"),
+    ("manual", "need manual work"),
+    ("stopped", "stopped"),
+    ("nothing", "nothing to do"),
+)
+
+
+def summary_counts(accounts: list[VmAccount]) -> list[tuple[str, int]]:
+    """(label, count) for every category that occurred, in a fixed order."""
+    counts = {category: 0 for category, _ in SUMMARY_LABELS}
+    for account in accounts:
+        counts[account.category] += 1
+    return [(label, counts[category]) for category, label in SUMMARY_LABELS if counts[category]]
+
+
+def steps_left(diagnosis: Diagnosis, vm_id: str, tried: set[str]) -> int:
+    """How many steps of the VM's fresh plan a batch leaves to the admin (manual, refused, new)."""
+    return sum(1 for planned in plan_steps(diagnosis, vm_id) if planned.step.id not in tried)
