@@ -7,6 +7,7 @@ screen needs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -130,3 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("avma-tui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `| head` stopped reading: end quietly, without a traceback at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
