@@ -74,26 +74,25 @@ class _Connection:
         self._password = password
         self._wsman: WSMan | None = None
         self._pool: RunspacePool | None = None
+        self._accepted = False
 
     # --- worker thread only ---------------------------------------------------------------------
 
     def run(self, op: str, params: Mapping[str, Any], cancel: threading.Event, deadline: float) -> Any:
-        """Run `op`; a read on a reused connection that broke is retried once on a fresh one."""
+        """Run `op`. When a reused connection fails in a way that cannot have run anything twice (a read,
+        or a command the host rejected unrun), it is run once more on a fresh connection."""
         reused = self._pool is not None
-        accepted = [False]
         try:
-            return self._invoke(op, params, cancel, deadline, accepted)
+            return self._invoke(op, params, cancel, deadline)
         except RemoteError:
             raise
         except Exception as err:
             self.discard()
-            if not (
-                reused and _retryable(op, err, accepted[0]) and not cancel.is_set() and time.monotonic() < deadline
-            ):
+            in_time = not cancel.is_set() and time.monotonic() < deadline
+            if not (reused and in_time and _retryable(op, err, self._accepted)):
                 raise
-        accepted[0] = False
         try:
-            return self._invoke(op, params, cancel, deadline, accepted)
+            return self._invoke(op, params, cancel, deadline)
         except RemoteError:
             raise
         except Exception:
@@ -128,16 +127,15 @@ class _Connection:
         pool.exchange_keys()  # PSCredential parameters are sent as encrypted SecureStrings
         return pool
 
-    def _invoke(
-        self, op: str, params: Mapping[str, Any], cancel: threading.Event, deadline: float, accepted: list[bool]
-    ) -> Any:
+    def _invoke(self, op: str, params: Mapping[str, Any], cancel: threading.Event, deadline: float) -> Any:
+        self._accepted = False
         pool = self._open(deadline)
         ps = PowerShell(pool)
         ps.add_script(script_text(op))
         for name, value in params.items():
             ps.add_parameter(name, _to_powershell(value))
         ps.begin_invoke()
-        accepted[0] = True
+        self._accepted = True  # the host has the command: from here on it may have run
         while ps.state == PSInvocationState.RUNNING:
             remaining = deadline - time.monotonic()
             if cancel.is_set() or remaining <= 0:
