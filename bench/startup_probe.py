@@ -1,0 +1,43 @@
+"""Child process of startup.py: `avma-tui --demo`, headless, until its first complete dashboard.
+
+It goes through the real entry point (`avma_tui.cli.main(["--demo"])`), so argument parsing, the
+lazy imports, the scenario load and the first refresh all count. Two things are changed, from the
+outside and only here: the app runs headless (no terminal to draw on), and when the dashboard
+shows its first diagnosis the probe waits for that screen to be painted, writes READY on stdout
+and quits. The parent times from spawning this process to reading READY.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from avma_tui.cli import main
+from avma_tui.model import Diagnosis
+from avma_tui.ui.app import AvmaApp
+from avma_tui.ui.screens.dashboard import DashboardScreen
+
+_run = AvmaApp.run
+_show = DashboardScreen.show
+
+
+def _headless_run(self: AvmaApp, **options: Any) -> Any:
+    return _run(self, **{**options, "headless": True, "size": (120, 40)})
+
+
+def _show_then_report(self: DashboardScreen, diagnosis: Diagnosis, read_at: str) -> None:
+    first = self.diagnosis is None
+    _show(self, diagnosis, read_at)
+    if first:
+        self.app.call_after_refresh(_ready, self.app)
+
+
+def _ready(app: AvmaApp) -> None:
+    os.write(1, b"READY\n")  # straight to the pipe: Textual captures print() while it runs
+    app.exit()
+
+
+if __name__ == "__main__":
+    AvmaApp.run = _headless_run  # type: ignore[method-assign]
+    DashboardScreen.show = _show_then_report  # type: ignore[method-assign]
+    raise SystemExit(main(["--demo"]))
