@@ -186,7 +186,7 @@ class AvmaApp(App[None]):
 
     async def action_quit(self) -> None:
         if not self.operation_running:
-            await self._shutdown()
+            await self._close_and_exit()
             return
         from .screens.confirm import ConfirmScreen
 
@@ -195,9 +195,9 @@ class AvmaApp(App[None]):
 
     async def _quit_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
-            await self._shutdown()
+            await self._close_and_exit()
 
-    async def _shutdown(self) -> None:
+    async def _close_and_exit(self) -> None:
         self._stop_timer()
         if self.session is not None:
             try:

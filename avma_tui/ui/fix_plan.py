@@ -47,14 +47,14 @@ def make_service(session: Session, audit: AuditLog, timing: FixTiming | None = N
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """A step with the finding it fixes; `on_host` steps run against the host even in a VM's plan."""
+    """A step with the finding it fixes (None for the `k` key step); `on_host` steps run against the host."""
 
-    finding: Finding
+    finding: Finding | None
     step: Step
 
     @property
     def on_host(self) -> bool:
-        return self.finding.subject_kind != "vm"
+        return self.finding is not None and self.finding.subject_kind != "vm"
 
 
 def plan_steps(diagnosis: Diagnosis, vm_id: str | None) -> list[PlannedStep]:

@@ -1,0 +1,500 @@
+"""The guided fix for one target: a VM's remedies (`f`), the host's (`f` with no VM), or a VM's AVMA key (`k`).
+
+One step at a time: preview (StepView) → what it needs (guest credentials, the host's product key)
+→ confirmation with Cancel focused → run in a worker with visible progress and elapsed time →
+FixService verifies → the host is read again and the plan recomputed, because every fix changes
+what the guest reports. Manual steps show the commands (copyable) and a Re-check. The worker is in
+the app's operation group and not exclusive: a second worker must never silently cancel a change
+(docs/textual-notes.md §2.4); the screen asks before anything stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.timer import Timer
+from textual.widgets import Button, Input, Label, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from ..audit import AuditError
+from ..hyperv.transport import Credential, TransportError
+from ..remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, StepKind, key_step
+from ..service import FixService, StepResult
+from . import safe
+from .fix_plan import PlannedStep, next_step, plan_steps
+from .fix_step import StepView, lines, result_text
+from .screens.confirm import ConfirmScreen
+from .screens.credentials import CredentialsScreen
+
+if TYPE_CHECKING:
+    from ..model import Diagnosis
+
+#: The app's group for workers that change things (its quit asks first while one runs).
+OPERATION_GROUP = "operation"
+#: A Windows product key as typed: five groups of five letters and digits.
+PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
+#: Operations after which the `k` flow goes on to trigger activation and wait for Licensed.
+KEY_OPS = frozenset({"install_key", "set_edition"})
+#: The wizard's buttons; each state shows a subset.
+BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
+MARKS = {"ok": ("✔", "$success"), "manual": ("•", "$accent")}
+
+
+def _mark(outcome: str) -> tuple[str, str]:
+    return MARKS.get(outcome, ("✘", "$error") if outcome in ("failed", "unknown") else ("–", "$warning"))
+
+
+class SingleFix(Vertical):
+    """The wizard body for one VM (`vm_id`), or the host (`vm_id` None); `key_mode` for the `k` flow."""
+
+    DEFAULT_CSS = """
+    SingleFix { height: 1fr; }
+    SingleFix #fix-heading { text-style: bold; padding: 0 1; }
+    SingleFix #fix-plan { height: auto; max-height: 8; padding: 0 1; color: $text-muted; }
+    SingleFix #fix-host-key-row { height: auto; display: none; padding: 0 1; }
+    SingleFix #fix-host-key-row Label { width: 18; color: $text-muted; }
+    SingleFix #fix-host-key { width: 40; }
+    SingleFix #fix-progress-row { height: auto; display: none; padding: 0 1; }
+    SingleFix #fix-bar { width: 22; }
+    SingleFix #fix-progress { width: 1fr; }
+    SingleFix #fix-result { height: auto; max-height: 12; padding: 0 1; border-top: solid $primary-muted; }
+    SingleFix .dialog-buttons { height: auto; align-horizontal: right; }
+    SingleFix .dialog-buttons Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy commands", id="fix-copy", tooltip="Copy the manual step's commands"),
+        Binding("s", "toggle_key", "Show key", id="fix-show-key", tooltip="Show or hide the full AVMA key"),
+    ]
+
+    def __init__(self, service: FixService, interaction: str, vm_id: str | None, *, key_mode: bool = False) -> None:
+        super().__init__(id="single-fix")
+        self.service = service
+        self.session = service.session
+        self.interaction = interaction
+        self.vm_id = vm_id
+        self.key_mode = key_mode
+        self.current: PlannedStep | None = None
+        self.tried: set[str] = set()
+        self.history: list[StepResult] = []
+        self.reveal = False
+        self._login_asked = False
+        self.worker: Worker[None] | None = None
+        self._progress_text = ""
+        self._started = 0.0
+        self._ticker: Timer | None = None
+
+    # --- layout --------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="fix-heading")
+        yield Static(id="fix-plan")
+        yield StepView(id="fix-step")
+        with Horizontal(id="fix-host-key-row"):
+            yield Label("Host product key")
+            yield Input(password=True, placeholder="XXXXX-XXXXX-XXXXX-XXXXX-XXXXX", id="fix-host-key", compact=True)
+        with Horizontal(id="fix-progress-row"):
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="fix-bar")
+            yield Static(id="fix-progress")
+        yield Static(id="fix-result")
+        with Horizontal(classes="dialog-buttons"):
+            yield Button("Close", id="close", compact=True)
+            yield Button("Skip", id="skip", compact=True)
+            yield Button("Guest login…", id="login", compact=True)
+            yield Button("Copy commands", id="copy", compact=True)
+            yield Button("Show key", id="show-key", compact=True)
+            yield Button("Re-check", id="recheck", compact=True)
+            yield Button("Run…", variant="warning", id="run", compact=True)
+            yield Button("Stop", variant="error", id="stop", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#fix-result", Static).display = False
+        if self.session.diagnosis is None:
+            self._read(reset=False)
+        else:
+            self._advance()
+
+    # --- the API the screen uses ---------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A change is running: closing now would leave its outcome unknown."""
+        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    # --- what is shown -------------------------------------------------------------------------------
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        return self.session.diagnosis
+
+    def _subject(self) -> str:
+        diagnosis = self.diagnosis
+        if self.vm_id is None:
+            return diagnosis.inventory.host.fqdn if diagnosis else "the host"
+        vmd = diagnosis.for_vm(self.vm_id) if diagnosis else None
+        return vmd.vm.name if vmd else self.vm_id
+
+    def _advance(self) -> None:
+        """Choose the next step from the current diagnosis and show it."""
+        diagnosis = self.diagnosis
+        self.current = None
+        if diagnosis is not None and (self.vm_id is None or diagnosis.for_vm(self.vm_id) is not None):
+            if self.key_mode:
+                step = key_step(diagnosis, self.vm_id or "")
+                self.current = None if step.id in self.tried else PlannedStep(None, step)
+            else:
+                self.current = next_step(plan_steps(diagnosis, self.vm_id), self.tried)
+        self._show()
+        if self._needs_login_first():
+            self._ask_login(then_read=True)
+
+    def _needs_login_first(self) -> bool:
+        """The `k` flow asks for guest credentials up front: the key's warning depends on the license read."""
+        step = self.current.step if self.current else None
+        return (
+            self.key_mode
+            and step is not None
+            and not step.refusal
+            and NEEDS_GUEST_CREDENTIALS in step.needs
+            and self.session.guest_credential is None
+            and not self._login_asked
+        )
+
+    def _shown_step(self) -> PlannedStep | None:
+        """The current step as displayed: in the `k` flow with the full key when the admin asked for it."""
+        if self.current is None or not (self.key_mode and self.reveal and self.diagnosis):
+            return self.current
+        return PlannedStep(None, key_step(self.diagnosis, self.vm_id or "", reveal=True))
+
+    def _show(self) -> None:
+        self._show_heading()
+        self._show_plan()
+        shown = self._shown_step()
+        view = self.query_one("#fix-step", StepView)
+        if shown is not None:
+            view.show(shown.step, subject="the host" if shown.on_host else "")
+        else:
+            view.remove_children()
+            view.mount(Static(self._final_text()))
+        needs_key = shown is not None and NEEDS_HOST_PRODUCT_KEY in shown.step.needs and not shown.step.refusal
+        self.query_one("#fix-host-key-row").display = needs_key
+        self._show_buttons()
+
+    def _show_heading(self) -> None:
+        verb = "Install the AVMA key on" if self.key_mode else "Fix"
+        if self.vm_id is None:
+            verb = "Fix the host"
+        heading = safe.assemble(f"{verb} ", (self._subject(), "bold $text-primary"))
+        vmd = self.diagnosis.for_vm(self.vm_id) if self.diagnosis and self.vm_id else None
+        if vmd is not None:
+            heading = Content.assemble(heading, (f"  · {vmd.status.value}", "$text-muted"))
+        elif self.vm_id and self.diagnosis:
+            heading = Content.assemble(heading, ("  · no longer on the host", "$error"))
+        self.query_one("#fix-heading", Static).update(heading)
+
+    def _show_plan(self) -> None:
+        """Done steps with their outcome, then the step now shown and what the plan has after it."""
+        rows: list[Content] = []
+        for result in self.history:
+            mark, style = _mark(result.outcome)
+            rows.append(safe.assemble((f"{mark} ", style), result.step.title, (f"  {result.outcome}", style)))
+        if self.current is not None:
+            rows.append(safe.assemble(("▶ ", "$accent"), (self.current.step.title, "bold")))
+            if not self.key_mode and self.diagnosis is not None:
+                later = [p for p in plan_steps(self.diagnosis, self.vm_id) if p.step.id not in self.tried]
+                rows += [safe.assemble("· ", p.step.title) for p in later if p.step.id != self.current.step.id]
+        self.query_one("#fix-plan", Static).update(Content("\n").join(rows))
+
+    def _final_text(self) -> Content:
+        """When nothing is left: where the target stands now."""
+        diagnosis = self.diagnosis
+        if diagnosis is None:
+            return Content("Reading the host…")
+        if self.vm_id is None:
+            left = len(diagnosis.host_findings)
+            return Content(f"Nothing left to do here. The host has {left} finding(s) left.")
+        vmd = diagnosis.for_vm(self.vm_id)
+        if vmd is None:
+            return Content("The VM is no longer on the host.")
+        parts: list[str | Content | tuple[object, str]] = ["Nothing left to do. ", (vmd.vm.name, "bold"), " is now "]
+        parts.append((vmd.status.value, "bold"))
+        lic = vmd.vm.license.license
+        if lic is not None:
+            parts += [f": license status {lic.status} on ", (lic.channel or "no", "bold"), " channel"]
+            if lic.avma_host:
+                parts += [", AVMA host ", (lic.avma_host, "bold")]
+        text = safe.assemble(*parts)
+        if vmd.findings:
+            text = Content("\n").join([text, Content("Still open: " + ", ".join(f.code for f in vmd.findings))])
+        return text
+
+    def _show_buttons(self) -> None:
+        step = self.current.step if self.current else None
+        busy = self.busy
+        wanted: set[str] = {"stop"} if busy else {"close", "recheck"}
+        if step is not None and not busy:
+            wanted.add("skip")
+            if step.kind is StepKind.MANUAL:
+                wanted.add("copy")
+            elif not step.refusal:
+                wanted.add("run")
+            if NEEDS_GUEST_CREDENTIALS in step.needs and not step.refusal:
+                wanted.add("login")
+            if self.key_mode and dict(step.secret_params).get("ProductKey"):
+                wanted.add("show-key")
+        for name in BUTTONS:
+            self.query_one(f"#{name}", Button).display = name in wanted
+        self.query_one("#show-key", Button).label = "Hide key" if self.reveal else "Show key"
+        self.query_one("#recheck", Button).label = (
+            "I ran them — re-check" if step is not None and step.kind is StepKind.MANUAL else "Re-check"
+        )
+        focus = "stop" if busy else next((n for n in ("run", "recheck") if n in wanted and step is not None), "close")
+        if step is not None and step.refusal and not busy:
+            focus = "skip"
+        self.query_one(f"#{focus}", Button).focus()
+
+    def _show_result(self, text: Content) -> None:
+        box = self.query_one("#fix-result", Static)
+        box.update(text)
+        box.display = True
+
+    # --- buttons and keys ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.screen.dismiss(None)
+
+    @on(Button.Pressed, "#skip")
+    def _skip(self) -> None:
+        if self.current is not None:
+            self.tried.add(self.current.step.id)
+            self.history.append(StepResult(self.current.step, "skipped", "Skipped by you.", ""))
+            self._advance()
+
+    @on(Button.Pressed, "#stop")
+    def _stop(self) -> None:
+        self.stop()
+
+    @on(Button.Pressed, "#login")
+    def _login(self) -> None:
+        self._ask_login(then_read=False)
+
+    @on(Button.Pressed, "#copy")
+    def action_copy(self) -> None:
+        step = self.current.step if self.current else None
+        if step is not None and step.kind is StepKind.MANUAL:
+            self.app.copy_to_clipboard(step.script)
+            self.app.notify("Commands copied to the clipboard.", markup=False)
+
+    @on(Button.Pressed, "#show-key")
+    def action_toggle_key(self) -> None:
+        if self.key_mode and self.current is not None and not self.busy:
+            self.reveal = not self.reveal
+            self._show()
+
+    @on(Button.Pressed, "#recheck")
+    def _recheck(self) -> None:
+        step = self.current.step if self.current else None
+        if step is not None and step.kind is StepKind.MANUAL and self.current is not None:
+            self._confirm_manual(self.current)
+        else:
+            self._read(reset=True)
+
+    @on(Button.Pressed, "#run")
+    def _run_pressed(self) -> None:
+        planned = self.current
+        if planned is None or planned.step.refusal or planned.step.kind is StepKind.MANUAL or self.busy:
+            return
+        host_key = None
+        if NEEDS_HOST_PRODUCT_KEY in planned.step.needs:
+            field = self.query_one("#fix-host-key", Input)
+            host_key = field.value.strip().upper()
+            if not PRODUCT_KEY.match(host_key):
+                self._show_result(Content.styled("Type the host's product key: five groups of five characters.", "$error"))
+                field.focus()
+                return
+        if NEEDS_GUEST_CREDENTIALS in planned.step.needs and self.session.guest_credential is None:
+            self._ask_login(then_read=True)
+            return
+        self._confirm(planned, host_key)
+
+    def _ask_login(self, *, then_read: bool) -> None:
+        """Guest credentials, kept in the session; afterwards the host is read again (licenses change the plan)."""
+        self._login_asked = True
+        current = self.session.guest_credential
+        self.app.push_screen(
+            CredentialsScreen(current.username if current else ""),
+            lambda credential: self._login_given(credential, then_read),
+        )
+
+    def _login_given(self, credential: Credential | None, then_read: bool) -> None:
+        if credential is None:
+            return
+        self.session.guest_credential = credential
+        if then_read or self.current is None:
+            self._read(reset=False)
+
+    def _confirm(self, planned: PlannedStep, host_key: str | None) -> None:
+        step = planned.step
+        subject = "the host" if planned.on_host or self.vm_id is None else self._subject()
+        paragraphs = [
+            safe.assemble("Run ", (step.title, "bold"), " on ", (subject, "bold"), "?"),
+            Content.assemble(("Changes: ", "bold"), lines(step.changes)),
+        ]
+        if self.key_mode and step.op in KEY_OPS:
+            paragraphs.append(Content("Then activation is triggered and the wizard waits for Licensed (AVMA)."))
+        if step.warning:
+            paragraphs.append(lines("Warning: " + step.warning, "bold $warning"))
+        replacing = step.op in KEY_OPS and step.warning.startswith("replaces")
+        question = Content("\n\n").join(paragraphs)
+        self.app.push_screen(
+            ConfirmScreen("Run this step?", question, confirm="Replace key" if replacing else "Run"),
+            lambda yes: self._start(planned, host_key) if yes else None,
+        )
+
+    # --- workers -------------------------------------------------------------------------------------
+
+    def _start(self, planned: PlannedStep, host_key: str | None) -> None:
+        self.query_one("#fix-host-key", Input).value = ""
+        self.worker = self.run_worker(
+            self._run(planned, host_key), name="fix-step", group=OPERATION_GROUP, exit_on_error=False
+        )
+
+    async def _run(self, planned: PlannedStep, host_key: str | None) -> None:
+        """Run one step (and, in the `k` flow, the activation after the key), then read the host again."""
+        step = planned.step
+        vm_id = None if planned.on_host else self.vm_id
+        self._begin(step.title)
+        results: list[StepResult] = []
+        try:
+            result = await self.service.run_step(
+                vm_id, step, interaction=self.interaction, host_product_key=host_key, on_progress=self._progress
+            )
+            results.append(result)
+            self._record(result)
+            if self.key_mode and result.outcome == "ok" and step.op in KEY_OPS and self.vm_id:
+                await self.service.recheck(self.vm_id)
+                activation = self._activation_step()
+                if activation is not None:
+                    results.append(await self._run_more(activation))
+            await self._reread()
+        except asyncio.CancelledError:
+            self._record(StepResult(step, "unknown", "Stopped by you.", "Re-check."))
+            self._end(Content.styled(self._stopped_text(step.title), "$warning"))
+            raise
+        except (TransportError, AuditError, KeyError) as err:
+            results_text = [result_text(r) for r in results]
+            self._end(Content("\n").join([*results_text, lines(f"Reading the host failed: {err}", "$error")]))
+            return
+        self._end(Content("\n\n").join(result_text(r) for r in results))
+
+    async def _run_more(self, planned: PlannedStep) -> StepResult:
+        self._progress(f"{planned.step.title}…")
+        result = await self.service.run_step(
+            self.vm_id, planned.step, interaction=self.interaction, on_progress=self._progress
+        )
+        self._record(result)
+        return result
+
+    def _activation_step(self) -> PlannedStep | None:
+        """After a new key: the plan's activation step, unless the guest activated by itself already."""
+        if self.diagnosis is None:
+            return None
+        return next(
+            (p for p in plan_steps(self.diagnosis, self.vm_id) if p.step.op == "activate_guest" and not p.step.refusal),
+            None,
+        )
+
+    def _record(self, result: StepResult) -> None:
+        self.history.append(result)
+        self.tried.add(result.step.id)
+
+    async def _reread(self) -> None:
+        if self.vm_id is not None:
+            await self.service.recheck(self.vm_id)
+        else:
+            await self.session.refresh()
+
+    def _stopped_text(self, title: str) -> str:
+        return (
+            f"Stopped while “{title}” ran. If the change had started, its outcome is unknown: "
+            "the audit log says so; re-check to see where the target stands."
+        )
+
+    def _read(self, *, reset: bool) -> None:
+        """Read the host again and re-plan; `reset` offers steps that did not succeed once more."""
+        if reset:
+            self.tried -= {r.step.id for r in self.history if r.outcome != "ok"}
+        self.worker = self.run_worker(self._read_now(), name="fix-read", group="fix-read", exit_on_error=False)
+
+    async def _read_now(self) -> None:
+        self._begin("Reading the host")
+        try:
+            await self._reread()
+        except (TransportError, AuditError, KeyError) as err:
+            self._end(lines(f"Reading the host failed: {err}", "$error"))
+            return
+        self._end(None)
+
+    def _confirm_manual(self, planned: PlannedStep) -> None:
+        self.worker = self.run_worker(
+            self._manual_done(planned), name="fix-recheck", group="fix-read", exit_on_error=False
+        )
+
+    async def _manual_done(self, planned: PlannedStep) -> None:
+        """The admin ran a manual step: re-check; it leaves the plan only if the problem is gone."""
+        self._begin("Re-checking")
+        vm_id = None if planned.on_host else self.vm_id
+        try:
+            result = await self.service.confirm_manual(vm_id, planned.step, interaction=self.interaction)
+        except (TransportError, AuditError) as err:
+            self._end(lines(f"Re-checking failed: {err}", "$error"))
+            return
+        if result.outcome == "ok":
+            self._record(result)
+        self._end(result_text(result))
+
+    # --- progress ------------------------------------------------------------------------------------
+
+    def _begin(self, text: str) -> None:
+        self._started = time.monotonic()
+        self._progress_text = f"{text}…"
+        self.query_one("#fix-progress-row").display = True
+        self._tick()
+        self._ticker = self.set_interval(0.5, self._tick)
+        self._show_buttons()
+
+    def _progress(self, text: str) -> None:
+        self._progress_text = text
+        self._tick()
+
+    def _tick(self) -> None:
+        elapsed = time.monotonic() - self._started
+        self.query_one("#fix-progress", Static).update(
+            safe.assemble(self._progress_text, (f"  {elapsed:.0f} s", "$text-muted"))
+        )
+
+    def _end(self, result: Content | None) -> None:
+        """The worker is done: show the result, re-plan from the fresh diagnosis, give the controls back."""
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        if not self.is_attached:
+            return
+        self.query_one("#fix-progress-row").display = False
+        self.worker = None
+        if result is not None:
+            self._show_result(result)
+        self._advance()
