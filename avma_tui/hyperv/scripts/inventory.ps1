@@ -123,11 +123,11 @@ function Get-EventDocuments($Vms) {
     # No event 12310 at all is an error for Get-WinEvent: that is the "none" answer here.
     $found = @(Get-WinEvent -FilterHashtable @{ LogName = 'Application'; Id = 12310 } -MaxEvents 200 `
         -ErrorAction SilentlyContinue)
-    foreach ($event in $found) {
-        $message = [string]$event.Message
+    foreach ($record in $found) {
+        $message = [string]$record.Message
         # The event layout is not documented: find the VM among the insertion strings, by Id first.
         $vm = $null
-        foreach ($property in @($event.Properties)) {
+        foreach ($property in @($record.Properties)) {
             $text = ([string]$property.Value).Trim('{', '}', ' ')
             $parsed = [guid]::Empty
             if ([guid]::TryParse($text, [ref]$parsed) -and $byId.ContainsKey($parsed.ToString())) {
@@ -139,7 +139,7 @@ function Get-EventDocuments($Vms) {
             Select-Object -First 1
         if (-not $notification) { $notification = ($message -split "`n")[0].Trim() }
         $events.Add([ordered]@{
-            time         = ConvertTo-IsoTime $event.TimeCreated
+            time         = ConvertTo-IsoTime $record.TimeCreated
             vm_name      = if ($vm) { $vm.Name } else { $null }
             vm_id        = if ($vm) { $vm.Id.ToString() } else { $null }
             notification = $notification

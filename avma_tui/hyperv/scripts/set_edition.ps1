@@ -19,8 +19,11 @@ $rebooting = Invoke-Command -VMId $VmId -Credential $Credential -ArgumentList $E
     # Validated again here: these become DISM arguments (argv entries, never parsed as PowerShell).
     if ($TargetEdition -notin @('ServerStandard', 'ServerDatacenter')) { throw 'Unsupported edition.' }
     if ($Key -notmatch '^[A-Za-z0-9]{5}(-[A-Za-z0-9]{5}){4}$') { throw 'The product key is malformed (0xC004F050).' }
+    # Windows PowerShell turns a native command's stderr into errors, which 'Stop' would make fatal.
+    $ErrorActionPreference = 'Continue'
     $output = & dism.exe /Online "/Set-Edition:$TargetEdition" "/ProductKey:$Key" /AcceptEula /Quiet /NoRestart 2>&1
     $exit = $LASTEXITCODE
+    $ErrorActionPreference = 'Stop'
     if ($exit -ne 0 -and $exit -ne 3010) {
         throw ('DISM failed with exit code {0}: {1}' -f $exit, (($output | Out-String).Trim()))
     }
