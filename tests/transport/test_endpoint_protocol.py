@@ -1,0 +1,58 @@
+"""WS-Management behaviour of the loopback endpoint that pypsrp relies on, seen through pypsrp itself."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from pypsrp.exceptions import WSManFaultError
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+from transport_support import PASSWORD, USER
+
+from avma_tui.hyperv.scripts import script_text
+from avma_tui.sim.winrm import WinRMEndpoint
+
+
+def _pool(endpoint: WinRMEndpoint) -> RunspacePool:
+    wsman = WSMan(
+        endpoint.host,
+        port=endpoint.port,
+        ssl=False,
+        auth="ntlm",
+        username=USER,
+        password=PASSWORD,
+        operation_timeout=5,
+        read_timeout=8,
+    )
+    return RunspacePool(wsman)
+
+
+def test_an_idle_receive_ends_in_the_operation_timeout_fault(endpoint: WinRMEndpoint) -> None:
+    with _pool(endpoint) as pool:
+        with pytest.raises(WSManFaultError) as caught:
+            pool._receive(timeout=1)  # nothing to say on the pool: the long-poll gives up after 1 s
+        assert caught.value.code == 0x80338029
+
+
+def test_shell_state_is_queried_with_get(endpoint: WinRMEndpoint) -> None:
+    pool = _pool(endpoint)
+    pool.open()
+    assert pool.is_alive()
+    endpoint.fail_next("shell_gone")
+    assert not pool.is_alive()  # WSMan Get on a shell the host no longer knows
+
+
+def test_pipelines_run_one_after_another_on_one_shell(endpoint: WinRMEndpoint) -> None:
+    with _pool(endpoint) as pool:
+        first = (
+            PowerShell(pool).add_script(script_text("vm")).add_parameter("VmId", "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c01")
+        )
+        assert "DC01" in first.invoke()[0]
+        first.close()
+        second = PowerShell(pool).add_script(script_text("inventory"))
+        assert "HV01" in second.invoke()[0]
+
+
+def test_an_unknown_path_is_not_found(endpoint: WinRMEndpoint) -> None:
+    assert requests.post(f"http://{endpoint.host}:{endpoint.port}/other", data=b"x", timeout=5).status_code == 404
+    assert requests.post(endpoint.url, data=b"<x/>", timeout=5).status_code == 401  # nothing without authentication
