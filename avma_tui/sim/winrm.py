@@ -78,6 +78,13 @@ class WinRMEndpoint:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # never leave the account file behind (a port in use, a bad certificate)
+            raise
+
+    def _start(self) -> None:
         self._tmp = Path(tempfile.mkdtemp(prefix="avma-sim-winrm-"))
         self._user_file = self._tmp / "ntlm-users"
         _write_private(self._user_file, _ntlm_user_line(self.username, self._password))

@@ -7,7 +7,7 @@ import requests
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER
+from transport_support import PASSWORD, USER, make_engine
 
 from avma_tui.hyperv.scripts import script_text
 from avma_tui.sim.winrm import WinRMEndpoint
@@ -56,3 +56,20 @@ def test_pipelines_run_one_after_another_on_one_shell(endpoint: WinRMEndpoint) -
 def test_an_unknown_path_is_not_found(endpoint: WinRMEndpoint) -> None:
     assert requests.post(f"http://{endpoint.host}:{endpoint.port}/other", data=b"x", timeout=5).status_code == 404
     assert requests.post(endpoint.url, data=b"<x/>", timeout=5).status_code == 401  # nothing without authentication
+
+
+def test_a_port_in_use_leaves_nothing_behind(endpoint: WinRMEndpoint, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    second = WinRMEndpoint(endpoint.engine, username=USER, password=PASSWORD, port=endpoint.port)
+    with pytest.raises(OSError):
+        second.start()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_password_never_reaches_disk(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with WinRMEndpoint(make_engine(), username=USER, password=PASSWORD, https=True) as endpoint:
+        written = [path for path in tmp_path.rglob("*") if path.is_file()]
+        assert written and all(PASSWORD.encode() not in path.read_bytes() for path in written)
+        assert all(path.stat().st_mode & 0o077 == 0 for path in written if path != endpoint.ca_cert_path)
+    assert list(tmp_path.iterdir()) == []
