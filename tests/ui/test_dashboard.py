@@ -318,3 +318,30 @@ async def test_q_quits_and_closes_the_session(make_app, settle, transport_of) ->
         await pilot.pause()
         assert not app.is_running
     assert transport_of(app)._closed
+
+
+async def test_a_opens_the_audit_log_for_this_host(make_app, settle) -> None:
+    from avma_tui.ui.audit_screen import AuditScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, AuditScreen)
+        assert app.audit is app.audit  # opened once, kept for the session
+
+
+async def test_not_eligible_vms_show_their_license_muted(make_app, settle) -> None:
+    from avma_tui.hyperv.transport import Credential
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        admin = _id_of(app, "ADMIN-W11")
+        assert _cell(app, admin, "activation") == "not eligible"
+        app.session.guest_credential = Credential("Administrator", "Passw0rd!")
+        await app.refresh_now()
+        cell = _table(app).get_cell(admin, "activation")
+        assert cell.plain.startswith("Licensed · ")
+        assert [span.style for span in cell.spans] == ["$text-muted"]

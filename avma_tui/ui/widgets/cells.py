@@ -99,11 +99,16 @@ def kvp_cell(vm: Vm) -> Cell:
 
 
 def activation_cell(diag: VmDiagnosis) -> Cell:
-    """License status and channel, with days of grace left; what the guest told us, or why we do not know."""
+    """License status and channel, with days of grace left; what the guest told us, or why we do not know.
+
+    VMs AVMA cannot serve (client OS, too old, no AVMA key) are shown muted: their license is context.
+    """
     read = diag.vm.license
     order = _STATUS_ORDER[diag.status]
     if diag.status is VmStatus.NOT_ELIGIBLE:
-        return Content.styled("not eligible", "$text-muted"), (order, 0)
+        lic = read.license if read.state is LicenseState.READ else None
+        label = f"{LICENSE_STATUS.get(lic.status, '?')} · {channel_name(lic)}" if lic else "not eligible"
+        return Content.styled(label, "$text-muted"), (order, 0)
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read", "$text-muted"), (order, 0)
     if read.state is LicenseState.FAILED:
