@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 from pypsrp.exceptions import WSManFaultError
@@ -58,7 +60,9 @@ def test_an_unknown_path_is_not_found(endpoint: WinRMEndpoint) -> None:
     assert requests.post(endpoint.url, data=b"<x/>", timeout=5).status_code == 401  # nothing without authentication
 
 
-def test_a_port_in_use_leaves_nothing_behind(endpoint: WinRMEndpoint, tmp_path, monkeypatch) -> None:
+def test_a_port_in_use_leaves_nothing_behind(
+    endpoint: WinRMEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     second = WinRMEndpoint(endpoint.engine, username=USER, password=PASSWORD, port=endpoint.port)
     with pytest.raises(OSError):
@@ -66,7 +70,7 @@ def test_a_port_in_use_leaves_nothing_behind(endpoint: WinRMEndpoint, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_password_never_reaches_disk(tmp_path, monkeypatch) -> None:
+def test_the_password_never_reaches_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     with WinRMEndpoint(make_engine(), username=USER, password=PASSWORD, https=True) as endpoint:
         written = [path for path in tmp_path.rglob("*") if path.is_file()]

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_refuses_to_start_without_a_password() -> None:
     assert err.count("\n") == 1 and "AVMA_SIM_PASSWORD" in err
 
 
-def test_refuses_a_bad_scenario_in_one_line(tmp_path) -> None:
+def test_refuses_a_bad_scenario_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("format = 1\n[host]\nname = 3\n", encoding="utf-8")
     process = _serve("--scenario", str(bad))
