@@ -201,17 +201,16 @@ class PsrpTransport:
             self._abandon(conn)
             raise self._timed_out(op) from None
         except asyncio.CancelledError:
+            # The worker stops the pipeline (ctrl_c) at its next poll; the caller gets CancelledError, as from
+            # any asyncio API and from SimTransport, so task cancellation keeps its meaning for callers.
             cancel.set()
             self._abandon(conn)
-            raise Cancelled(f"{op} on {self.description} was cancelled; its outcome on the host is unknown") from None
+            raise
         except RemoteError:
             raise
         except TimedOut:
             self._abandon(conn)
             raise self._timed_out(op) from None
-        except Cancelled:
-            self._abandon(conn)
-            raise Cancelled(f"{op} on {self.description} was cancelled; its outcome on the host is unknown") from None
         except Exception as err:
             self._abandon(conn)
             raise self._translate(err, op) from None
