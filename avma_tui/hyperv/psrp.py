@@ -142,7 +142,9 @@ class _Connection:
                 with contextlib.suppress(Exception):  # best effort: the connection is abandoned either way
                     ps.stop()
                 self.discard()
-                raise Cancelled("") if cancel.is_set() else TimedOut("")
+                what = "was cancelled" if cancel.is_set() else "ran out of time"
+                unknown = f"{op} {what}; its outcome on the host is unknown"
+                raise Cancelled(unknown) if cancel.is_set() else TimedOut(unknown)
             ps.poll_invoke(timeout=max(1, min(POLL_SECONDS, int(remaining))))
         try:
             ps.close()  # frees the command on the host
