@@ -5,7 +5,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+import pypsrp.exceptions
 import pytest
+from pypsrp.powershell import RunspacePool
+from pypsrp.wsman import WSMan
 from transport_support import PASSWORD, USER, settings_for
 
 from avma_tui.config import ConnectionSettings
@@ -76,3 +79,30 @@ async def test_basic_over_http_is_refused_before_connecting(endpoint: WinRMEndpo
         await transport.run("inventory")
     assert "HTTPS" in str(caught.value) and PASSWORD not in str(caught.value)
     assert endpoint.requests == 0
+
+
+def test_ntlm_over_https_is_bound_to_the_certificate(https_endpoint: WinRMEndpoint) -> None:
+    """The endpoint checks channel binding (CbtHardeningLevel Strict): PsrpTransport's NTLM, which sends it,
+    passes in test_https_with_the_generated_ca; a client that does not send it is turned away."""
+    wsman = WSMan(
+        https_endpoint.host,
+        port=https_endpoint.port,
+        ssl=True,
+        auth="ntlm",
+        username=USER,
+        password=PASSWORD,
+        cert_validation=str(https_endpoint.ca_cert_path),
+        negotiate_send_cbt=False,
+    )
+    with pytest.raises(pypsrp.exceptions.AuthenticationError), wsman:
+        RunspacePool(wsman).open()
+
+
+async def test_close_is_safe_twice_and_the_transport_reconnects(
+    endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
+) -> None:
+    transport = connect(endpoint)
+    await transport.run("inventory")
+    await transport.close()
+    await transport.close()
+    assert (await transport.run("inventory"))["host"]["name"] == "HV01"
