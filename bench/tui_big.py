@@ -1,0 +1,368 @@
+"""A big host in the TUI: 2000 VMs, refreshed in place, with the keyboard answering during a refresh.
+
+Target 4 of the performance issue. The app runs headless (App.run_test) against a generated host
+served over the loopback WinRM endpoint by a separate process (sim_host.py), through the real
+PsrpTransport, exactly as it would against a real host; this process therefore holds only the app.
+
+Measured:
+- the refresh (`AvmaApp.refresh_now`, what the refresh worker and the `r` key run), split into the
+  read (wire, parsing, diagnosis) and the table update; before each timed refresh KVP is enabled on
+  a few VMs, so there are cells to update;
+- that the refresh is in place: the table's own methods are spied on in this process only
+  (rows added, removed, cleared; cells updated): no clear, no row added or removed without a filter,
+  and with a filter rows come and go only for the VMs entering or leaving it (KVP enabled on VMs
+  shown under "KVP", VMs started under "Starting"); the cursor VM and the filter survive;
+- key latency: `r` starts a refresh, then at staggered moments during it a `down` is pressed; the
+  time from posting the key to the table's cursor-down action having run, median over the presses;
+- resident memory once loaded and at its peak.
+
+Run alone: `python bench/tui_big.py [--smoke] [--runs N] [--json FILE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchkit import ROOT, Row, emit, median, parse_args, rss_mb, runs_for
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from avma_tui.config import ConnectionSettings
+from avma_tui.hyperv.host import HyperVHost
+from avma_tui.hyperv.psrp import PsrpTransport
+from avma_tui.hyperv.transport import Credential
+from avma_tui.session import Session
+from avma_tui.ui.app import AvmaApp
+from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.vm_table import VmTable, matches
+
+BENCH = "tui_big"
+KEY_TARGET_MS = 50.0
+RSS_TARGET_MB = 200.0
+#: A key not answered within this long counts as a hang: the benchmark fails.
+KEY_GIVE_UP_S = 10.0
+#: Filters kept across a refresh: VMs whose KVP gets enabled leave the first (their KVP_DISABLED
+#: finding goes), VMs that get started enter the second.
+LEAVE_FILTER, ENTER_FILTER = "KVP", "Starting"
+#: Changes made on the host before a refresh: KVP enabled on this many VMs, or this many VMs started.
+KVP_CHANGES, STARTS = 8, 4
+SPIED = ("add_row", "add_rows", "remove_row", "clear", "update_cell", "update_cell_at")
+
+
+@contextmanager
+def served_host(vm_count: int) -> Iterator[tuple[ConnectionSettings, str, Credential]]:
+    """A generated host in its own process; yields how to reach it and the guest account."""
+    password = secrets.token_urlsafe(16)
+    with subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("sim_host.py")), str(vm_count)],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_SIM_PASSWORD": password},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None and child.stdin is not None
+        try:
+            line = child.stdout.readline()
+            if not line:
+                raise RuntimeError("the simulated host process ended before serving")
+            served = json.loads(line)
+            settings = ConnectionSettings(
+                host="127.0.0.1", port=served["port"], https=False, auth="ntlm", username=served["user"], timeout=120
+            )
+            yield settings, password, Credential(*served["guest"])
+        finally:
+            child.stdin.close()
+            child.wait(timeout=30)
+
+
+@dataclass
+class Spy:
+    """Counts calls of a few methods of one object, by replacing them on that instance only."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def attach(self, target: object, names: Sequence[str]) -> None:
+        for name in names:
+            setattr(target, name, self._counting(name, getattr(target, name)))
+
+    def _counting(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+@dataclass
+class Timings:
+    """Seconds spent in the read and in the table update of each refresh, appended as they happen."""
+
+    read: list[float] = field(default_factory=list)
+    show: list[float] = field(default_factory=list)
+
+    def wrap(self, target: object, name: str, into: list[float]) -> None:
+        method = getattr(target, name)
+        is_async = asyncio.iscoroutinefunction(method)
+
+        async def timed_async(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                into.append(time.perf_counter() - start)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                into.append(time.perf_counter() - start)
+
+        setattr(target, name, timed_async if is_async else timed)
+
+
+async def enable_some_kvp(session: Session, table: VmTable) -> int:
+    """Enable KVP on a few shown, running VMs that have it off (never the cursor's VM); how many changed."""
+    assert session.diagnosis is not None
+    keep, shown = table.selected_vm_id(), {key.value for key in table.rows}
+    chosen = [
+        d.vm.id
+        for d in session.diagnosis.vms
+        if d.vm.running and not d.vm.kvp.enabled and d.vm.id != keep and d.vm.id in shown
+    ][:KVP_CHANGES]
+    for vm_id in chosen:
+        await session.host.enable_kvp(vm_id)
+    return len(chosen)
+
+
+async def start_some_vms(session: Session) -> int:
+    """Start a few VMs that are off (they show as Starting for a while); how many were started."""
+    assert session.diagnosis is not None
+    chosen = [d.vm.id for d in session.diagnosis.vms if d.vm.state == "Off"][:STARTS]
+    for vm_id in chosen:
+        await session.host.start_vm(vm_id)
+    return len(chosen)
+
+
+async def use_filter(pilot: Pilot[None], dashboard: DashboardScreen, text: str) -> None:
+    """Type a filter as the admin does (the filter box), then put the cursor on a shown VM."""
+    dashboard.action_filter()
+    dashboard.query_one("#filter", Input).value = text
+    await pilot.press("enter")  # back to the table
+    await pilot.pause()
+    dashboard.table.move_cursor(row=min(1, max(dashboard.table.row_count - 1, 0)))
+
+
+@dataclass
+class InPlace:
+    """What one refresh did to the table, and whether that is an in-place update."""
+
+    calls: Counter[str]
+    expected_added: int
+    expected_removed: int
+    cursor_kept: bool
+    filter_kept: bool
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.calls["clear"] == 0
+            and self.calls["add_row"] + self.calls["add_rows"] == self.expected_added
+            and self.calls["remove_row"] == self.expected_removed
+            and self.cursor_kept
+            and self.filter_kept
+        )
+
+    def describe(self) -> str:
+        c = self.calls
+        return (
+            f"clear {c['clear']}, rows +{c['add_row'] + c['add_rows']}/-{c['remove_row']} "
+            f"(expected +{self.expected_added}/-{self.expected_removed}), "
+            f"cursor {'kept' if self.cursor_kept else 'LOST'}, filter {'kept' if self.filter_kept else 'LOST'}"
+        )
+
+
+async def timed_refresh(app: AvmaApp, table: VmTable, spy: Spy) -> tuple[float, InPlace]:
+    """One refresh through the app, timed, with what it did to the table."""
+    before_rows = {key.value for key in table.rows}
+    before_vm, before_filter = table.selected_vm_id(), table.filter_text
+    spy.calls.clear()
+    start = time.perf_counter()
+    diagnosis = await app.refresh_now()
+    elapsed = time.perf_counter() - start
+    if diagnosis is None:
+        raise RuntimeError("the refresh failed (see the stale banner)")
+    wanted = {d.vm.id for d in diagnosis.vms if matches(d, before_filter)}
+    after_rows = {key.value for key in table.rows}
+    report = InPlace(
+        calls=Counter(spy.calls),
+        expected_added=len(wanted - before_rows),
+        expected_removed=len(before_rows - wanted),
+        cursor_kept=table.selected_vm_id() == before_vm,
+        filter_kept=table.filter_text == before_filter and after_rows == wanted,
+    )
+    return elapsed, report
+
+
+async def key_latencies(app: AvmaApp, table: VmTable, refresh_s: float, presses: int) -> list[float]:
+    """Press `r`, then `down` at a staggered moment of that refresh; seconds until the cursor moved."""
+    answered, answered_at = asyncio.Event(), [0.0]
+    original = table.action_cursor_down
+
+    def cursor_down() -> None:
+        original()
+        answered_at[0] = time.perf_counter()
+        answered.set()
+
+    table.action_cursor_down = cursor_down  # type: ignore[method-assign]
+    latencies = []
+    try:
+        for press in range(presses):
+            table.move_cursor(row=0)
+            app.simulate_key("r")
+            await asyncio.sleep(refresh_s * (press + 0.5) / presses)
+            answered.clear()
+            posted = time.perf_counter()
+            app.simulate_key("down")
+            await asyncio.wait_for(answered.wait(), KEY_GIVE_UP_S)
+            latencies.append(answered_at[0] - posted)
+            await app.workers.wait_for_complete()
+    finally:
+        table.action_cursor_down = original  # type: ignore[method-assign]
+    return latencies
+
+
+async def measure_app(
+    settings: ConnectionSettings, password: str, guest: Credential, vm_count: int, runs: int, presses: int
+) -> list[Row]:
+    session = Session(HyperVHost(PsrpTransport(settings, password)), guest_credential=guest)
+    app = AvmaApp(session, refresh_interval=0)
+    timings = Timings()
+    label = f"{vm_count} VMs"
+    start = time.perf_counter()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        first_load = time.perf_counter() - start
+        loaded_rss = rss_mb()
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen), f"the app opened on {type(dashboard).__name__}"
+        table = dashboard.table
+        spy = Spy()
+        spy.attach(table, SPIED)
+        timings.wrap(session, "refresh", timings.read)
+        timings.wrap(dashboard, "show", timings.show)
+        table.move_cursor(row=3)
+        refreshes: list[float] = []
+        checks: list[InPlace] = []
+        changed = 0
+        for _ in range(runs):
+            changed += await enable_some_kvp(session, table)
+            elapsed, check = await timed_refresh(app, table, spy)
+            refreshes.append(elapsed)
+            checks.append(check)
+        await use_filter(pilot, dashboard, LEAVE_FILTER)
+        await enable_some_kvp(session, table)
+        _, leaving = await timed_refresh(app, table, spy)
+        await start_some_vms(session)
+        await app.refresh_now()  # so the view below is not empty and the next VMs started are others
+        await use_filter(pilot, dashboard, ENTER_FILTER)
+        await start_some_vms(session)
+        _, entering = await timed_refresh(app, table, spy)
+        await use_filter(pilot, dashboard, "")  # the whole table again, for the rest
+        _, unchanged = await timed_refresh(app, table, spy)
+        latencies = await key_latencies(app, table, median(refreshes), presses)
+        await app.action_quit()
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worst = next((c for c in checks if not c.ok), checks[-1])
+    key_ms = median(latencies) * 1000
+    return [
+        Row(BENCH, f"first dashboard (connect + read + table), {label}", first_load * 1000, "ms"),
+        Row(BENCH, f"refresh, {label}", median(refreshes) * 1000, "ms", runs, note=f"{changed} VMs changed in all"),
+        Row(BENCH, f"  of which read (wire, parse, diagnose), {label}", median(timings.read[:runs]) * 1000, "ms", runs),
+        Row(BENCH, f"  of which table update, {label}", median(timings.show[:runs]) * 1000, "ms", runs),
+        Row(
+            BENCH,
+            f"refresh, filter {LEAVE_FILTER!r}, VMs leave the view, {label}",
+            leaving.calls["remove_row"],
+            "rows removed",
+            target=f"{leaving.expected_removed}; no clear; cursor and filter kept",
+            ok=leaving.ok,
+            note=leaving.describe(),
+        ),
+        Row(
+            BENCH,
+            f"refresh, filter {ENTER_FILTER!r}, VMs enter the view, {label}",
+            entering.calls["add_row"] + entering.calls["add_rows"],
+            "rows added",
+            target=f"{entering.expected_added}; no clear; cursor and filter kept",
+            ok=entering.ok,
+            note=entering.describe(),
+        ),
+        Row(
+            BENCH,
+            f"refresh in place, {label}",
+            median([c.calls["update_cell"] + c.calls["update_cell_at"] for c in checks]),
+            "cells updated/refresh",
+            len(checks),
+            target="no clear, no row added or removed, cursor kept",
+            ok=all(c.ok for c in checks),
+            note=worst.describe(),
+        ),
+        Row(
+            BENCH,
+            f"refresh with nothing changed, {label}",
+            unchanged.calls["update_cell"] + unchanged.calls["update_cell_at"],
+            "cells updated",
+            note=unchanged.describe(),
+        ),
+        Row(
+            BENCH,
+            f"key press during a refresh, {label}",
+            key_ms,
+            "ms",
+            len(latencies),
+            target=f"< {KEY_TARGET_MS:g} ms median",
+            ok=key_ms < KEY_TARGET_MS,
+            note=f"max {max(latencies) * 1000:.0f} ms",
+        ),
+        Row(BENCH, f"resident memory once loaded, {label}", loaded_rss, "MiB"),
+        Row(
+            BENCH,
+            f"peak resident memory, {label}",
+            peak_rss,
+            "MiB",
+            target=f"< {RSS_TARGET_MB:g} MiB",
+            ok=peak_rss < RSS_TARGET_MB,
+        ),
+    ]
+
+
+async def measure(smoke: bool, runs: int) -> list[Row]:
+    vm_count = 60 if smoke else 2000
+    presses = 2 if smoke else max(runs * 3, 15)
+    with served_host(vm_count) as (settings, password, guest):
+        return await measure_app(settings, password, guest, vm_count, runs, presses)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    emit(asyncio.run(measure(args.smoke, runs_for(args, 5))), args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
