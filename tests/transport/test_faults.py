@@ -4,12 +4,14 @@ and the next call recovers on a fresh connection. Every test here is bounded by 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
+from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Cancelled, ConnectionLost, TimedOut, TransportError
 from avma_tui.sim.winrm import WinRMEndpoint
@@ -146,3 +148,20 @@ async def test_a_cancelled_worker_reports_cancelled(
     loop = asyncio.get_running_loop()
     with pytest.raises(Cancelled):
         await loop.run_in_executor(connection.executor, connection.run, "inventory", {}, cancel, time.monotonic() + 9)
+
+
+@pytest.mark.slow
+async def test_a_host_that_never_answers_times_out() -> None:
+    """TCP accepted, nothing ever said (a hung WinRM service): bounded by settings.timeout, not by pypsrp."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings = ConnectionSettings(
+            host="127.0.0.1", port=silent.getsockname()[1], https=False, auth="ntlm", username="admin", timeout=1.5
+        )
+        transport = PsrpTransport(settings, "unused")
+        started = time.monotonic()
+        with pytest.raises(TimedOut):
+            await transport.run("inventory")
+        assert time.monotonic() - started < 3.0
+        await transport.close()
