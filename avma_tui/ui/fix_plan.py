@@ -148,12 +148,17 @@ class VmAccount:
     results: list[StepResult] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
     left: int = 0  # steps of the fresh plan still open afterwards
-    stopped: bool = False
+    running: str = ""  # the title of the step running now
+    stopped: bool = False  # the admin stopped the batch before all its steps ran
+    interrupted: str = ""  # the step that was running when the admin cancelled it
+    problem: str = ""  # reading the host or writing the audit log failed
 
     @property
     def category(self) -> str:
-        """fixed | failed | stopped | manual | nothing — the first that applies, worst first."""
-        if any(result.outcome != "ok" for result in self.results):
+        """unknown | failed | stopped | manual | fixed | nothing — the first that applies, worst first."""
+        if self.interrupted or any(result.outcome == "unknown" for result in self.results):
+            return "unknown"
+        if self.problem or any(result.outcome != "ok" for result in self.results):
             return "failed"
         if self.stopped:
             return "stopped"
@@ -164,19 +169,24 @@ class VmAccount:
     @property
     def why(self) -> str:
         """The first thing that went wrong, in the service's plain words."""
+        if self.interrupted:
+            return f"{self.interrupted}: cancelled mid-step, its outcome is unknown — re-check this VM"
         bad = next((result for result in self.results if result.outcome != "ok"), None)
         if bad is not None:
             return f"{bad.step.title}: {bad.outcome} — {bad.message}"
+        if self.problem:
+            return self.problem
         if self.stopped:
             return "stopped before all its steps ran"
         if self.left:
-            return f"{self.left} step(s) left: open its wizard (f) for the commands"
+            return f"{self.left} step(s) left: open its wizard (f) for them"
         return ""
 
 
 SUMMARY_LABELS = (
     ("fixed", "fixed"),
     ("failed", "failed"),
+    ("unknown", "outcome unknown"),
     ("manual", "need manual work"),
     ("stopped", "stopped"),
     ("nothing", "nothing to do"),

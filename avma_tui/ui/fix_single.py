@@ -129,7 +129,8 @@ class SingleFix(Vertical):
         """A change is running: closing now would leave its outcome unknown."""
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
-    def stop(self) -> None:
+    def cancel(self) -> None:
+        """Cancel the running step: FixService records its outcome as unknown (or cancelled while verifying)."""
         if self.worker is not None:
             self.worker.cancel()
 
@@ -186,8 +187,7 @@ class SingleFix(Vertical):
         if shown is not None:
             view.show(shown.step, subject="the host" if shown.on_host else "")
         else:
-            view.remove_children()
-            view.mount(Static(self._final_text()))
+            view.show_text(self._final_text())
         needs_key = shown is not None and NEEDS_HOST_PRODUCT_KEY in shown.step.needs and not shown.step.refusal
         self.query_one("#fix-host-key-row").display = needs_key
         self._show_buttons()
@@ -199,7 +199,7 @@ class SingleFix(Vertical):
         heading = safe.assemble(f"{verb} ", (self._subject(), "bold $text-primary"))
         vmd = self.diagnosis.for_vm(self.vm_id) if self.diagnosis and self.vm_id else None
         if vmd is not None:
-            heading = Content.assemble(heading, (f"  · {vmd.status.value}", "$text-muted"))
+            heading = Content.assemble(heading, (f"  · status {vmd.status.value}", "$text-muted"))
         elif self.vm_id and self.diagnosis:
             heading = Content.assemble(heading, ("  · no longer on the host", "$error"))
         self.query_one("#fix-heading", Static).update(heading)
@@ -285,7 +285,7 @@ class SingleFix(Vertical):
 
     @on(Button.Pressed, "#stop")
     def _stop(self) -> None:
-        self.stop()
+        self.cancel()
 
     @on(Button.Pressed, "#login")
     def _login(self) -> None:
@@ -322,7 +322,9 @@ class SingleFix(Vertical):
             field = self.query_one("#fix-host-key", Input)
             host_key = field.value.strip().upper()
             if not PRODUCT_KEY.match(host_key):
-                self._show_result(Content.styled("Type the host's product key: five groups of five characters.", "$error"))
+                self._show_result(
+                    Content.styled("Type the host's product key: five groups of five characters.", "$error")
+                )
                 field.focus()
                 return
         if NEEDS_GUEST_CREDENTIALS in planned.step.needs and self.session.guest_credential is None:
@@ -388,7 +390,13 @@ class SingleFix(Vertical):
                 await self.service.recheck(self.vm_id)
                 activation = self._activation_step()
                 if activation is not None:
-                    results.append(await self._run_more(activation))
+                    step = activation.step
+                    self._progress(f"{step.title}…")
+                    result = await self.service.run_step(
+                        self.vm_id, step, interaction=self.interaction, on_progress=self._progress
+                    )
+                    results.append(result)
+                    self._record(result)
             await self._reread()
         except asyncio.CancelledError:
             self._record(StepResult(step, "unknown", "Stopped by you.", "Re-check."))
@@ -399,14 +407,6 @@ class SingleFix(Vertical):
             self._end(Content("\n").join([*results_text, lines(f"Reading the host failed: {err}", "$error")]))
             return
         self._end(Content("\n\n").join(result_text(r) for r in results))
-
-    async def _run_more(self, planned: PlannedStep) -> StepResult:
-        self._progress(f"{planned.step.title}…")
-        result = await self.service.run_step(
-            self.vm_id, planned.step, interaction=self.interaction, on_progress=self._progress
-        )
-        self._record(result)
-        return result
 
     def _activation_step(self) -> PlannedStep | None:
         """After a new key: the plan's activation step, unless the guest activated by itself already."""

@@ -58,38 +58,56 @@ class StepView(VerticalScroll):
 
     DEFAULT_CSS = """
     StepView { height: 1fr; padding: 0 1; }
-    StepView > .step-title { text-style: bold; color: $text-primary; }
+    StepView > #step-title { text-style: bold; color: $text-primary; }
     StepView > .step-label { color: $text-muted; margin-top: 1; }
-    StepView > .step-warning { background: $warning-muted; color: $text; padding: 0 1; margin-top: 1; }
-    StepView > .step-refusal { background: $error-muted; color: $text; padding: 0 1; margin-top: 1; }
+    StepView > #step-warning { background: $warning-muted; color: $text; padding: 0 1; margin-top: 1; }
+    StepView > #step-refusal { background: $error-muted; color: $text; padding: 0 1; margin-top: 1; }
     StepView > .step-code { background: $boost; padding: 0 1; }
     StepView > #step-script-box { height: auto; max-height: 14; background: $boost; padding: 0 1; }
     """
 
-    def show(self, step: Step, *, subject: str = "") -> None:
-        self.remove_children()
-        self.mount_all(list(self._parts(step, subject)))
-        self.scroll_home(animate=False)
+    def compose(self) -> ComposeResult:
+        yield Static(id="step-title")
+        yield Static(id="step-why")
+        yield Static(id="step-refusal")
+        yield Static(id="step-warning")
+        yield Static(id="step-changes", classes="step-label")
+        yield Static(id="step-verify")
+        yield Static(id="step-code-label", classes="step-label")
+        yield Static(id="step-commands", classes="step-code")
+        yield VerticalScroll(Static(id="step-script"), id="step-script-box")
+        yield Static("With these parameters:", id="step-params-label", classes="step-label")
+        yield Static(id="step-params", classes="step-code")
 
-    def _parts(self, step: Step, subject: str) -> ComposeResult:
+    def show(self, step: Step, *, subject: str = "") -> None:
         kind = "manual — you run it" if step.kind is StepKind.MANUAL else step.kind.value
         heading = safe.assemble((step.title, "bold"), (f"  ({kind})", "$text-muted"))
         if subject:
             heading = safe.assemble(("For ", "$text-muted"), (subject, "bold"), ": ", heading)
-        yield Static(heading, classes="step-title")
-        yield Static(lines(step.why))
-        if step.refusal:
-            yield Static(lines("Will not run: " + step.refusal), classes="step-refusal", id="step-refusal")
-        if step.warning:
-            yield Static(lines("Warning: " + step.warning), classes="step-warning", id="step-warning")
-        yield Static(Content.assemble(("Changes: ", "bold"), lines(step.changes)), classes="step-label")
-        yield Static(Content.assemble(("Verified by: ", "bold"), lines(step.verify)))
-        if step.kind is StepKind.MANUAL:
-            yield Static("Commands to run (c copies them):", classes="step-label")
-            yield Static(lines(step.script), classes="step-code", id="step-commands")
-            return
-        yield Static(f"PowerShell run on the host ({step.op}.ps1):", classes="step-label")
-        yield VerticalScroll(Static(lines(step.script), id="step-script"), id="step-script-box")
-        if step.params:
-            yield Static("With these parameters:", classes="step-label")
-            yield Static(params_table(step), classes="step-code", id="step-params")
+        manual = step.kind is StepKind.MANUAL
+        self._put("#step-title", heading)
+        self._put("#step-why", lines(step.why))
+        self._put("#step-refusal", lines("Will not run: " + step.refusal) if step.refusal else None)
+        self._put("#step-warning", lines("Warning: " + step.warning) if step.warning else None)
+        self._put("#step-changes", Content.assemble(("Changes: ", "bold"), lines(step.changes)))
+        self._put("#step-verify", Content.assemble(("Verified by: ", "bold"), lines(step.verify)))
+        label = "Commands to run (c copies them):" if manual else f"PowerShell run on the host ({step.op}.ps1):"
+        self._put("#step-code-label", Content(label))
+        self._put("#step-commands", lines(step.script) if manual else None)
+        self._put("#step-script", None if manual else lines(step.script))
+        self.query_one("#step-script-box").display = not manual
+        self.query_one("#step-params-label").display = bool(step.params) and not manual
+        self._put("#step-params", params_table(step) if step.params and not manual else None)
+        self.scroll_home(animate=False)
+
+    def show_text(self, text: Content) -> None:
+        """No step: a single paragraph (where the target stands now)."""
+        for child in self.children:
+            child.display = child.id == "step-title"
+        self.query_one("#step-title", Static).update(text)
+
+    def _put(self, selector: str, content: Content | None) -> None:
+        widget = self.query_one(selector, Static)
+        widget.display = content is not None
+        if content is not None:
+            widget.update(content)

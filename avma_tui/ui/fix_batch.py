@@ -1,0 +1,310 @@
+"""Fixing the marked VMs (`F`): one plan grouped by step, one confirmation, a few VMs at a time.
+
+The confirmation covers exactly the runnable steps the plan showed, VM by VM; after each step the
+VM's plan is recomputed and only confirmed steps go on running (a step the fresh plan adds is left
+for the admin, never run unseen). Manual, refused and host steps are listed, not run. Stop is
+cooperative first — no new step starts, running ones finish — and a second press cancels the
+running steps, whose outcome the audit log and the table then call unknown. The summary is made
+from what actually happened to each VM (fix_plan.VmAccount), so it stays true after a stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Button, DataTable, Static
+from textual.worker import Worker, WorkerState
+
+from ..audit import AuditError
+from ..hyperv.transport import Credential, TransportError
+from ..remedies import NEEDS_GUEST_CREDENTIALS
+from ..service import FixService
+from . import safe
+from .fix_plan import (
+    BATCH_PARALLELISM,
+    PlannedStep,
+    StepGroup,
+    VmAccount,
+    confirmed_steps,
+    group_plan,
+    plan_steps,
+    runnable,
+    steps_left,
+    summary_counts,
+)
+from .fix_step import OUTCOME_STYLE
+from .screens.confirm import ConfirmScreen
+from .screens.credentials import CredentialsScreen
+
+OPERATION_GROUP = "operation"
+COLUMNS = (("vm", "VM"), ("step", "Step"), ("outcome", "Outcome"), ("detail", "Detail"))
+CATEGORY_STYLE = {"fixed": "$success", "failed": "$error", "unknown": "$warning", "stopped": "$warning"}
+GROUP_STYLE = {"run": "$success", "manual": "$accent", "refused": "$error", "host": "$warning"}
+#: How many VM names a plan line lists before it says "and N more".
+NAMES_SHOWN = 6
+
+
+def group_line(group: StepGroup) -> Content:
+    """ "Enable KVP — 3 VMs: A, B, C" with the VM names as plain text."""
+    count = len(group.vm_names)
+    names = ", ".join(safe.clean(name, 40) for name in group.vm_names[:NAMES_SHOWN])
+    if count > NAMES_SHOWN:
+        names += f" and {count - NAMES_SHOWN} more"
+    line = safe.assemble(
+        (f"{group.kind:<8}", GROUP_STYLE.get(group.kind, "")),
+        (group.title, "bold"),
+        f" — {count} VM{'s' if count != 1 else ''}: ",
+        (names, ""),
+        limit=600,
+    )
+    if group.note:
+        line = Content.assemble(line, (f"  ({group.note})", "$text-muted"))
+    return line
+
+
+class BatchFix(Vertical):
+    """The wizard body for several VMs at once."""
+
+    DEFAULT_CSS = """
+    BatchFix { height: 1fr; }
+    BatchFix #batch-heading { text-style: bold; padding: 0 1; }
+    BatchFix #batch-plan-box { height: auto; max-height: 12; padding: 0 1; }
+    BatchFix #batch-table { height: 1fr; }
+    BatchFix #batch-summary { height: auto; max-height: 10; padding: 0 1; border-top: solid $primary-muted; }
+    BatchFix .dialog-buttons { height: auto; align-horizontal: right; }
+    BatchFix .dialog-buttons Button { margin-left: 2; }
+    """
+
+    def __init__(self, service: FixService, interaction: str, vm_ids: list[str]) -> None:
+        super().__init__(id="batch-fix")
+        self.service = service
+        self.session = service.session
+        self.interaction = interaction
+        self.vm_ids = list(dict.fromkeys(vm_ids))
+        self.accounts: list[VmAccount] = []
+        self.stopping = False
+        self.worker: Worker[None] | None = None
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="batch-heading")
+        with VerticalScroll(id="batch-plan-box"):
+            yield Static(id="batch-plan")
+        yield DataTable(id="batch-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="batch-summary")
+        with Horizontal(classes="dialog-buttons"):
+            yield Button("Close", id="batch-close", compact=True)
+            yield Button("Stop", variant="error", id="batch-stop", compact=True)
+            yield Button("Run all…", variant="warning", id="batch-run", compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#batch-table", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        self.query_one("#batch-summary", Static).display = False
+        self._show_plan()
+
+    # --- the API the screen uses ---------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    def cancel(self) -> None:
+        """Cancel the running steps now: their outcome is unknown (the audit log and the table say so)."""
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def stop(self) -> None:
+        """First press: no new step starts, running ones finish. A second press cancels them."""
+        if not self.busy:
+            return
+        if self.stopping:
+            self.cancel()
+            return
+        self.stopping = True
+        self.query_one("#batch-stop", Button).label = "Stop now"
+        self._show_summary(Content.styled("Stopping: no new step starts; running steps finish.", "$warning"))
+
+    # --- the plan ------------------------------------------------------------------------------------
+
+    def _show_plan(self) -> None:
+        diagnosis = self.session.diagnosis
+        heading = self.query_one("#batch-heading", Static)
+        if diagnosis is None:
+            heading.update("No host data yet: close, refresh and try again.")
+            self._show_buttons()
+            return
+        present = [vm_id for vm_id in self.vm_ids if diagnosis.for_vm(vm_id) is not None]
+        groups = group_plan(diagnosis, present)
+        runs = sum(1 for group in groups if group.kind == "run")
+        heading.update(f"Fix {len(present)} marked VMs — one plan, grouped by step ({runs} to run)")
+        plan = [group_line(group) for group in groups] or [Content("Nothing to do for these VMs.")]
+        gone = len(self.vm_ids) - len(present)
+        if gone:
+            plan.append(Content.styled(f"{gone} marked VM(s) are no longer on the host.", "$warning"))
+        self.query_one("#batch-plan", Static).update(Content("\n").join(plan))
+        table = self.query_one("#batch-table", DataTable)
+        table.clear()
+        self.accounts = []
+        for vm_id in present:
+            vmd = diagnosis.for_vm(vm_id)
+            assert vmd is not None
+            account = VmAccount(vm_id, vmd.vm.name, confirmed_steps(diagnosis, vm_id))
+            self.accounts.append(account)
+            state = "queued" if account.confirmed else "nothing to run"
+            table.add_row(safe.text(vmd.vm.name, limit=40), Content(""), Content(state), Content(""), key=vm_id)
+        self._show_buttons()
+
+    def _show_buttons(self) -> None:
+        busy = self.busy
+        can_run = not busy and not self.finished and any(account.confirmed for account in self.accounts)
+        self.query_one("#batch-run", Button).display = can_run
+        self.query_one("#batch-stop", Button).display = busy
+        self.query_one("#batch-close", Button).display = not busy
+        self.query_one("#batch-stop" if busy else ("#batch-run" if can_run else "#batch-close"), Button).focus()
+
+    def _show_summary(self, text: Content) -> None:
+        box = self.query_one("#batch-summary", Static)
+        box.update(text)
+        box.display = True
+
+    # --- running -------------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#batch-close")
+    def _close(self) -> None:
+        self.screen.dismiss(None)
+
+    @on(Button.Pressed, "#batch-stop")
+    def _stop(self) -> None:
+        self.stop()
+
+    @on(Button.Pressed, "#batch-run")
+    def _run_pressed(self) -> None:
+        steps = sum(len(account.confirmed) for account in self.accounts)
+        vms = sum(1 for account in self.accounts if account.confirmed)
+        question = Content(
+            f"Run {steps} step(s) on {vms} VM(s), up to {BATCH_PARALLELISM} VMs at a time?\n\n"
+            "Each change is previewed in the plan above, audited, and verified. Steps a VM's fresh plan "
+            "adds afterwards are not run; manual, refused and host steps are left to you."
+        )
+        self.app.push_screen(ConfirmScreen("Run this plan?", question, confirm="Run all"), self._confirmed)
+
+    def _confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        needs_login = self.session.guest_credential is None and any(
+            NEEDS_GUEST_CREDENTIALS in planned.step.needs
+            for account in self.accounts
+            for planned in self._plan(account)
+            if planned.step.id in account.confirmed
+        )
+        if needs_login:
+            self.app.push_screen(CredentialsScreen(), self._login_given)
+        else:
+            self._start()
+
+    def _login_given(self, credential: Credential | None) -> None:
+        """With no credentials the steps that need them are reported "not run", the rest still runs."""
+        if credential is not None:
+            self.session.guest_credential = credential
+        self._start()
+
+    def _plan(self, account: VmAccount) -> list[PlannedStep]:
+        diagnosis = self.session.diagnosis
+        return plan_steps(diagnosis, account.vm_id) if diagnosis and diagnosis.for_vm(account.vm_id) else []
+
+    def _start(self) -> None:
+        self.worker = self.run_worker(self._run_all(), name="fix-batch", group=OPERATION_GROUP, exit_on_error=False)
+        self._show_buttons()
+
+    async def _run_all(self) -> None:
+        gate = asyncio.Semaphore(BATCH_PARALLELISM)
+        try:
+            await asyncio.gather(*(self._run_vm(account, gate) for account in self.accounts if account.confirmed))
+        finally:
+            self.finished = True
+            self._finish()
+
+    async def _run_vm(self, account: VmAccount, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            try:
+                await self._steps_of(account)
+            except asyncio.CancelledError:
+                account.interrupted = account.running
+                raise
+            except (TransportError, AuditError, KeyError) as err:
+                account.problem = f"reading the host failed: {err}"
+
+    async def _steps_of(self, account: VmAccount) -> None:
+        """This VM's confirmed steps, one after the other, re-planning after each; stops at the first failure."""
+        while True:
+            planned = next(
+                (
+                    p
+                    for p in self._plan(account)
+                    if p.step.id in account.confirmed and p.step.id not in account.tried and runnable(p)
+                ),
+                None,
+            )
+            if planned is None:
+                break
+            if self.stopping:
+                account.stopped = True
+                self._set(account.vm_id, outcome=("stopped", "$warning"), detail="not started: you stopped the batch")
+                return
+            step = planned.step
+            account.tried.add(step.id)
+            account.running = step.title
+            self._set(account.vm_id, step=step.title, outcome=("running", "$accent"), detail="")
+            result = await self.service.run_step(
+                account.vm_id,
+                step,
+                interaction=self.interaction,
+                on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
+            )
+            account.running = ""
+            account.results.append(result)
+            label, style = OUTCOME_STYLE.get(result.outcome, (result.outcome, ""))
+            self._set(account.vm_id, outcome=(label, style), detail=result.message)
+            await self.service.recheck(account.vm_id)
+            if result.outcome != "ok":
+                return
+        diagnosis = self.session.diagnosis
+        if diagnosis is not None and diagnosis.for_vm(account.vm_id) is not None:
+            account.left = steps_left(diagnosis, account.vm_id, account.tried)
+
+    def _set(
+        self, vm_id: str, *, step: str | None = None, outcome: tuple[str, str] | None = None, detail: str | None = None
+    ) -> None:
+        """Update one VM's row; every value is plain text (messages can carry remote error text)."""
+        if not self.is_attached:
+            return
+        table = self.query_one("#batch-table", DataTable)
+        if step is not None:
+            table.update_cell(vm_id, "step", safe.text(step, limit=60))
+        if outcome is not None:
+            table.update_cell(vm_id, "outcome", Content.styled(*outcome))
+        if detail is not None:
+            table.update_cell(vm_id, "detail", safe.text(detail, limit=200), update_width=True)
+
+    def _finish(self) -> None:
+        """The summary and each row's final word: what happened to every VM, with why when it is not fixed."""
+        if not self.is_attached:
+            return
+        self.worker = None
+        for account in self.accounts:
+            if account.results or account.stopped or account.interrupted or account.problem:
+                category = account.category
+                self._set(account.vm_id, outcome=(category, CATEGORY_STYLE.get(category, "")), detail=account.why)
+        counts = " · ".join(f"{count} {label}" for label, count in summary_counts(self.accounts))
+        rows = [Content.styled(f"Done: {counts}" if counts else "Done.", "bold")]
+        for account in self.accounts:
+            if account.category not in ("fixed", "nothing"):
+                rows.append(safe.assemble((account.name, "bold"), f" — {account.category}: ", account.why, limit=400))
+        self._show_summary(Content("\n").join(rows))
+        self._show_buttons()

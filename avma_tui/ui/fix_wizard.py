@@ -1,0 +1,78 @@
+"""The fix wizard the dashboard opens: `f` (one VM, or the host), `k` (a VM's AVMA key), `F` (the marked VMs).
+
+The screen is the frame: it picks the body for the mode, owns the one FixService and interaction
+id all of the wizard's audit records share, and guards leaving. While a change runs, escape asks
+first — closing then cancels the change, whose outcome the audit log records as unknown — because
+a wizard that vanishes silently mid-change leaves the admin not knowing what happened.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+
+from ..audit import AuditLog, new_interaction
+from ..session import Session
+from .fix_batch import BatchFix
+from .fix_plan import FixTiming, make_service
+from .fix_single import SingleFix
+from .screens.confirm import ConfirmScreen
+
+TITLES = {"fix": "Guided fix", "key": "Install the AVMA key", "batch": "Fix the marked VMs"}
+MODES = tuple(TITLES)
+
+
+class FixWizardScreen(ModalScreen[None]):
+    """`vm_ids` [] means the host's own findings (mode "fix" only); "batch" takes the marked VMs."""
+
+    DEFAULT_CSS = """
+    FixWizardScreen { align: center middle; }
+    FixWizardScreen > #fix-dialog {
+        width: 100%; height: 100%; background: $surface; border: round $primary;
+        border-title-style: bold; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")]
+
+    def __init__(
+        self,
+        session: Session,
+        audit: AuditLog,
+        vm_ids: list[str],
+        *,
+        mode: str = "fix",
+        timing: FixTiming | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        super().__init__()
+        self.session = session
+        self.mode = mode
+        self.vm_ids = vm_ids
+        service = make_service(session, audit, timing)
+        interaction = new_interaction()
+        self.body: SingleFix | BatchFix
+        if mode == "batch":
+            self.body = BatchFix(service, interaction, vm_ids)
+        else:
+            self.body = SingleFix(service, interaction, vm_ids[0] if vm_ids else None, key_mode=mode == "key")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="fix-dialog") as dialog:
+            dialog.border_title = Content(TITLES[self.mode] if self.vm_ids else "Guided fix: the host")
+            yield self.body
+
+    def action_leave(self) -> None:
+        if not self.body.busy:
+            self.dismiss(None)
+            return
+        question = "A change is running; its outcome would be unknown. Stop it and close the wizard?"
+        self.app.push_screen(ConfirmScreen("Close the wizard?", question, confirm="Stop and close"), self._leave)
+
+    def _leave(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.body.cancel()
+            self.dismiss(None)
