@@ -345,3 +345,17 @@ async def test_not_eligible_vms_show_their_license_muted(make_app, settle) -> No
         cell = _table(app).get_cell(admin, "activation")
         assert cell.plain.startswith("Licensed · ")
         assert [span.style for span in cell.spans] == ["$text-muted"]
+
+
+async def test_h_shows_the_host_findings(make_app, settle) -> None:
+    app = make_app("nested-eval-host.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        summary = app.screen.query_one(HostSummary).render().plain
+        codes = [f.code for f in app.session.diagnosis.host_findings]
+        assert codes and all(code in summary for code in codes)
+        await pilot.press("h")
+        details = app.screen.query_one(VmDetails)
+        assert app.focused is details
+        body = details.query_one("#details-body", Static).render().plain
+        assert all(code in body for code in codes)

@@ -44,6 +44,7 @@ class DashboardScreen(Screen[None]):
         Binding("c", "credentials", "Login", id="credentials", tooltip="Guest credentials (this session only)"),
         Binding("a", "app.audit", "Audit", id="audit", tooltip="The audit log of every change"),
         Binding("e", "events", "Events", id="events", tooltip="The host's AVMA events (12310), decoded"),
+        Binding("h", "host_findings", "Host", show=False, id="host", tooltip="The host's findings in the details"),
         Binding("s", "sort_next", "Sort", show=False, id="sort", tooltip="Sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="sort-reverse", tooltip="Reverse the sort order"),
         Binding("escape", "back", "Back", show=False, id="back", tooltip="Clear the filter / back to the table"),
@@ -69,7 +70,7 @@ class DashboardScreen(Screen[None]):
                 yield Input(placeholder="filter: name, status or finding code", id="filter", compact=True)
                 yield VmTable(id="vms")
             yield VmDetails(id="details")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#summary", HostSummary).border_title = Content("connecting…")
@@ -84,10 +85,12 @@ class DashboardScreen(Screen[None]):
     # --- the API the app and the other engineers' screens use ---------------------------------------
 
     def selected_vm_id(self) -> str | None:
-        return self.table.selected_vm_id()
+        table = self.query_one_optional("#vms", VmTable)
+        return table.selected_vm_id() if table else None
 
     def marked_vm_ids(self) -> list[str]:
-        return self.table.marked_vm_ids()
+        table = self.query_one_optional("#vms", VmTable)
+        return table.marked_vm_ids() if table else []
 
     def show(self, diagnosis: Diagnosis, read_at: str) -> None:
         """A fresh diagnosis: update in place, clear any stale banner."""
@@ -188,6 +191,7 @@ class DashboardScreen(Screen[None]):
 
     def action_host_findings(self) -> None:
         self.show_host_findings()
+        self.query_one("#details", VmDetails).focus()
 
     def action_install_key(self) -> None:
         vm_id = self.selected_vm_id()

@@ -8,7 +8,7 @@ from textual.widgets import Static
 from ...catalog import load_catalog
 from ...model import ClusterNode, Diagnosis, Severity, VmStatus
 from .. import safe
-from .cells import LICENSE_STATUS
+from .cells import LICENSE_STATUS, SEVERITY_STYLE
 
 
 def _activation(status: int | None) -> Content:
@@ -31,10 +31,12 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
     inventory = diagnosis.inventory
     host = inventory.host
     build = f"build {host.build}" if host.build else "build unknown"
+    edition = diagnosis.host_edition or "edition unknown"
+    shown_edition = "" if edition.casefold() in host.os_name.casefold() else f" · {edition}"
     lines = [
         safe.assemble(
             (host.os_name or "Windows", "bold"),
-            f" · {build} · ",
+            f" · {build}{shown_edition} · ",
             _activation(host.license_status),
             (" · Hyper-V role missing", "$error") if not host.hyperv else "",
             (" · runs in a VM", "$warning") if host.virtual else "",
@@ -44,6 +46,15 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
             safe.text(diagnosis.host_can_activate_reason, "$success" if diagnosis.host_can_activate else "$error", 400),
         ),
     ]
+    if diagnosis.host_findings:
+        codes = [(f.code, SEVERITY_STYLE[f.severity]) for f in diagnosis.host_findings]
+        lines.append(
+            safe.assemble(
+                ("Host findings: ", "$text-muted"),
+                *[part for code in codes for part in (code, " ")],
+                ("(h for details)", "$text-muted"),
+            )
+        )
     cluster = inventory.cluster
     if cluster is not None:
         nodes = Content(" · ").join(_node(node) for node in cluster.nodes) or Content("no other nodes")
@@ -57,7 +68,7 @@ def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
     worst = [d.worst.severity for d in vms if d.worst is not None]
     avma = sum(d.status is VmStatus.ACTIVATED_AVMA for d in vms)
     parts: list[str | Content | tuple[object, str]] = [
-        (f"{len(vms)} VMs", "bold"),
+        (f"{len(vms)} VM{'' if len(vms) == 1 else 's'}", "bold"),
         f" · {avma} on AVMA · ",
         (f"{worst.count(Severity.ERROR)} with errors", "$error" if Severity.ERROR in worst else "$text-muted"),
         " · ",
