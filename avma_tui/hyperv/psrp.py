@@ -171,7 +171,8 @@ class _Connection:
 
     def retire(self) -> None:
         """Stop using this connection: its worker discards it once the current call is over."""
-        self.executor.submit(self.discard)
+        with contextlib.suppress(RuntimeError):  # already retired by a concurrent call that failed too
+            self.executor.submit(self.discard)
         self.executor.shutdown(wait=False)
 
 
@@ -185,6 +186,7 @@ class PsrpTransport:
         self._conn: _Connection | None = None
 
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Run `op` on the connection's worker thread; bounded by settings.timeout, whatever the host does."""
         refusal = self._refusal()
         if refusal:
             raise TransportError(refusal)

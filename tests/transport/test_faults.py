@@ -165,3 +165,17 @@ async def test_a_host_that_never_answers_times_out() -> None:
             await transport.run("inventory")
         assert time.monotonic() - started < 3.0
         await transport.close()
+
+
+async def test_concurrent_calls_that_both_fail(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
+    """Two calls queued on one connection, both dropped: each gets its own clear error, nothing else escapes."""
+    transport = await _connected(endpoint, connect)
+    endpoint.fail_next("drop", count=2)
+    outcomes = await asyncio.gather(
+        transport.run("enable_kvp", {"VmId": PRINT01}),
+        transport.run("start_vm", {"VmId": PRINT01}),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, (ConnectionLost, dict)) for outcome in outcomes), outcomes
+    assert any(isinstance(outcome, ConnectionLost) for outcome in outcomes)
+    assert (await transport.run("vm", {"VmId": PRINT01}))["name"] == "PRINT01"
