@@ -41,7 +41,10 @@ function Get-VmDocument($Vm) {
     $status = $null
     if ($null -ne $service) {
         $enabled = [bool]$service.Enabled
-        if ($enabled -and $null -ne $service.PrimaryOperationalStatus) { $status = [string]$service.PrimaryOperationalStatus }
+        # Hyper-V reports no operational status for a VM that is not running.
+        if ($enabled -and [string]$Vm.State -eq 'Running' -and $null -ne $service.PrimaryOperationalStatus) {
+            $status = [string]$service.PrimaryOperationalStatus
+        }
     }
     $intrinsic = [ordered]@{}
     if ([string]$Vm.State -eq 'Running') {
