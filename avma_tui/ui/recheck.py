@@ -1,0 +1,182 @@
+"""Interrupted changes: at start, the audit log's intents with no result are shown and can be re-checked.
+
+An intent without a result means the tool died or the link dropped mid-change, so nobody knows
+whether the change happened (spec/audit.md). The first successful refresh of a session offers a
+re-check of those targets on this host; the re-check reads the host, records what it found
+(AuditLog.record_recheck, after which the intent is no longer pending) and says it in plain words.
+
+The recorded outcome is "ok" when the interrupted step is no longer in the target's fresh plan (the
+change is in effect, or its problem is gone), "failed" when it still is, "unknown" when the target
+is gone or the record names no step.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Static
+from textual.worker import Worker
+
+from ..audit import AuditError, AuditLog
+from ..hyperv.transport import TransportError
+from ..model import Diagnosis
+from ..remedies import plan_for_host, plan_for_vm
+from ..session import Session
+from . import safe
+
+if TYPE_CHECKING:
+    from .app import AvmaApp
+
+#: Apps that were offered the re-check already: it is offered once per start, not after every refresh.
+_offered: weakref.WeakSet[App[Any]] = weakref.WeakSet()
+
+
+def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The target's state now and the re-check's outcome (see the module docstring)."""
+    target = intent.get("target") or {}
+    params = intent.get("params") or {}
+    step_id = params.get("step") if isinstance(params, Mapping) else None
+    if target.get("kind") == "vm":
+        vmd = diagnosis.for_vm(str(target.get("id", "")))
+        if vmd is None:
+            return {"present": False}, "unknown"
+        lic = vmd.vm.license.license
+        state: dict[str, Any] = {
+            "status": vmd.status.value,
+            "findings": [f.code for f in vmd.findings],
+            "state": vmd.vm.state,
+            "kvp_enabled": vmd.vm.kvp.enabled,
+            "license_status": lic.status if lic else None,
+            "channel": lic.channel if lic else None,
+            "partial_product_key": lic.partial_product_key if lic else None,
+        }
+        steps = {s.id for r in plan_for_vm(diagnosis, vmd.vm.id) for s in r.steps}
+    else:
+        host = diagnosis.inventory.host
+        state = {
+            "license_status": host.license_status,
+            "partial_product_key": host.partial_product_key,
+            "findings": [f.code for f in diagnosis.host_findings],
+        }
+        steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
+    if not step_id:
+        return state, "unknown"
+    return state, "failed" if step_id in steps else "ok"
+
+
+#: What each recorded outcome says to the admin.
+VERDICTS = {
+    "ok": ("in effect: the problem it fixed is gone", "$success"),
+    "failed": ("not in effect: the problem is still there — fix it again", "$error"),
+    "unknown": ("cannot tell (the target is gone, or the record names no step)", "$warning"),
+}
+
+
+class RecheckScreen(ModalScreen[None]):
+    """The interrupted changes on this host, with Re-check (read the host, record what it found) and Later."""
+
+    DEFAULT_CSS = """
+    RecheckScreen { align: center middle; }
+    RecheckScreen > #recheck-dialog {
+        width: 100; max-width: 100%; height: auto; max-height: 90%;
+        background: $surface; border: round $warning; border-title-style: bold; padding: 0 1;
+    }
+    RecheckScreen #recheck-table { height: auto; max-height: 12; }
+    RecheckScreen #recheck-status { height: auto; margin-top: 1; }
+    RecheckScreen .dialog-buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    RecheckScreen .dialog-buttons Button { margin-left: 2; }
+    """
+    BINDINGS = [Binding("escape", "later", "Later", id="recheck-later")]
+
+    def __init__(self, session: Session, audit: AuditLog, intents: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.session = session
+        self.audit = audit
+        self.intents = intents
+        self.worker: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="recheck-dialog") as dialog:
+            dialog.border_title = Content("Interrupted changes")
+            yield Static(
+                f"{len(self.intents)} change(s) started but never recorded a result: the tool stopped or the "
+                "connection dropped while they ran, so whether they happened is unknown. Re-check reads the "
+                "host and records what it finds."
+            )
+            yield DataTable(id="recheck-table", cursor_type="row")
+            yield Static(id="recheck-status")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Later", id="later", compact=True)
+                yield Button("Re-check", variant="primary", id="recheck", compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#recheck-table", DataTable)
+        for key, label in (("time", "Started (UTC)"), ("target", "Target"), ("action", "Change"), ("now", "Now")):
+            table.add_column(label, key=key)
+        for intent in self.intents:
+            target = intent.get("target") or {}
+            table.add_row(
+                safe.text(str(intent.get("time", ""))[:19].replace("T", " ")),
+                safe.text(target.get("name", ""), limit=40),
+                safe.text(intent.get("action", ""), limit=40),
+                Content.styled("not re-checked", "$text-muted"),
+                key=str(intent["seq"]),
+            )
+        self.query_one("#recheck", Button).focus()
+
+    @on(Button.Pressed, "#later")
+    def action_later(self) -> None:
+        if self.worker is None:
+            self.dismiss(None)
+
+    @on(Button.Pressed, "#recheck")
+    def _recheck(self) -> None:
+        if self.worker is None:
+            self.query_one("#recheck", Button).disabled = True
+            self.worker = self.run_worker(self._run(), name="recheck", group="recheck", exit_on_error=False)
+
+    async def _run(self) -> None:
+        status = self.query_one("#recheck-status", Static)
+        status.update("Reading the host…")
+        try:
+            diagnosis = await self.session.refresh()
+            table = self.query_one("#recheck-table", DataTable)
+            for intent in self.intents:
+                after, outcome = target_state(diagnosis, intent)
+                self.audit.record_recheck(intent, after=after, outcome=outcome)
+                verdict, style = VERDICTS[outcome]
+                table.update_cell(str(intent["seq"]), "now", Content.styled(verdict, style), update_width=True)
+        except (TransportError, AuditError) as err:
+            status.update(safe.text(f"Re-check failed: {err}", "$error", limit=400))
+            self.query_one("#recheck", Button).disabled = False
+            self.worker = None
+            return
+        status.update(Content.styled("Re-checked and recorded in the audit log.", "$success"))
+        self.query_one("#recheck", Button).display = False
+        later = self.query_one("#later", Button)
+        later.label = "Close"
+        later.focus()
+        self.worker = None
+
+
+async def offer_recheck(app: AvmaApp) -> None:
+    """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
+    session = app.session
+    if app in _offered or session is None:
+        return
+    _offered.add(app)
+    try:
+        intents = [intent for intent in app.audit.pending() if intent.get("host") == session.host_name]
+    except AuditError as err:
+        app.notify(str(err), title="Audit log", severity="error", markup=False)
+        return
+    if intents:
+        app.push_screen(RecheckScreen(session, app.audit, intents), lambda _result: app.action_refresh())
