@@ -7,6 +7,7 @@ import socket
 from datetime import datetime
 
 from textual.widgets import Checkbox, Input, OptionList, Static
+from textual.worker import get_current_worker
 
 from avma_tui.assets import asset
 from avma_tui.config import ConnectionSettings, config_dir, load_profiles, save_profile
@@ -25,6 +26,9 @@ def _simulated(scenario: str):
 
     def connect(settings: ConnectionSettings, password: str) -> HyperVHost:
         passwords.append(password)
+        if password:  # Textual would describe the worker with its arguments: the password must not be there
+            worker = get_current_worker()
+            assert password not in worker.description and password not in repr(worker)
         return open_simulated(asset("scenarios", scenario))
 
     return connect, passwords

@@ -180,7 +180,9 @@ class ConnectScreen(Screen[None]):
     def _status(self, content: Content) -> None:
         self.query_one("#connect-status", Static).update(content)
 
-    @work(exclusive=True, group="connect", exit_on_error=False)
+    # An explicit description: by default Textual describes a worker with the repr of its arguments,
+    # which here include the password.
+    @work(exclusive=True, group="connect", exit_on_error=False, description="connect to the host")
     async def _connect(self, settings: ConnectionSettings, password: str) -> None:
         from ..app import AvmaApp, describe_error
 
