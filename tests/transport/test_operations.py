@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pypsrp.exceptions
 import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER
+from transport_support import PASSWORD, USER, make_engine
 
 from avma_tui.catalog import load_catalog
 from avma_tui.hyperv.host import HyperVHost, hresult_of
@@ -164,3 +165,19 @@ def test_an_unencrypted_request_over_http_is_rejected(endpoint: WinRMEndpoint) -
     with wsman, pytest.raises(pypsrp.exceptions.WinRMTransportError) as caught, RunspacePool(wsman):
         pass
     assert caught.value.code == 400
+
+
+async def test_a_large_host_arrives_whole(tmp_path: Path, connect: Callable[..., PsrpTransport]) -> None:
+    """Hundreds of VMs: the JSON (about 270 KB) spans many 32 KiB PSRP fragments, reassembled by pypsrp."""
+    vms = "".join(
+        f'[[vms]]\nname = "VM{n:04d}"\nstate = "Running"\n[vms.guest]\nOSName = "Windows Server 2019 {"x" * 400}"\n'
+        for n in range(600)
+    )
+    scenario = tmp_path / "large.toml"
+    scenario.write_text(
+        f'format = 1\n[host]\nname = "BIG"\nbuild = 20348\nsku = 8\nlicense_status = 1\n{vms}', encoding="utf-8"
+    )
+    engine = make_engine(scenario)
+    with WinRMEndpoint(engine, username=USER, password=PASSWORD) as endpoint:
+        doc = await connect(endpoint).run("inventory")
+    assert len(doc["vms"]) == 600 and doc == engine.run("inventory", {})
