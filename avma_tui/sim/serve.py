@@ -17,7 +17,13 @@ from ..connect import scenario_path
 def run(args: argparse.Namespace) -> int:
     from .engine import SimHost
     from .scenario import ScenarioError, load_scenario
-    from .winrm import WinRMEndpoint
+
+    try:
+        from .winrm import WinRMEndpoint
+    except ImportError as err:  # psrpcore, pyspnego and cryptography are the optional "server" extra
+        raise CliError(
+            f"sim serve needs the server extra ({err.name} is missing): pip install 'avma-tui[server]'"
+        ) from None
 
     password = os.environ.get("AVMA_SIM_PASSWORD")
     if not password:
