@@ -26,6 +26,7 @@ from ..hyperv.transport import TransportError
 from ..model import Diagnosis
 from ..session import Session
 from .commands import AvmaCommands
+from .recheck import offer_recheck
 from .screens.connect import Connector, ConnectScreen, open_host
 from .screens.dashboard import DashboardScreen
 
@@ -133,6 +134,7 @@ class AvmaApp(App[None]):
                 dashboard.show_stale(describe_error(err))
             else:
                 dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
+                await offer_recheck(self)
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
