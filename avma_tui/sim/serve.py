@@ -17,13 +17,7 @@ from ..connect import scenario_path
 def run(args: argparse.Namespace) -> int:
     from .engine import SimHost
     from .scenario import ScenarioError, load_scenario
-
-    try:
-        from .winrm import WinRMEndpoint
-    except ImportError as err:  # psrpcore, pyspnego and cryptography are the optional "server" extra
-        raise CliError(
-            f"sim serve needs the server extra ({err.name} is missing): pip install 'avma-tui[server]'"
-        ) from None
+    from .winrm import WinRMEndpoint
 
     password = os.environ.get("AVMA_SIM_PASSWORD")
     if not password:
