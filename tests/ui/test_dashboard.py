@@ -62,7 +62,7 @@ async def test_details_follow_the_cursor(make_app, settle) -> None:
         table.move_to(_id_of(app, "PRINT01"))
         await pilot.pause()
         assert details._border_title.plain == "PRINT01"
-        body = details.query_one("#details-body", Static).render().plain
+        body = _details_text(details)
         diag = app.session.diagnosis.for_vm(_id_of(app, "PRINT01"))
         for finding in diag.findings:
             assert finding.code in body
@@ -357,5 +357,10 @@ async def test_h_shows_the_host_findings(make_app, settle) -> None:
         await pilot.press("h")
         details = app.screen.query_one(VmDetails)
         assert app.focused is details
-        body = details.query_one("#details-body", Static).render().plain
+        body = _details_text(details)
         assert all(code in body for code in codes)
+
+
+def _details_text(details: VmDetails) -> str:
+    """Everything the detail pane shows, block by block, as plain text."""
+    return "\n".join(static.render().plain for static in details.query(Static))

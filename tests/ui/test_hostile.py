@@ -43,8 +43,7 @@ async def _walk_all_rows(app: Any, pilot: Any) -> list[tuple[str, str, str]]:
         await pilot.pause()
         name_cell = table.get_cell_at((row, 1))
         assert _no_actions(name_cell)
-        body = details.query_one("#details-body", Static).render()
-        seen.append((name_cell.plain, details._border_title.plain, body.plain))
+        seen.append((name_cell.plain, details._border_title.plain, _details_text(details)))
     return seen
 
 
@@ -143,3 +142,8 @@ def test_a_bad_scenario_file_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("avma-tui: error: ") and err.count("\n") == 1
     assert cli.main(["--scenario", str(tmp_path / "missing.toml")]) == 2
+
+
+def _details_text(details: VmDetails) -> str:
+    """Everything the detail pane shows, block by block, as plain text."""
+    return "\n".join(static.render().plain for static in details.query(Static))

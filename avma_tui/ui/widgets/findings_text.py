@@ -1,12 +1,14 @@
-"""Findings as readable blocks of Content: title, why it matters, the evidence, the remedy in one line.
+"""Findings as blocks: a title line, then why it matters, the evidence and the remedy, indented.
 
-Shared by the VM details pane and the host view. Finding texts quote VM names and guest data, so
-every piece goes through `ui.safe`.
+Shared by the VM details and the host view. Each finding is two Statics so that wrapped lines keep
+their indent (Content has no hanging indent). Finding texts quote VM names and guest data, so every
+piece goes through `ui.safe`.
 """
 
 from __future__ import annotations
 
 from textual.content import Content
+from textual.widgets import Static
 
 from ...model import Finding
 from .. import safe
@@ -16,33 +18,40 @@ from .cells import SEVERITY_STYLE
 LONG_TEXT = 600
 
 
-def finding_block(finding: Finding) -> Content:
+def finding_title(finding: Finding) -> Content:
     style = SEVERITY_STYLE[finding.severity]
-    lines = [
-        safe.assemble(
-            ("● ", style),
-            (finding.severity.value.upper(), f"bold {style}"),
-            " ",
-            (finding.code, "bold"),
-            "  ",
-            safe.text(finding.title, limit=LONG_TEXT),
-        ),
-        safe.assemble(("  Why: ", "$text-muted"), safe.text(finding.detail, limit=LONG_TEXT)),
-    ]
+    return safe.assemble(
+        ("● ", style),
+        (finding.severity.value.upper(), f"bold {style}"),
+        " ",
+        (finding.code, "bold"),
+        "  ",
+        safe.text(finding.title, limit=LONG_TEXT),
+    )
+
+
+def finding_body(finding: Finding) -> Content:
+    lines = [safe.assemble(("Why: ", "$text-muted"), safe.text(finding.detail, limit=LONG_TEXT))]
     lines.extend(
-        safe.assemble(("  Evidence: ", "$text-muted"), safe.text(item, limit=LONG_TEXT)) for item in finding.evidence
+        safe.assemble(("Evidence: ", "$text-muted"), safe.text(item, limit=LONG_TEXT)) for item in finding.evidence
     )
     lines.append(
         safe.assemble(
-            (f"  Remedy ({finding.remedy_kind.value}): ", "$accent"),
+            (f"Remedy ({finding.remedy_kind.value}): ", "$accent"),
             safe.text(finding.remedy_summary, limit=LONG_TEXT),
         )
     )
     return Content("\n").join(lines)
 
 
-def findings_section(findings: tuple[Finding, ...], empty: str) -> Content:
-    """All findings, a blank line apart; `empty` (trusted) when there are none."""
+def finding_widgets(findings: tuple[Finding, ...], empty: str) -> list[Static]:
+    """Title and body of every finding; one line `empty` (trusted) when there are none."""
     if not findings:
-        return Content.styled(empty, "$success")
-    return Content("\n\n").join(finding_block(f) for f in findings)
+        return [Static(Content.styled(empty, "$success"))]
+    widgets: list[Static] = []
+    for finding in findings:
+        widgets += [
+            Static(finding_title(finding), classes="finding-title"),
+            Static(finding_body(finding), classes="finding-body"),
+        ]
+    return widgets

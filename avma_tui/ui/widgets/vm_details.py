@@ -1,26 +1,24 @@
 """The detail pane: everything known about the selected VM, or the host's findings when none is selected.
 
 Focusable and scrollable (enter from the table moves here, escape goes back), because a VM with
-several findings and a full set of KVP items is longer than any screen.
+several findings and a full set of KVP items is longer than any screen. The pane is rebuilt from
+small blocks (a facts grid, one title and one body per finding) so wrapped lines keep their indent.
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Static
+from textual.widget import Widget
+from textual.widgets import Label, Static
 
 from ...model import Diagnosis, LicenseState, VmDiagnosis
 from .. import safe
-from .cells import LICENSE_STATUS, channel_name, grace_days
-from .findings_text import findings_section
+from .cells import GRACE_STATES, LICENSE_STATUS, channel_name, grace_days
+from .findings_text import finding_widgets
 
-_HEADING = "bold $text-primary"
-
-
-def _row(label: str, value: Content) -> Content:
-    return Content.assemble((f"{label:<9}", "$text-muted"), value)
+Part = str | Content | tuple[object, str]
 
 
 def license_line(diag: VmDiagnosis) -> Content:
@@ -32,12 +30,8 @@ def license_line(diag: VmDiagnosis) -> Content:
     lic = read.license
     if lic is None:
         return Content.styled("no product key installed", "$error")
-    parts: list[str | Content | tuple[object, str]] = [
-        LICENSE_STATUS.get(lic.status, f"status {lic.status}"),
-        " · ",
-        channel_name(lic),
-    ]
-    if lic.status in (2, 3, 4, 6):
+    parts: list[Part] = [LICENSE_STATUS.get(lic.status, f"status {lic.status}"), " · ", channel_name(lic)]
+    if lic.status in GRACE_STATES:
         parts.append(f" · {grace_days(lic)} days of grace left")
     if lic.reason:
         parts.append(f" · reason 0x{lic.reason & 0xFFFFFFFF:08X}")
@@ -49,62 +43,81 @@ def license_line(diag: VmDiagnosis) -> Content:
     return safe.assemble(*parts)
 
 
-def vm_text(diag: VmDiagnosis) -> Content:
+def guest_line(diag: VmDiagnosis) -> Content:
+    guest = diag.vm.guest
+    if guest is None or not guest.reported:
+        return Content.styled("no OS data from the guest", "$text-muted")
+    parts: list[Part] = [safe.text(guest.os_name or "?")]
+    if guest.build is not None:
+        parts.append(f" · build {guest.build}")
+    if diag.family:
+        parts.append(f" · family {diag.family}")
+    if diag.edition:
+        parts.append(f" · {diag.edition}")
+    return safe.assemble(*parts)
+
+
+def vm_facts(diag: VmDiagnosis) -> list[tuple[str, Content]]:
     vm = diag.vm
-    guest = vm.guest
-    facts = [
-        _row("State", safe.assemble(vm.state, f" · generation {vm.generation or '?'} · Id ", vm.id)),
-    ]
-    if guest is not None and guest.reported:
-        os_parts: list[str | Content | tuple[object, str]] = [safe.text(guest.os_name or "?")]
-        if guest.build is not None:
-            os_parts.append(f" · build {guest.build}")
-        if diag.family:
-            os_parts.append(f" · family {diag.family}")
-        if diag.edition:
-            os_parts.append(f" · {diag.edition}")
-        facts.append(_row("Guest", safe.assemble(*os_parts)))
-    else:
-        facts.append(_row("Guest", Content.styled("no OS data from the guest", "$text-muted")))
     kvp = "enabled" if vm.kvp.enabled else "disabled"
-    facts.append(_row("KVP", safe.assemble(kvp, " · " if vm.kvp.raw_status else "", vm.kvp.raw_status)))
-    facts.append(_row("License", license_line(diag)))
-    if diag.recommended_key_last5:
-        facts.append(_row("AVMA key", Content(f"…{diag.recommended_key_last5} (the key for this version and edition)")))
-    sections = [
-        Content("\n").join(facts),
-        Content.styled("Findings", _HEADING),
-        findings_section(diag.findings, "No findings: AVMA is working for this VM."),
+    facts = [
+        ("State", safe.assemble(vm.state, f" · generation {vm.generation or '?'} · Id ", vm.id)),
+        ("Guest", guest_line(diag)),
+        ("KVP", safe.assemble(kvp, " · " if vm.kvp.raw_status else "", vm.kvp.raw_status)),
+        ("License", license_line(diag)),
     ]
+    if diag.recommended_key_last5:
+        facts.append(("AVMA key", Content(f"…{diag.recommended_key_last5}, the key for this version and edition")))
+    return facts
+
+
+def _heading(text: str) -> Static:
+    return Static(Content.styled(text, "bold $text-primary"), classes="heading")
+
+
+def _facts_grid(facts: list[tuple[str, Content]]) -> Grid:
+    cells: list[Widget] = []
+    for label, value in facts:
+        cells += [Label(label, classes="fact-label"), Static(value)]
+    return Grid(*cells, classes="facts")
+
+
+def vm_blocks(diag: VmDiagnosis) -> list[Widget]:
+    blocks: list[Widget] = [
+        _facts_grid(vm_facts(diag)),
+        _heading("Findings"),
+        *finding_widgets(diag.findings, "No findings: AVMA is working for this VM."),
+    ]
+    guest = diag.vm.guest
     if guest is not None and guest.items:
         items = [safe.assemble((name, "$text-muted"), " = ", value) for name, value in guest.items]
-        sections += [Content.styled("KVP items, as the guest reported them", _HEADING), Content("\n").join(items)]
-    return Content("\n\n").join(sections)
+        blocks += [_heading("KVP items, as the guest reported them"), Static(Content("\n").join(items), classes="kvp")]
+    return blocks
 
 
-def host_text(diagnosis: Diagnosis) -> Content:
-    return Content("\n\n").join(
-        [
-            Content.styled("Host findings", _HEADING),
-            findings_section(diagnosis.host_findings, "No host findings: this host is ready for AVMA."),
-        ]
-    )
+def host_blocks(diagnosis: Diagnosis) -> list[Widget]:
+    return [
+        _heading("Host findings"),
+        *finding_widgets(diagnosis.host_findings, "No host findings: this host is ready for AVMA."),
+    ]
 
 
 class VmDetails(VerticalScroll, can_focus=True):
     """The selected VM's facts, findings and KVP items."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="details-body")
+        yield Vertical(id="details-body")
 
     def show_vm(self, diag: VmDiagnosis) -> None:
         self.border_title = safe.text(diag.vm.name)
-        self.query_one("#details-body", Static).update(vm_text(diag))
+        self._show(vm_blocks(diag))
 
     def show_host(self, diagnosis: Diagnosis) -> None:
         self.border_title = safe.text(diagnosis.inventory.host.fqdn)
-        self.query_one("#details-body", Static).update(host_text(diagnosis))
+        self._show(host_blocks(diagnosis))
 
-    def show_nothing(self, message: str) -> None:
-        self.border_title = ""
-        self.query_one("#details-body", Static).update(Content.styled(message, "$text-muted"))
+    def _show(self, blocks: list[Widget]) -> None:
+        body = self.query_one("#details-body", Vertical)
+        with self.app.batch_update():
+            body.remove_children()
+            body.mount_all(blocks)
