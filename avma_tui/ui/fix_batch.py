@@ -24,6 +24,7 @@ from ..hyperv.transport import Credential, TransportError
 from ..remedies import NEEDS_GUEST_CREDENTIALS
 from ..service import FixService
 from . import safe
+from .app import OPERATION_GROUP
 from .fix_plan import (
     BATCH_PARALLELISM,
     PlannedStep,
@@ -40,7 +41,6 @@ from .fix_step import OUTCOME_STYLE
 from .screens.confirm import ConfirmScreen
 from .screens.credentials import CredentialsScreen
 
-OPERATION_GROUP = "operation"
 COLUMNS = (("vm", "VM"), ("step", "Step"), ("outcome", "Outcome"), ("detail", "Detail"))
 CATEGORY_STYLE = {"fixed": "$success", "failed": "$error", "unknown": "$warning", "stopped": "$warning"}
 GROUP_STYLE = {"run": "$success", "manual": "$accent", "refused": "$error", "host": "$warning"}

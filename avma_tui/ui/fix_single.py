@@ -29,6 +29,7 @@ from ..hyperv.transport import Credential, TransportError
 from ..remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, StepKind, key_step
 from ..service import FixService, StepResult
 from . import safe
+from .app import OPERATION_GROUP
 from .fix_plan import PlannedStep, next_step, plan_steps
 from .fix_step import StepView, lines, result_text
 from .screens.confirm import ConfirmScreen
@@ -37,8 +38,6 @@ from .screens.credentials import CredentialsScreen
 if TYPE_CHECKING:
     from ..model import Diagnosis
 
-#: The app's group for workers that change things (its quit asks first while one runs).
-OPERATION_GROUP = "operation"
 #: A Windows product key as typed: five groups of five letters and digits.
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
 #: Operations after which the `k` flow goes on to trigger activation and wait for Licensed.

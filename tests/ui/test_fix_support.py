@@ -1,0 +1,87 @@
+"""Shared set-up for the fix wizard and re-check tests: a fast simulated host and a fast FixService.
+
+The demo's simulated host waits 2 s for an AVMA activation and 3 s for a boot, and the service polls
+once a second for two minutes; these tests shorten all of it so a whole wizard runs in well under
+a second while still polling (activation stays asynchronous, just quick).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Static
+
+from avma_tui.assets import asset
+from avma_tui.hyperv.host import HyperVHost
+from avma_tui.hyperv.transport import Credential
+from avma_tui.session import Session
+from avma_tui.sim.engine import SimHost
+from avma_tui.sim.scenario import load_scenario
+from avma_tui.sim.transport import SimTransport
+from avma_tui.ui import fix_plan
+from avma_tui.ui.app import AvmaApp
+from avma_tui.ui.fix_wizard import FixWizardScreen
+from avma_tui.ui.screens.dashboard import DashboardScreen
+
+FAST = fix_plan.FixTiming(verify_timeout=3.0, poll_interval=0.02)
+GUEST = Credential("Administrator", "Passw0rd!")
+
+
+def fast_app(
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: str = "demo.toml",
+    *,
+    credential: Credential | None = None,
+    timing: fix_plan.FixTiming = FAST,
+    latency_ms: float = 0.0,
+    boot_s: float = 0.0,
+) -> AvmaApp:
+    """An app on a packaged scenario with quick activations (still asynchronous) and, by default, instant boots.
+
+    Every wizard it opens verifies on `timing`: the app passes no timing, so the default is patched.
+    """
+    monkeypatch.setattr(fix_plan, "DEFAULT_TIMING", timing)
+    loaded = load_scenario(asset("scenarios", scenario))
+    knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=0.05, boot_delay_s=boot_s)
+    host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs))))
+    return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0)
+
+
+def vm_id(app: AvmaApp, name: str) -> str:
+    assert app.session is not None and app.session.diagnosis is not None
+    return next(d.vm.id for d in app.session.diagnosis.vms if d.vm.name == name)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_on(pilot: Pilot[Any], name: str, key: str) -> None:
+    """Select the VM on the dashboard and press the wizard's key (f, k)."""
+    app = pilot.app
+    assert isinstance(app, AvmaApp)
+    await settle(pilot)
+    dashboard = app.screen
+    assert isinstance(dashboard, DashboardScreen)
+    dashboard.go_to_vm(vm_id(app, name))
+    await pilot.press(key)
+    await settle(pilot)
+
+
+def wizard(app: AvmaApp) -> FixWizardScreen:
+    screen = app.screen
+    assert isinstance(screen, FixWizardScreen), f"expected the fix wizard, got {type(screen).__name__}"
+    return screen
+
+
+def shown(app: AvmaApp, selector: str) -> str:
+    """The plain text of a Static on the current screen."""
+    return app.screen.query_one(selector, Static).render().plain
+
+
+def visible_buttons(app: AvmaApp) -> set[str]:
+    return {str(button.id) for button in app.screen.query(Button) if button.display}

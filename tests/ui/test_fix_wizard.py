@@ -1,0 +1,271 @@
+"""The guided fix for one VM (`f`) and the AVMA key flow (`k`) on the simulated demo host, end to end."""
+
+from __future__ import annotations
+
+import pytest
+from test_fix_support import GUEST, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
+from textual.widgets import Input
+
+from avma_tui.audit import AuditLog
+from avma_tui.hyperv.transport import ConnectionLost, Credential
+from avma_tui.ui.screens.confirm import ConfirmScreen
+from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.vm_table import VmTable
+
+SQL01_AVMA_LAST5 = "4GF74"  # Windows Server 2019 Standard AVMA key, from the catalog
+
+
+async def _run_current_step(pilot, confirm_key: str = "y") -> None:
+    await pilot.click("#run")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ConfirmScreen)
+    assert pilot.app.focused is not None and pilot.app.focused.id == "cancel"
+    await pilot.press(confirm_key)
+    await settle(pilot)
+
+
+def _vm(app, name: str):
+    return app.session.diagnosis.for_vm(vm_id(app, name))
+
+
+async def test_fix_kvp_disabled_end_to_end_and_the_table_shows_it(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        wizard(app)
+        assert "Enable the Data Exchange" in shown(app, "#step-title")
+        assert "Enable-VMIntegrationService" in shown(app, "#step-script")
+        assert shown(app, "#step-params") == f"VmId = {vm_id(app, 'PRINT01')}"
+        await _run_current_step(pilot)
+        assert shown(app, "#fix-result").startswith("Done: Enable the Data Exchange")
+        assert "✔ Enable the Data Exchange" in shown(app, "#fix-plan")
+        # the plan was recomputed: KVP is no longer a finding, the next step is offered
+        assert "KVP_DISABLED" not in [f.code for f in _vm(app, "PRINT01").findings]
+        assert "Enable the Data Exchange" not in shown(app, "#step-title")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        table = app.screen.query_one(VmTable)
+        assert table.get_cell(vm_id(app, "PRINT01"), "kvp").plain != "off"
+        assert _vm(app, "PRINT01").vm.kvp.enabled
+
+
+async def test_cancel_in_the_confirmation_changes_nothing(monkeypatch, transport_of) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        calls = len(transport_of(app).calls)
+        await pilot.click("#run")
+        await pilot.pause()
+        await pilot.press("enter")  # Cancel has the focus
+        await settle(pilot)
+        assert "enable_kvp" not in transport_of(app).calls[calls:]
+        assert not _vm(app, "PRINT01").vm.kvp.enabled
+        assert AuditLog().records() == []
+
+
+async def test_key_install_on_a_kms_keyed_vm_asks_for_login_and_ends_licensed_by_avma(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL01", "k")
+        assert isinstance(app.screen, CredentialsScreen)  # the key's warning depends on the license read
+        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await settle(pilot)
+        wizard(app)
+        assert "AVMA key …" + SQL01_AVMA_LAST5 in shown(app, "#step-title")
+        assert "replaces a VOLUME_KMSCLIENT key (…J464C)" in shown(app, "#step-warning")
+        assert f"ProductKey = XXXXX-XXXXX-XXXXX-XXXXX-{SQL01_AVMA_LAST5}" in shown(app, "#step-params")
+        await _run_current_step(pilot)
+        result = shown(app, "#fix-result")
+        assert "Done: Install the Windows Server 2019 Standard AVMA key" in result
+        assert "Done: Trigger activation in the guest" in result
+        lic = _vm(app, "SQL01").vm.license.license
+        assert (lic.status, lic.partial_product_key, lic.is_avma, lic.avma_host) == (1, SQL01_AVMA_LAST5, True, "HV01")
+        assert _vm(app, "SQL01").status.value == "activated-avma"
+        assert "activated-avma" in shown(app, "#step-title")  # the closing line says where it stands
+
+
+async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL01", "k")
+        masked = shown(app, "#step-params")
+        assert "XXXXX-XXXXX-XXXXX-XXXXX-" + SQL01_AVMA_LAST5 in masked
+        await pilot.press("s")
+        revealed = shown(app, "#step-params")
+        full = revealed.split("ProductKey = ")[1].split()[0]
+        assert full.endswith(SQL01_AVMA_LAST5) and not full.startswith("XXXXX")
+        assert wizard(app).body.current.step.secret_params == (("ProductKey", full),)
+        await pilot.press("s")
+        assert shown(app, "#step-params") == masked
+
+
+async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "APP2025", "k")
+        assert "GUEST_NEWER_THAN_HOST" in shown(app, "#step-refusal")
+        assert "run" not in visible_buttons(app)
+        assert app.focused is not None and app.focused.id == "skip"
+
+
+async def test_replacing_a_mak_key_warns_and_asks_explicitly(monkeypatch, transport_of) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL02", "k")
+        warning = shown(app, "#step-warning")
+        assert "replaces a MAK key (…R3KMQ)" in warning and "Windows keeps no copy" in warning
+        await pilot.click("#run")
+        await pilot.pause()
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        assert "replaces a MAK key (…R3KMQ)" in confirm.question.plain
+        assert str(confirm.query_one("#confirm").label) == "Replace key"
+        await pilot.press("n")
+        await settle(pilot)
+        assert "install_key" not in transport_of(app).calls
+        assert _vm(app, "SQL02").vm.license.license.partial_product_key == "R3KMQ"
+
+
+async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "FS-OLD01", "k")
+        commands = shown(app, "#step-commands")
+        assert commands.startswith("slmgr /ipk ") and commands.endswith("\nslmgr /ato")
+        assert {"copy", "recheck", "skip"} <= visible_buttons(app) and "run" not in visible_buttons(app)
+        await pilot.press("c")
+        assert app.clipboard == commands
+        await pilot.click("#recheck")
+        await settle(pilot)
+        assert "the problem is still there" in shown(app, "#fix-result")
+        assert "slmgr /ipk" in shown(app, "#step-commands")  # still the current step
+        records = AuditLog().records()
+        assert [(r["action"], r["outcome"]) for r in records] == [("manual_step_confirmed", "failed")]
+
+
+async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=Credential("Administrator", "not-the-password"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL01", "k")
+        await _run_current_step(pilot)
+        result = shown(app, "#fix-result")
+        assert "Failed: Install the Windows Server 2019 Standard AVMA key" in result
+        assert "The guest rejected the credentials: wrong guest user name or password." in result
+        assert "Next: Enter the guest's administrator account again" in result
+    text = AuditLog().path.read_text(encoding="utf-8")
+    assert "not-the-password" not in text
+
+
+async def test_connection_lost_mid_step_is_unknown_with_a_recheck(monkeypatch, transport_of) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        await pilot.click("#run")
+        await pilot.pause()
+        transport_of(app).fail_next(ConnectionLost("the link dropped"))
+        await pilot.press("y")
+        await settle(pilot)
+        result = shown(app, "#fix-result")
+        assert "Outcome unknown: Enable the Data Exchange" in result
+        assert "may or may not have happened" in result
+        assert "recheck" in visible_buttons(app)
+        await pilot.click("#recheck")
+        await settle(pilot)
+        # the step that ended unknown is offered again after the re-check, as the fresh plan still needs it
+        assert "Enable the Data Exchange" in shown(app, "#step-title")
+    outcomes = [(r["phase"], r["outcome"]) for r in AuditLog().records()]
+    assert outcomes == [("intent", None), ("result", "unknown")]
+
+
+async def test_escape_while_a_step_runs_asks_first(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST, latency_ms=400)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        await pilot.click("#run")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert wizard(app).body.busy
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "its outcome would be unknown" in app.screen.question
+        await pilot.press("n")  # keep it running
+        await settle(pilot)
+        assert "Done: Enable the Data Exchange" in shown(app, "#fix-result")
+        assert AuditLog().pending() == []
+
+
+async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch) -> None:
+    app = fast_app(monkeypatch, latency_ms=400)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        await pilot.click("#run")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("y")  # stop it and close
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+    records = AuditLog().records()
+    assert [r["phase"] for r in records] == ["intent", "result"]
+    assert records[1]["outcome"] in ("unknown", "cancelled")
+
+
+async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "WEB01", "f")
+        # without guest credentials the license is unknown: reading it is the first step
+        assert "Read the guest's license" in shown(app, "#step-title")
+        await pilot.click("#run")
+        await pilot.pause()
+        assert isinstance(app.screen, CredentialsScreen)
+        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await settle(pilot)
+        assert app.session.guest_credential == GUEST
+        # with the license read, the plan moved on to what the guest really needs
+        assert "Trigger activation in the guest" in shown(app, "#step-title")
+        await _run_current_step(pilot)
+        assert "Done: Trigger activation" in shown(app, "#fix-result")
+        lic = _vm(app, "WEB01").vm.license.license
+        assert lic.avma_host == "HV01"
+
+
+async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(monkeypatch) -> None:
+    host_key = "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"  # what unactivated-host.toml activates with
+    app = fast_app(monkeypatch, "unactivated-host.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.open_fix_wizard([], mode="fix")
+        await settle(pilot)
+        assert "Activate the host with its product key" in shown(app, "#step-title")
+        field = app.screen.query_one("#fix-host-key", Input)
+        assert field.password and field.display
+        await pilot.click("#run")
+        await pilot.pause()
+        assert "five groups of five" in shown(app, "#fix-result")
+        field.value = host_key
+        await _run_current_step(pilot)
+        assert field.value == ""
+        assert "Done: Activate the host" in shown(app, "#fix-result")
+        assert app.session.diagnosis.inventory.host.license_status == 1
+    intent = AuditLog().records()[0]
+    assert intent["params"]["ProductKey"] == "XXXXX-XXXXX-XXXXX-XXXXX-" + host_key[-5:]
+
+
+@pytest.mark.parametrize("name", ["[@click=app.quit]y[/]"])
+async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch, name: str) -> None:
+    app = fast_app(monkeypatch, "hostile.toml", credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, name, "f")
+        assert shown(app, "#fix-heading").startswith(f"Fix {name}  ·")
+        await _run_current_step(pilot)
+        assert "Done: Trigger activation" in shown(app, "#fix-result")
+        assert app.is_running and isinstance(app.screen, type(wizard(app)))
+    targets = {r["target"]["name"] for r in AuditLog().records()}
+    assert targets == {name}
