@@ -3,13 +3,15 @@
 It goes through the real entry point (`avma_tui.cli.main(["--demo"])`), so argument parsing, the
 lazy imports, the scenario load and the first refresh all count. Two things are changed, from the
 outside and only here: the app runs headless (no terminal to draw on), and when the dashboard
-shows its first diagnosis the probe waits for that screen to be painted, writes READY on stdout
-and quits. The parent times from spawning this process to reading READY.
+shows its first diagnosis the probe waits for that screen to be painted, writes `READY <time>`
+(the wall clock, time.time()) on stdout and quits. The parent times from just before spawning
+this process to that moment, so the app's shutdown is not counted.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from avma_tui.cli import main
@@ -33,7 +35,7 @@ def _show_then_report(self: DashboardScreen, diagnosis: Diagnosis, read_at: str)
 
 
 def _ready(app: AvmaApp) -> None:
-    os.write(1, b"READY\n")  # straight to the pipe: Textual captures print() while it runs
+    os.write(1, f"READY {time.time()!r}\n".encode())  # straight to the pipe: Textual captures print()
     app.exit()
 
 
