@@ -152,6 +152,8 @@ class AvmaApp(App[None]):
 
     def _tick(self) -> None:
         """The periodic refresh; while a dialog is open it only waits another interval."""
+        if not self.screen_stack:  # the app is closing
+            return
         if self.screen is self.dashboard:
             self.action_refresh()
         else:

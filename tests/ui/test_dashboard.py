@@ -364,3 +364,19 @@ async def test_h_shows_the_host_findings(make_app, settle) -> None:
 def _details_text(details: VmDetails) -> str:
     """Everything the detail pane shows, block by block, as plain text."""
     return "\n".join(static.render().plain for static in details.query(Static))
+
+
+async def test_a_refresh_that_changed_nothing_leaves_the_details_alone(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        details = app.screen.query_one(VmDetails)
+        _table(app).move_to(_id_of(app, "APP2025"))
+        await pilot.pause()
+        blocks = list(details.query(Static))
+        await pilot.press("r")
+        await settle(pilot)
+        assert list(details.query(Static)) == blocks
+        _table(app).move_to(_id_of(app, "PRINT01"))
+        await pilot.pause()
+        assert list(details.query(Static)) != blocks

@@ -7,6 +7,8 @@ small blocks (a facts grid, one title and one body per finding) so wrapped lines
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
@@ -103,18 +105,31 @@ def host_blocks(diagnosis: Diagnosis) -> list[Widget]:
 
 
 class VmDetails(VerticalScroll, can_focus=True):
-    """The selected VM's facts, findings and KVP items."""
+    """The selected VM's facts, findings and KVP items.
+
+    A refresh that changed nothing for the shown subject leaves the pane alone, so an admin reading
+    (and scrolled into) a long list of findings is not thrown back to the top every interval.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shown: object = None
 
     def compose(self) -> ComposeResult:
         yield Vertical(id="details-body")
 
     def show_vm(self, diag: VmDiagnosis) -> None:
-        self.border_title = safe.text(diag.vm.name)
-        self._show(vm_blocks(diag))
+        if diag != self._shown:
+            self._shown = diag
+            self.border_title = safe.text(diag.vm.name)
+            self._show(vm_blocks(diag))
 
     def show_host(self, diagnosis: Diagnosis) -> None:
-        self.border_title = safe.text(diagnosis.inventory.host.fqdn)
-        self._show(host_blocks(diagnosis))
+        subject = (diagnosis.inventory.host, diagnosis.host_findings)
+        if subject != self._shown:
+            self._shown = subject
+            self.border_title = safe.text(diagnosis.inventory.host.fqdn)
+            self._show(host_blocks(diagnosis))
 
     def _show(self, blocks: list[Widget]) -> None:
         body = self.query_one("#details-body", Vertical)
