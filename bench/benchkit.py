@@ -117,7 +117,16 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "textual": _version("textual"),
         "pypsrp": _version("pypsrp"),
+        "load": _load(),
     }
+
+
+def _load() -> str:
+    """The 1-minute load average when the run started: numbers from a busy machine are slower."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def rss_mb() -> float:
