@@ -73,18 +73,3 @@ async def test_serves_the_demo_until_interrupted(https: bool) -> None:
     assert process.returncode == 0, err
     assert PASSWORD not in err
 
-
-def test_without_the_server_extra_says_what_to_install(tmp_path: Path) -> None:
-    blocker = tmp_path / "psrpcore"
-    blocker.mkdir()
-    (blocker / "__init__.py").write_text("raise ImportError('not installed', name='psrpcore')\n", encoding="utf-8")
-    env = {**os.environ, "AVMA_SIM_PASSWORD": PASSWORD, "PYTHONPATH": str(tmp_path)}
-    process = subprocess.run(
-        [sys.executable, "-m", "avma_tui", "sim", "serve", "--demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert process.returncode == 2 and process.stderr.count("\n") == 1
-    assert "psrpcore" in process.stderr and "avma-tui[server]" in process.stderr
