@@ -130,13 +130,18 @@ def _load() -> str:
 
 
 def rss_mb() -> float:
-    """Resident memory of this process now (VmRSS), in MiB; the peak (ru_maxrss) where /proc is missing."""
+    """Resident memory of this process now (VmRSS), in MiB; the peak so far where /proc is missing."""
     try:
         for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
+    return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """The most resident memory this process has used so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

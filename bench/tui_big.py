@@ -22,9 +22,9 @@ Run alone: `python bench/tui_big.py [--smoke] [--runs N] [--json FILE]`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
-import resource
 import secrets
 import subprocess
 import sys
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import ROOT, Row, emit, median, parse_args, rss_mb, runs_for
+from benchkit import ROOT, Row, emit, median, parse_args, peak_rss_mb, rss_mb, runs_for
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -115,7 +115,7 @@ class Timings:
 
     def wrap(self, target: object, name: str, into: list[float]) -> None:
         method = getattr(target, name)
-        is_async = asyncio.iscoroutinefunction(method)
+        is_async = inspect.iscoroutinefunction(method)
 
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -286,7 +286,7 @@ async def measure_app(
         _, unchanged = await timed_refresh(app, table, spy)
         latencies = await key_latencies(app, table, median(refreshes), presses)
         await app.action_quit()
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss = peak_rss_mb()
     worst = next((c for c in checks if not c.ok), checks[-1])
     key_ms = median(latencies) * 1000
     return [
