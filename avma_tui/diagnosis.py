@@ -429,15 +429,24 @@ def _parse_time(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _event_failure(vm: Vm, events: Sequence[AvmaEvent], catalog: Catalog) -> tuple[AvmaEvent, AvmaEvent | None] | None:
-    """The newest failure event for this VM that is newer than its last success, with that success."""
+class _EventIndex:
+    """The 12310 events grouped by VM once, so each VM looks at its own events only (not VMs × events)."""
 
-    def mine(event: AvmaEvent) -> bool:
-        if event.vm_id:
-            return event.vm_id.casefold() == vm.id.casefold()
-        return event.vm_name.casefold() == vm.name.casefold()
+    def __init__(self, events: Sequence[AvmaEvent]) -> None:
+        self._by_id: dict[str, list[AvmaEvent]] = {}
+        self._by_name: dict[str, list[AvmaEvent]] = {}
+        for event in events:
+            if event.vm_id:
+                self._by_id.setdefault(event.vm_id.casefold(), []).append(event)
+            else:
+                self._by_name.setdefault(event.vm_name.casefold(), []).append(event)
 
-    own = [e for e in events if mine(e)]
+    def of(self, vm: Vm) -> list[AvmaEvent]:
+        return self._by_id.get(vm.id.casefold(), []) + self._by_name.get(vm.name.casefold(), [])
+
+
+def _event_failure(own: Sequence[AvmaEvent], catalog: Catalog) -> tuple[AvmaEvent, AvmaEvent | None] | None:
+    """The newest failure among one VM's events that is newer than its last success, with that success."""
     successes = [e for e in own if e.notification.strip().casefold() == "avma success"]
     last_success = max(successes, key=lambda e: _parse_time(e.time), default=None)
     since = _parse_time(last_success.time) if last_success else None
@@ -464,9 +473,10 @@ _ERROR_WORDS = {
 class _VmCheck:
     """Builds one VM's findings; a class only to share the subject and facts between the small steps."""
 
-    def __init__(self, vm: Vm, inventory: Inventory, host: _HostFacts, catalog: Catalog) -> None:
+    def __init__(self, vm: Vm, inventory: Inventory, host: _HostFacts, catalog: Catalog, events: _EventIndex) -> None:
         self.vm = vm
         self.inventory = inventory
+        self.events = events
         self.host = host
         self.catalog = catalog
         self.subject = (vm.name, vm.id, "vm")
@@ -797,7 +807,7 @@ class _VmCheck:
         )
 
     def _events(self) -> None:
-        hit = _event_failure(self.vm, self.inventory.events, self.catalog)
+        hit = _event_failure(self.events.of(self.vm), self.catalog)
         if hit is None:
             return
         event, success = hit
@@ -820,7 +830,8 @@ def diagnose(inventory: Inventory, catalog: Catalog | None = None) -> Diagnosis:
     catalog = catalog or load_catalog()
     host = inventory.host
     facts = _host_facts(host, catalog)
-    vms = tuple(_VmCheck(vm, inventory, facts, catalog).run() for vm in inventory.vms)
+    events = _EventIndex(inventory.events)
+    vms = tuple(_VmCheck(vm, inventory, facts, catalog, events).run() for vm in inventory.vms)
 
     host_findings = sorted(_host_findings(host, facts, catalog), key=lambda f: _RANK[f.code])
     can_activate, reason = _can_activate_reason(host, facts, host_findings)
