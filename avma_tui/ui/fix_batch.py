@@ -274,9 +274,6 @@ class BatchFix(Vertical):
             await self.service.recheck(account.vm_id)
             if result.outcome != "ok":
                 return
-        diagnosis = self.session.diagnosis
-        if diagnosis is not None and diagnosis.for_vm(account.vm_id) is not None:
-            account.left = steps_left(diagnosis, account.vm_id, account.tried)
 
     def _set(
         self, vm_id: str, *, step: str | None = None, outcome: tuple[str, str] | None = None, detail: str | None = None
@@ -297,7 +294,10 @@ class BatchFix(Vertical):
         if not self.is_attached:
             return
         self.worker = None
+        diagnosis = self.session.diagnosis
         for account in self.accounts:
+            if diagnosis is not None and diagnosis.for_vm(account.vm_id) is not None:
+                account.left = steps_left(diagnosis, account.vm_id, account.tried)
             if account.results or account.stopped or account.interrupted or account.problem:
                 category = account.category
                 self._set(account.vm_id, outcome=(category, CATEGORY_STYLE.get(category, "")), detail=account.why)

@@ -7,6 +7,8 @@ a second while still polling (activation stays asynchronous, just quick).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -85,3 +87,50 @@ def shown(app: AvmaApp, selector: str) -> str:
 
 def visible_buttons(app: AvmaApp) -> set[str]:
     return {str(button.id) for button in app.screen.query(Button) if button.display}
+
+
+#: The operations that change something on the host (docs/operations.md).
+CHANGES = frozenset(
+    {"enable_kvp", "start_vm", "start_guest_kvp", "install_key", "activate_guest", "set_edition", "activate_host"}
+)
+
+
+class Gate:
+    """Holds every change on the simulated host until `release` is set: tests act while steps are mid-flight.
+
+    The transport stays the real SimTransport; only its `run` is wrapped, so a held change is exactly
+    what a slow host looks like to the wizard.
+    """
+
+    def __init__(self, app: AvmaApp) -> None:
+        assert app.session is not None
+        transport = app.session.host.transport
+        assert isinstance(transport, SimTransport)
+        self.release = asyncio.Event()
+        self.held = 0
+        real = transport.run
+
+        async def run(op: str, params: Mapping[str, Any] | None = None) -> Any:
+            if op in CHANGES:
+                self.held += 1
+                await self.release.wait()
+            return await real(op, params)
+
+        transport.run = run  # type: ignore[method-assign]
+
+    async def until_held(self, count: int) -> None:
+        for _ in range(500):
+            if self.held >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{count} change(s) never started (held: {self.held})")
+
+
+async def click(pilot: Pilot[Any], selector: str) -> None:
+    """Click a button once its last press has faded: a Button ignores clicks during its 0.2 s press effect."""
+    button = pilot.app.screen.query_one(selector, Button)
+    for _ in range(50):
+        if not button.has_class("-active"):
+            break
+        await pilot.pause(0.05)
+    await pilot.click(selector)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_fix_support import GUEST, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
+from test_fix_support import GUEST, click, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
 from textual.widgets import Input
 
 from avma_tui.audit import AuditLog
@@ -17,7 +17,7 @@ SQL01_AVMA_LAST5 = "4GF74"  # Windows Server 2019 Standard AVMA key, from the ca
 
 
 async def _run_current_step(pilot, confirm_key: str = "y") -> None:
-    await pilot.click("#run")
+    await click(pilot, "#run")
     await pilot.pause()
     assert isinstance(pilot.app.screen, ConfirmScreen)
     assert pilot.app.focused is not None and pilot.app.focused.id == "cancel"
@@ -56,7 +56,7 @@ async def test_cancel_in_the_confirmation_changes_nothing(monkeypatch, transport
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
         calls = len(transport_of(app).calls)
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         await pilot.press("enter")  # Cancel has the focus
         await settle(pilot)
@@ -116,7 +116,7 @@ async def test_replacing_a_mak_key_warns_and_asks_explicitly(monkeypatch, transp
         await open_on(pilot, "SQL02", "k")
         warning = shown(app, "#step-warning")
         assert "replaces a MAK key (…R3KMQ)" in warning and "Windows keeps no copy" in warning
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         confirm = app.screen
         assert isinstance(confirm, ConfirmScreen)
@@ -137,7 +137,7 @@ async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch) 
         assert {"copy", "recheck", "skip"} <= visible_buttons(app) and "run" not in visible_buttons(app)
         await pilot.press("c")
         assert app.clipboard == commands
-        await pilot.click("#recheck")
+        await click(pilot, "#recheck")
         await settle(pilot)
         assert "the problem is still there" in shown(app, "#fix-result")
         assert "slmgr /ipk" in shown(app, "#step-commands")  # still the current step
@@ -162,7 +162,7 @@ async def test_connection_lost_mid_step_is_unknown_with_a_recheck(monkeypatch, t
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         transport_of(app).fail_next(ConnectionLost("the link dropped"))
         await pilot.press("y")
@@ -171,7 +171,7 @@ async def test_connection_lost_mid_step_is_unknown_with_a_recheck(monkeypatch, t
         assert "Outcome unknown: Enable the Data Exchange" in result
         assert "may or may not have happened" in result
         assert "recheck" in visible_buttons(app)
-        await pilot.click("#recheck")
+        await click(pilot, "#recheck")
         await settle(pilot)
         # the step that ended unknown is offered again after the re-check, as the fresh plan still needs it
         assert "Enable the Data Exchange" in shown(app, "#step-title")
@@ -183,7 +183,7 @@ async def test_escape_while_a_step_runs_asks_first(monkeypatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST, latency_ms=400)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         await pilot.press("y")
         await pilot.pause()
@@ -202,7 +202,7 @@ async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch) -> None
     app = fast_app(monkeypatch, latency_ms=400)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         await pilot.press("y")
         await pilot.pause()
@@ -222,7 +222,7 @@ async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch) -> Non
         await open_on(pilot, "WEB01", "f")
         # without guest credentials the license is unknown: reading it is the first step
         assert "Read the guest's license" in shown(app, "#step-title")
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         assert isinstance(app.screen, CredentialsScreen)
         await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
@@ -246,7 +246,7 @@ async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(m
         assert "Activate the host with its product key" in shown(app, "#step-title")
         field = app.screen.query_one("#fix-host-key", Input)
         assert field.password and field.display
-        await pilot.click("#run")
+        await click(pilot, "#run")
         await pilot.pause()
         assert "five groups of five" in shown(app, "#fix-result")
         field.value = host_key

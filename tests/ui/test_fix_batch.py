@@ -1,0 +1,169 @@
+"""Fixing the marked VMs (`F`): one plan grouped by step, one confirmation, a true summary, a true stop."""
+
+from __future__ import annotations
+
+from test_fix_support import GUEST, Gate, click, fast_app, settle, shown, visible_buttons, vm_id, wizard
+from textual.widgets import DataTable
+
+from avma_tui.audit import AuditLog
+from avma_tui.remedies import plan_for_vm
+from avma_tui.ui.fix_batch import BatchFix
+from avma_tui.ui.fix_plan import BATCH_PARALLELISM, FixTiming
+from avma_tui.ui.screens.confirm import ConfirmScreen
+from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.screens.dashboard import DashboardScreen
+
+#: Verification gives up long before a VM that takes 5 s to boot reads back Running.
+SHORT = FixTiming(verify_timeout=0.2, poll_interval=0.02)
+
+
+async def _mark_and_open(pilot, names: list[str]) -> BatchFix:
+    app = pilot.app
+    await settle(pilot)
+    dashboard = app.screen
+    assert isinstance(dashboard, DashboardScreen)
+    for name in names:
+        dashboard.table.toggle_mark(vm_id(app, name))
+    await pilot.press("F")
+    await settle(pilot)
+    body = wizard(app).body
+    assert isinstance(body, BatchFix)
+    return body
+
+
+def _row(app, name: str) -> tuple[str, str, str]:
+    table = app.screen.query_one("#batch-table", DataTable)
+    key = vm_id(app, name)
+    return tuple(table.get_cell(key, column).plain for column in ("step", "outcome", "detail"))
+
+
+async def _run_all(pilot) -> None:
+    """Run the plan; returns as soon as the batch started (pilot.pause would wait for it to go idle)."""
+    await click(pilot, "#batch-run")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ConfirmScreen)
+    await pilot.press("y")
+
+
+async def test_plan_is_grouped_by_step_with_the_vm_names(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        body = await _mark_and_open(pilot, ["SQL01", "SQL02", "RDS01", "APP2025"])
+        marked = [app.session.diagnosis.for_vm(vm).vm.name for vm in body.vm_ids]
+        three = ", ".join(name for name in marked if name != "APP2025")
+        plan = shown(app, "#batch-plan").splitlines()
+        assert f"run     Install the AVMA key — 3 VMs: {three}" in plan
+        activation = next(line for line in plan if line.startswith("run     Trigger activation in the guest"))
+        assert activation.endswith(f"— 3 VMs: {three}")
+        assert any(line.startswith("manual  Move the VM") and "1 VM: APP2025" in line for line in plan)
+        assert any(line.startswith("refused Trigger activation") and "APP2025" in line for line in plan)
+        assert _row(app, "APP2025")[1] == "nothing to run"
+        assert _row(app, "SQL01")[1] == "queued"
+
+
+async def test_batch_over_three_vms_ends_with_fixed_failed_and_manual(monkeypatch) -> None:
+    # ARCHIVE01 takes 5 s to boot but verification waits 0.2 s: its start "did not verify"
+    app = fast_app(monkeypatch, credential=GUEST, timing=SHORT, boot_s=5.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, ["PRINT01", "APP2025", "ARCHIVE01"])
+        await _run_all(pilot)
+        await settle(pilot)
+        summary = shown(app, "#batch-summary")
+        assert summary.splitlines()[0] == "Done: 1 fixed · 1 failed · 1 need manual work"
+        assert "ARCHIVE01 — failed: Start the VM: failed — The change ran but did not verify within 0.2 s" in summary
+        assert "APP2025 — manual:" in summary
+        assert _row(app, "PRINT01")[1] == "fixed"
+        assert _row(app, "ARCHIVE01")[1] == "failed"
+        assert app.session.diagnosis.for_vm(vm_id(app, "PRINT01")).status.value == "activated-avma"
+        assert visible_buttons(app) == {"batch-close"}
+    records = AuditLog().records()
+    assert AuditLog().pending() == []
+    intents = [(r["target"]["name"], r["action"]) for r in records if r["phase"] == "intent"]
+    assert sorted(intents) == [("ARCHIVE01", "start_vm"), ("PRINT01", "activate"), ("PRINT01", "enable_kvp")]
+    assert len({r["interaction"] for r in records}) == 1
+
+
+async def test_the_audit_log_has_intent_and_result_per_change_and_no_secret(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, ["SQL01", "SQL02"])
+        full_keys = {
+            dict(step.secret_params)["ProductKey"]
+            for name in ("SQL01", "SQL02")
+            for remedy in plan_for_vm(app.session.diagnosis, vm_id(app, name))
+            for step in remedy.steps
+            if step.secret_params
+        }
+        await _run_all(pilot)
+        await settle(pilot)
+        assert shown(app, "#batch-summary").startswith("Done: 2 fixed")
+    records = AuditLog().records()
+    intents = sorted((r["target"]["name"], r["action"]) for r in records if r["phase"] == "intent")
+    results = sorted((r["target"]["name"], r["action"]) for r in records if r["phase"] == "result")
+    assert intents == results  # every change announced, then closed
+    assert {("SQL01", "install_key"), ("SQL02", "install_key")} <= set(intents)
+    assert {r["outcome"] for r in records if r["phase"] == "result"} == {"ok"}
+    assert AuditLog().pending() == []
+    text = AuditLog().path.read_text(encoding="utf-8")
+    assert GUEST.password not in text
+    assert len(full_keys) == 2 and not any(key in text for key in full_keys)
+
+
+async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, ["WEB01", "PRINT01"])
+        await _run_all(pilot)
+        assert isinstance(app.screen, CredentialsScreen)
+        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await settle(pilot)
+        assert app.session.guest_credential == GUEST
+        assert shown(app, "#batch-summary").startswith("Done:")
+        assert _row(app, "PRINT01")[1] in ("fixed", "manual")
+
+
+async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monkeypatch) -> None:
+    names = ["PRINT01", "ARCHIVE01", "DEV01", "WEB01", "SQL01", "SQL02"]
+    app = fast_app(monkeypatch, credential=GUEST)
+    gate = Gate(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        body = await _mark_and_open(pilot, names)
+        await _run_all(pilot)
+        await gate.until_held(BATCH_PARALLELISM)
+        await click(pilot, "#batch-stop")
+        assert "no new step starts" in shown(app, "#batch-summary")
+        gate.release.set()
+        await settle(pilot)
+        accounts = {account.name: account for account in body.accounts}
+        started = [name for name in names if accounts[name].results]
+        not_started = [name for name in names if not accounts[name].results]
+        assert len(started) == BATCH_PARALLELISM  # the ones already running finished their step
+        assert [len(accounts[name].results) for name in started] == [1] * len(started)  # and began no other
+        assert all(accounts[name].results[0].outcome == "ok" for name in started)
+        for name in not_started:
+            assert _row(app, name)[1:] == ("stopped", "stopped before all its steps ran")
+        categories = [accounts[name].category for name in names]
+        assert set(categories) <= {"fixed", "stopped"}  # a VM whose one step ran is fixed
+        counts = " · ".join(f"{categories.count(c)} {c}" for c in ("fixed", "stopped") if c in categories)
+        assert shown(app, "#batch-summary").splitlines()[0] == f"Done: {counts}"
+    assert AuditLog().pending() == []
+    assert {r["target"]["name"] for r in AuditLog().records()} == set(started)
+
+
+async def test_stop_now_cancels_running_steps_and_calls_them_unknown(monkeypatch) -> None:
+    app = fast_app(monkeypatch, credential=GUEST)
+    gate = Gate(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        body = await _mark_and_open(pilot, ["SQL01", "SQL02"])
+        await _run_all(pilot)
+        await gate.until_held(2)
+        await click(pilot, "#batch-stop")
+        await click(pilot, "#batch-stop")  # now "Stop now"
+        await settle(pilot)
+        assert [account.category for account in body.accounts] == ["unknown", "unknown"]
+        assert _row(app, "SQL01")[1] == "unknown"
+        assert "cancelled mid-step, its outcome is unknown" in _row(app, "SQL01")[2]
+        assert "2 outcome unknown" in shown(app, "#batch-summary")
+    results = [r["outcome"] for r in AuditLog().records() if r["phase"] == "result"]
+    assert results == ["unknown", "unknown"]
+    assert AuditLog().pending() == []
