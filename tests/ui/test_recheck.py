@@ -1,0 +1,99 @@
+"""Interrupted changes at start: the audit log's open intents are offered for a re-check, which is recorded."""
+
+from __future__ import annotations
+
+from test_fix_support import click, fast_app, settle
+from textual.widgets import DataTable, Static
+
+from avma_tui.audit import AuditLog, Target, new_interaction
+from avma_tui.ui.recheck import RecheckScreen
+from avma_tui.ui.screens.dashboard import DashboardScreen
+
+HOST = "HV01.contoso.local"  # the demo host's fqdn, as FixService records it
+PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"  # KVP disabled in the demo
+DC01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c01"  # running, healthy
+
+
+def _interrupted(name: str, vm_id: str, action: str, *, host: str = HOST) -> dict:
+    """An intent with no result: what a crash or a dropped link mid-change leaves behind."""
+    return AuditLog().intent(
+        host=host,
+        remote_user="admin",
+        target=Target("vm", name, vm_id),
+        action=action,
+        interaction=new_interaction(),
+        params={"step": action, "VmId": vm_id},
+        before={"state": "Running"},
+    )
+
+
+def _now_column(app) -> list[str]:
+    table = app.screen.query_one("#recheck-table", DataTable)
+    return [table.get_cell_at((row, 3)).plain for row in range(table.row_count)]
+
+
+async def test_pending_intents_are_offered_and_the_recheck_is_recorded(monkeypatch) -> None:
+    not_done = _interrupted("PRINT01", PRINT01, "enable_kvp")
+    done = _interrupted("DC01", DC01, "start_vm")
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RecheckScreen)
+        table = app.screen.query_one("#recheck-table", DataTable)
+        assert [table.get_cell_at((row, 1)).plain for row in range(table.row_count)] == ["PRINT01", "DC01"]
+        assert app.focused is not None and app.focused.id == "recheck"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert _now_column(app)[0].startswith("not in effect")
+        assert _now_column(app)[1].startswith("in effect")
+        assert "recorded in the audit log" in app.screen.query_one("#recheck-status", Static).render().plain
+        await click(pilot, "#later")  # now labelled Close
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+    log = AuditLog()
+    assert log.pending() == []
+    rechecks = {r["params"]["intent_seq"]: r for r in log.records() if r["action"] == "recheck"}
+    assert rechecks[not_done["seq"]]["outcome"] == "failed"
+    assert rechecks[not_done["seq"]]["after"]["kvp_enabled"] is False
+    assert rechecks[done["seq"]]["outcome"] == "ok"
+    assert rechecks[done["seq"]]["target"] == {"kind": "vm", "name": "DC01", "id": DC01}
+    assert log.verify().ok
+
+
+async def test_later_leaves_them_pending_and_asks_only_once_per_start(monkeypatch) -> None:
+    _interrupted("PRINT01", PRINT01, "enable_kvp")
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RecheckScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+    assert len(AuditLog().pending()) == 1
+
+
+async def test_intents_on_other_hosts_are_not_offered_here(monkeypatch) -> None:
+    _interrupted("PRINT01", PRINT01, "enable_kvp", host="HV99.contoso.local")
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_a_hostile_target_name_is_listed_as_plain_text(monkeypatch) -> None:
+    name = "[@click=app.quit]gone[/] [$accent]x"
+    _interrupted(name, "0badc0de-0000-4000-8000-0000000000ff", "install_key")
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#recheck-table", DataTable)
+        assert table.get_cell_at((0, 1)).plain == name
+        await pilot.press("enter")
+        await settle(pilot)
+        assert _now_column(app)[0].startswith("cannot tell")  # the VM is not on this host
+        assert app.is_running
+    [recheck] = [r for r in AuditLog().records() if r["action"] == "recheck"]
+    assert (recheck["outcome"], recheck["after"]) == ("unknown", {"present": False})
