@@ -57,7 +57,7 @@ class StepView(VerticalScroll):
     """The preview of one step; `show` swaps in another (the plan changes after every step)."""
 
     DEFAULT_CSS = """
-    StepView { height: 1fr; padding: 0 1; }
+    StepView { height: 1fr; padding: 0 1; margin-top: 1; border-top: solid $primary-muted; }
     StepView > #step-title { text-style: bold; color: $text-primary; }
     StepView > .step-label { color: $text-muted; margin-top: 1; }
     StepView > #step-warning { background: $warning-muted; color: $text; padding: 0 1; margin-top: 1; }
@@ -67,6 +67,7 @@ class StepView(VerticalScroll):
     """
 
     def compose(self) -> ComposeResult:
+        yield Static(id="step-note")
         yield Static(id="step-title")
         yield Static(id="step-why")
         yield Static(id="step-refusal")
@@ -85,6 +86,7 @@ class StepView(VerticalScroll):
         if subject:
             heading = safe.assemble(("For ", "$text-muted"), (subject, "bold"), ": ", heading)
         manual = step.kind is StepKind.MANUAL
+        self._put("#step-note", None)
         self._put("#step-title", heading)
         self._put("#step-why", lines(step.why))
         self._put("#step-refusal", lines("Will not run: " + step.refusal) if step.refusal else None)
@@ -103,8 +105,8 @@ class StepView(VerticalScroll):
     def show_text(self, text: Content) -> None:
         """No step: a single paragraph (where the target stands now)."""
         for child in self.children:
-            child.display = child.id == "step-title"
-        self.query_one("#step-title", Static).update(text)
+            child.display = child.id == "step-note"
+        self.query_one("#step-note", Static).update(text)
 
     def _put(self, selector: str, content: Content | None) -> None:
         widget = self.query_one(selector, Static)

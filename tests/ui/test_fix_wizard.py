@@ -83,7 +83,7 @@ async def test_key_install_on_a_kms_keyed_vm_asks_for_login_and_ends_licensed_by
         lic = _vm(app, "SQL01").vm.license.license
         assert (lic.status, lic.partial_product_key, lic.is_avma, lic.avma_host) == (1, SQL01_AVMA_LAST5, True, "HV01")
         assert _vm(app, "SQL01").status.value == "activated-avma"
-        assert "activated-avma" in shown(app, "#step-title")  # the closing line says where it stands
+        assert "is now activated-avma" in shown(app, "#step-note")  # the closing line says where it stands
 
 
 async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch) -> None:
