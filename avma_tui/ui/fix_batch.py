@@ -114,6 +114,11 @@ class BatchFix(Vertical):
     def busy(self) -> bool:
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
+    @property
+    def changing(self) -> bool:
+        """The batch is running: closing now would leave the running steps' outcome unknown."""
+        return self.busy
+
     def cancel(self) -> None:
         """Cancel the running steps now: their outcome is unknown (the audit log and the table say so)."""
         if self.worker is not None:
@@ -219,7 +224,9 @@ class BatchFix(Vertical):
         return plan_steps(diagnosis, account.vm_id) if diagnosis and diagnosis.for_vm(account.vm_id) else []
 
     def _start(self) -> None:
-        self.worker = self.run_worker(self._run_all(), name="fix-batch", group=OPERATION_GROUP, exit_on_error=False)
+        self.worker = self.run_worker(
+            self._run_all(), name="fix-batch", group=OPERATION_GROUP, exit_on_error=False, description="run the batch"
+        )
         self._show_buttons()
 
     async def _run_all(self) -> None:
@@ -298,9 +305,8 @@ class BatchFix(Vertical):
         for account in self.accounts:
             if diagnosis is not None and diagnosis.for_vm(account.vm_id) is not None:
                 account.left = steps_left(diagnosis, account.vm_id, account.tried)
-            if account.results or account.stopped or account.interrupted or account.problem:
-                category = account.category
-                self._set(account.vm_id, outcome=(category, CATEGORY_STYLE.get(category, "")), detail=account.why)
+            category = account.category
+            self._set(account.vm_id, outcome=(category, CATEGORY_STYLE.get(category, "")), detail=account.why)
         counts = " · ".join(f"{count} {label}" for label, count in summary_counts(self.accounts))
         rows = [Content.styled(f"Done: {counts}" if counts else "Done.", "bold")]
         for account in self.accounts:

@@ -47,6 +47,17 @@ BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop
 MARKS = {"ok": ("✔", "$success"), "manual": ("•", "$accent")}
 
 
+def failure_line(err: TransportError | AuditError | KeyError) -> Content:
+    """What stopped the wizard, in one plain line (the error text may come from the host)."""
+    if isinstance(err, AuditError):
+        what = "The audit log could not be written, so nothing more is run"
+    elif isinstance(err, KeyError):
+        what = "The VM is no longer on the host"
+    else:
+        what = "Reading the host failed"
+    return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$error")
+
+
 def _mark(outcome: str) -> tuple[str, str]:
     return MARKS.get(outcome, ("✘", "$error") if outcome in ("failed", "unknown") else ("–", "$warning"))
 
@@ -125,8 +136,13 @@ class SingleFix(Vertical):
 
     @property
     def busy(self) -> bool:
-        """A change is running: closing now would leave its outcome unknown."""
+        """A worker (a change, or a read of the host) is running: the controls wait for it."""
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    @property
+    def changing(self) -> bool:
+        """A change is running: closing now would leave its outcome unknown."""
+        return self.busy and self.worker is not None and self.worker.group == OPERATION_GROUP
 
     def cancel(self) -> None:
         """Cancel the running step: FixService records its outcome as unknown (or cancelled while verifying)."""
@@ -158,7 +174,7 @@ class SingleFix(Vertical):
                 self.current = next_step(plan_steps(diagnosis, self.vm_id), self.tried)
         self._show()
         if self._needs_login_first():
-            self._ask_login(then_read=True)
+            self._ask_login()
 
     def _needs_login_first(self) -> bool:
         """The `k` flow asks for guest credentials up front: the key's warning depends on the license read."""
@@ -288,7 +304,7 @@ class SingleFix(Vertical):
 
     @on(Button.Pressed, "#login")
     def _login(self) -> None:
-        self._ask_login(then_read=False)
+        self._ask_login()
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
@@ -327,24 +343,19 @@ class SingleFix(Vertical):
                 field.focus()
                 return
         if NEEDS_GUEST_CREDENTIALS in planned.step.needs and self.session.guest_credential is None:
-            self._ask_login(then_read=True)
+            self._ask_login()
             return
         self._confirm(planned, host_key)
 
-    def _ask_login(self, *, then_read: bool) -> None:
+    def _ask_login(self) -> None:
         """Guest credentials, kept in the session; afterwards the host is read again (licenses change the plan)."""
         self._login_asked = True
         current = self.session.guest_credential
-        self.app.push_screen(
-            CredentialsScreen(current.username if current else ""),
-            lambda credential: self._login_given(credential, then_read),
-        )
+        self.app.push_screen(CredentialsScreen(current.username if current else ""), self._login_given)
 
-    def _login_given(self, credential: Credential | None, then_read: bool) -> None:
-        if credential is None:
-            return
-        self.session.guest_credential = credential
-        if then_read or self.current is None:
+    def _login_given(self, credential: Credential | None) -> None:
+        if credential is not None:
+            self.session.guest_credential = credential
             self._read(reset=False)
 
     def _confirm(self, planned: PlannedStep, host_key: str | None) -> None:
@@ -370,7 +381,11 @@ class SingleFix(Vertical):
     def _start(self, planned: PlannedStep, host_key: str | None) -> None:
         self.query_one("#fix-host-key", Input).value = ""
         self.worker = self.run_worker(
-            self._run(planned, host_key), name="fix-step", group=OPERATION_GROUP, exit_on_error=False
+            self._run(planned, host_key),
+            name="fix-step",
+            group=OPERATION_GROUP,
+            exit_on_error=False,
+            description="run one fix step",
         )
 
     async def _run(self, planned: PlannedStep, host_key: str | None) -> None:
@@ -402,8 +417,7 @@ class SingleFix(Vertical):
             self._end(Content.styled(self._stopped_text(step.title), "$warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
-            results_text = [result_text(r) for r in results]
-            self._end(Content("\n").join([*results_text, lines(f"Reading the host failed: {err}", "$error")]))
+            self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
             return
         self._end(Content("\n\n").join(result_text(r) for r in results))
 
@@ -436,20 +450,26 @@ class SingleFix(Vertical):
         """Read the host again and re-plan; `reset` offers steps that did not succeed once more."""
         if reset:
             self.tried -= {r.step.id for r in self.history if r.outcome != "ok"}
-        self.worker = self.run_worker(self._read_now(), name="fix-read", group="fix-read", exit_on_error=False)
+        self.worker = self.run_worker(
+            self._read_now(), name="fix-read", group="fix-read", exit_on_error=False, description="read the host"
+        )
 
     async def _read_now(self) -> None:
         self._begin("Reading the host")
         try:
             await self._reread()
         except (TransportError, AuditError, KeyError) as err:
-            self._end(lines(f"Reading the host failed: {err}", "$error"))
+            self._end(failure_line(err))
             return
         self._end(None)
 
     def _confirm_manual(self, planned: PlannedStep) -> None:
         self.worker = self.run_worker(
-            self._manual_done(planned), name="fix-recheck", group="fix-read", exit_on_error=False
+            self._manual_done(planned),
+            name="fix-recheck",
+            group="fix-read",
+            exit_on_error=False,
+            description="re-check a manual step",
         )
 
     async def _manual_done(self, planned: PlannedStep) -> None:
@@ -459,7 +479,7 @@ class SingleFix(Vertical):
         try:
             result = await self.service.confirm_manual(vm_id, planned.step, interaction=self.interaction)
         except (TransportError, AuditError) as err:
-            self._end(lines(f"Re-checking failed: {err}", "$error"))
+            self._end(failure_line(err))
             return
         if result.outcome == "ok":
             self._record(result)

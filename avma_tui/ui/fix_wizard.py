@@ -62,11 +62,13 @@ class FixWizardScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fix-dialog") as dialog:
-            dialog.border_title = Content(TITLES[self.mode] if self.vm_ids else "Guided fix: the host")
+            dialog.border_title = Content(
+                TITLES[self.mode] if self.vm_ids or self.mode != "fix" else "Guided fix: the host"
+            )
             yield self.body
 
     def action_leave(self) -> None:
-        if not self.body.busy:
+        if not self.body.changing:
             self.dismiss(None)
             return
         question = "A change is running; its outcome would be unknown. Stop it and close the wizard?"

@@ -141,7 +141,13 @@ class RecheckScreen(ModalScreen[None]):
     def _recheck(self) -> None:
         if self.worker is None:
             self.query_one("#recheck", Button).disabled = True
-            self.worker = self.run_worker(self._run(), name="recheck", group="recheck", exit_on_error=False)
+            self.worker = self.run_worker(
+                self._run(),
+                name="recheck",
+                group="recheck",
+                exit_on_error=False,
+                description="re-check interrupted changes",
+            )
 
     async def _run(self) -> None:
         status = self.query_one("#recheck-status", Static)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_fix_support import GUEST, click, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
+from test_fix_support import GUEST, Gate, click, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
 from textual.widgets import Input
 
 from avma_tui.audit import AuditLog
@@ -179,41 +179,75 @@ async def test_connection_lost_mid_step_is_unknown_with_a_recheck(monkeypatch, t
     assert outcomes == [("intent", None), ("result", "unknown")]
 
 
+async def _start_held_step(pilot, gate: Gate) -> None:
+    """Confirm the current step and return while the host holds the change."""
+    await click(pilot, "#run")
+    await pilot.pause()
+    await pilot.press("y")
+    await gate.until_held(1)
+    assert wizard(pilot.app).body.changing
+
+
 async def test_escape_while_a_step_runs_asks_first(monkeypatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST, latency_ms=400)
+    app = fast_app(monkeypatch, credential=GUEST)
+    gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
-        await click(pilot, "#run")
-        await pilot.pause()
-        await pilot.press("y")
-        await pilot.pause()
-        assert wizard(app).body.busy
+        await _start_held_step(pilot, gate)
+        assert visible_buttons(app) == {"stop"}
         await pilot.press("escape")
-        await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         assert "its outcome would be unknown" in app.screen.question
         await pilot.press("n")  # keep it running
+        gate.release.set()
         await settle(pilot)
         assert "Done: Enable the Data Exchange" in shown(app, "#fix-result")
         assert AuditLog().pending() == []
 
 
-async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch) -> None:
-    app = fast_app(monkeypatch, latency_ms=400)
+async def test_quitting_the_app_while_a_step_runs_asks_first(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
-        await click(pilot, "#run")
+        await _start_held_step(pilot, gate)
+        assert app.operation_running  # the step runs in the app's operation group
+        await app.run_action("app.quit")  # the app-level quit (the modal wizard does not bind `q`)
         await pilot.pause()
-        await pilot.press("y")
-        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "outcome is unknown" in app.screen.question
+        await pilot.press("n")
+        gate.release.set()
+        await settle(pilot)
+        assert app.is_running
+
+
+async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    gate = Gate(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        await _start_held_step(pilot, gate)
         await pilot.press("escape")
-        await pilot.pause()
         await pilot.press("y")  # stop it and close
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
     records = AuditLog().records()
-    assert [r["phase"] for r in records] == ["intent", "result"]
-    assert records[1]["outcome"] in ("unknown", "cancelled")
+    assert [(r["phase"], r["outcome"]) for r in records] == [("intent", None), ("result", "unknown")]
+    assert AuditLog().pending() == []
+
+
+async def test_stop_mid_step_says_the_outcome_is_unknown_and_offers_a_recheck(monkeypatch) -> None:
+    app = fast_app(monkeypatch)
+    gate = Gate(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        await _start_held_step(pilot, gate)
+        await click(pilot, "#stop")
+        await settle(pilot)
+        assert "its outcome is unknown" in shown(app, "#fix-result")
+        assert "✘ Enable the Data Exchange" in shown(app, "#fix-plan")
+        assert "recheck" in visible_buttons(app)
 
 
 async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch) -> None:
