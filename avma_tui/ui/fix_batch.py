@@ -242,7 +242,7 @@ class BatchFix(Vertical):
             try:
                 await self._steps_of(account)
             except asyncio.CancelledError:
-                account.interrupted = account.running
+                account.interrupted, account.stopped = account.running, True
                 raise
             except (TransportError, AuditError, KeyError) as err:
                 account.problem = f"reading the host failed: {err}"

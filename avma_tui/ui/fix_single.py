@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from ..audit import AuditError
 from ..hyperv.transport import Credential, TransportError
-from ..remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, StepKind, key_step
+from ..remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from ..service import FixService, StepResult
 from . import safe
 from .app import OPERATION_GROUP
@@ -390,36 +390,44 @@ class SingleFix(Vertical):
 
     async def _run(self, planned: PlannedStep, host_key: str | None) -> None:
         """Run one step (and, in the `k` flow, the activation after the key), then read the host again."""
-        step = planned.step
         vm_id = None if planned.on_host else self.vm_id
-        self._begin(step.title)
+        running: Step | None = planned.step  # what a cancel would interrupt; None between steps
+        self._begin(planned.step.title)
         results: list[StepResult] = []
         try:
             result = await self.service.run_step(
-                vm_id, step, interaction=self.interaction, host_product_key=host_key, on_progress=self._progress
+                vm_id, planned.step, interaction=self.interaction, host_product_key=host_key, on_progress=self._progress
             )
+            running = None
             results.append(result)
             self._record(result)
-            if self.key_mode and result.outcome == "ok" and step.op in KEY_OPS and self.vm_id:
-                await self.service.recheck(self.vm_id)
-                activation = self._activation_step()
-                if activation is not None:
-                    step = activation.step
-                    self._progress(f"{step.title}…")
-                    result = await self.service.run_step(
-                        self.vm_id, step, interaction=self.interaction, on_progress=self._progress
-                    )
-                    results.append(result)
-                    self._record(result)
+            activation = await self._follow_up(planned, result)
+            if activation is not None:
+                running = activation.step
+                self._progress(f"{running.title}…")
+                result = await self.service.run_step(
+                    self.vm_id, running, interaction=self.interaction, on_progress=self._progress
+                )
+                running = None
+                results.append(result)
+                self._record(result)
             await self._reread()
         except asyncio.CancelledError:
-            self._record(StepResult(step, "unknown", "Stopped by you.", "Re-check."))
-            self._end(Content.styled(self._stopped_text(step.title), "$warning"))
+            if running is not None:
+                self._record(StepResult(running, "unknown", "Stopped by you.", "Re-check."))
+            self._end(Content.styled(self._stopped_text(running), "$warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
             self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
             return
         self._end(Content("\n\n").join(result_text(r) for r in results))
+
+    async def _follow_up(self, planned: PlannedStep, result: StepResult) -> PlannedStep | None:
+        """In the `k` flow, after a new key: the activation step, unless the guest activated by itself already."""
+        if not (self.key_mode and result.outcome == "ok" and planned.step.op in KEY_OPS and self.vm_id):
+            return None
+        await self.service.recheck(self.vm_id)
+        return self._activation_step()
 
     def _activation_step(self) -> PlannedStep | None:
         """After a new key: the plan's activation step, unless the guest activated by itself already."""
@@ -440,9 +448,11 @@ class SingleFix(Vertical):
         else:
             await self.session.refresh()
 
-    def _stopped_text(self, title: str) -> str:
+    def _stopped_text(self, running: Step | None) -> str:
+        if running is None:
+            return "Stopped between steps: nothing was running. Re-check to see where the target stands."
         return (
-            f"Stopped while “{title}” ran. If the change had started, its outcome is unknown: "
+            f"Stopped while “{running.title}” ran. If the change had started, its outcome is unknown: "
             "the audit log says so; re-check to see where the target stands."
         )
 
