@@ -195,7 +195,7 @@ class AvmaApp(App[None]):
         from .screens.confirm import ConfirmScreen
 
         question = "A change is running on the host. If you quit now its outcome is unknown. Quit anyway?"
-        self.push_screen(ConfirmScreen("Quit?", question, confirm="Quit"), self._quit_confirmed)
+        await self.push_screen(ConfirmScreen("Quit?", question, confirm="Quit"), self._quit_confirmed)
 
     async def _quit_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
