@@ -380,3 +380,14 @@ async def test_a_refresh_that_changed_nothing_leaves_the_details_alone(make_app,
         _table(app).move_to(_id_of(app, "PRINT01"))
         await pilot.pause()
         assert list(details.query(Static)) != blocks
+
+
+async def test_keys_typed_before_the_first_read_do_not_reach_the_hidden_filter(make_app, settle, transport_of) -> None:
+    app = make_app()
+    transport_of(app).latency_ms = 200
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("x", "y")
+        await settle(pilot)
+        field = app.screen.query_one("#filter", Input)
+        assert field.value == "" and not field.display
+        assert _table(app).row_count == len(app.session.diagnosis.vms)

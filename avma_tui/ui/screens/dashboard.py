@@ -67,7 +67,8 @@ class DashboardScreen(Screen[None]):
         yield Static(id="stale")
         with Horizontal(id="main"):
             with Vertical(id="list"):
-                yield Input(placeholder="filter: name, status or finding code", id="filter", compact=True)
+                # Disabled while hidden, so no keystroke can land in a filter nobody sees.
+                yield Input(placeholder="filter: name, status or finding code", id="filter", compact=True, disabled=True)
                 yield VmTable(id="vms")
             yield VmDetails(id="details")
         yield Footer(compact=True, show_command_palette=False)
@@ -164,6 +165,7 @@ class DashboardScreen(Screen[None]):
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
+        field.disabled = False
         field.display = True
         field.focus()
 
@@ -241,6 +243,7 @@ class DashboardScreen(Screen[None]):
         field = self.query_one("#filter", Input)
         field.value = ""
         field.display = False
+        field.disabled = True
         self.table.set_filter("")
         self._after_table_change()
 
