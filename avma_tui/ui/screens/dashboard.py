@@ -68,7 +68,7 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="main"):
             with Vertical(id="list"):
                 # Disabled while hidden, so no keystroke can land in a filter nobody sees.
-                yield Input(placeholder="filter: name, status or finding code", id="filter", compact=True, disabled=True)
+                yield Input(placeholder="name, status or finding code", id="filter", compact=True, disabled=True)
                 yield VmTable(id="vms")
             yield VmDetails(id="details")
         yield Footer(compact=True, show_command_palette=False)
