@@ -41,7 +41,8 @@ from .fix_step import OUTCOME_STYLE
 from .screens.confirm import ConfirmScreen
 from .screens.credentials import CredentialsScreen
 
-COLUMNS = (("vm", "VM"), ("step", "Step"), ("outcome", "Outcome"), ("detail", "Detail"))
+#: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
+COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))
 CATEGORY_STYLE = {"fixed": "$success", "failed": "$error", "unknown": "$warning", "stopped": "$warning"}
 GROUP_STYLE = {"run": "$success", "manual": "$accent", "refused": "$error", "host": "$warning"}
 #: How many VM names a plan line lists before it says "and N more".
@@ -103,8 +104,8 @@ class BatchFix(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#batch-table", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
         self.query_one("#batch-summary", Static).display = False
         self._show_plan()
 
@@ -162,7 +163,7 @@ class BatchFix(Vertical):
             account = VmAccount(vm_id, vmd.vm.name, confirmed_steps(diagnosis, vm_id))
             self.accounts.append(account)
             state = "queued" if account.confirmed else "nothing to run"
-            table.add_row(safe.text(vmd.vm.name, limit=40), Content(""), Content(state), Content(""), key=vm_id)
+            table.add_row(safe.text(vmd.vm.name, limit=60), Content(""), Content(state), Content(""), key=vm_id)
         self._show_buttons()
 
     def _show_buttons(self) -> None:
@@ -290,11 +291,11 @@ class BatchFix(Vertical):
             return
         table = self.query_one("#batch-table", DataTable)
         if step is not None:
-            table.update_cell(vm_id, "step", safe.text(step, limit=60))
+            table.update_cell(vm_id, "step", safe.text(step, limit=120))
         if outcome is not None:
             table.update_cell(vm_id, "outcome", Content.styled(*outcome))
         if detail is not None:
-            table.update_cell(vm_id, "detail", safe.text(detail, limit=200), update_width=True)
+            table.update_cell(vm_id, "detail", safe.text(detail, limit=200))
 
     def _finish(self) -> None:
         """The summary and each row's final word: what happened to every VM, with why when it is not fixed."""
