@@ -13,81 +13,14 @@ param()
 
 $ErrorActionPreference = 'Stop'
 
-# The Key-Value Pair Exchange integration service, by GUID: its Name is localized.
-$KvpServiceId = '2A34B1C2-FD73-4043-8A5B-DD2159BC743F'
+#include lib/vm_json.ps1
+#include lib/windows_license.ps1
+#include lib/host_license.ps1
+
 $Notifications = @('AVMA Success', 'Invalid Host', 'Invalid Data', 'Activation Denied')
 
 function ConvertTo-IsoTime([datetime]$Time) {
     $Time.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture)
-}
-
-function Get-IntrinsicItems($Component) {
-    # GuestIntrinsicExchangeItems are embedded Msvm_KvpExchangeDataItem CIM-XML strings; skip any that do not parse.
-    $map = [ordered]@{}
-    if ($null -eq $Component) { return $map }
-    foreach ($raw in @($Component.GuestIntrinsicExchangeItems)) {
-        if ([string]::IsNullOrEmpty($raw)) { continue }
-        try { $doc = [xml]$raw } catch { continue }
-        $nameNode = $doc.SelectSingleNode("/INSTANCE/PROPERTY[@NAME='Name']/VALUE")
-        if ($null -eq $nameNode) { continue }
-        $dataNode = $doc.SelectSingleNode("/INSTANCE/PROPERTY[@NAME='Data']/VALUE")
-        $data = ''
-        if ($null -ne $dataNode) { $data = $dataNode.InnerText.TrimEnd("`r", "`n") }
-        $map[$nameNode.InnerText] = $data
-    }
-    $map
-}
-
-function Get-VmDocument($Vm, $KvpServices, $KvpComponents) {
-    $service = $KvpServices | Where-Object { $_.VMId -eq $Vm.Id } | Select-Object -First 1
-    $component = $KvpComponents | Where-Object { $_.SystemName -eq $Vm.Id.ToString() } | Select-Object -First 1
-    $enabled = $false
-    $status = $null
-    if ($null -ne $service) {
-        $enabled = [bool]$service.Enabled
-        # Hyper-V reports no operational status for a VM that is not running.
-        if ($enabled -and [string]$Vm.State -eq 'Running' -and $null -ne $service.PrimaryOperationalStatus) {
-            $status = [string]$service.PrimaryOperationalStatus
-        }
-    }
-    $intrinsic = [ordered]@{}
-    if ([string]$Vm.State -eq 'Running') { $intrinsic = Get-IntrinsicItems $component }
-    [ordered]@{
-        id         = $Vm.Id.ToString()
-        name       = $Vm.Name
-        state      = [string]$Vm.State
-        generation = [int]$Vm.Generation
-        kvp        = [ordered]@{ enabled = $enabled; status = $status }
-        intrinsic  = $intrinsic
-    }
-}
-
-function Get-WindowsLicense([string]$ComputerName) {
-    $query = @{
-        ClassName = 'SoftwareLicensingProduct'
-        Filter    = "ApplicationID='55c92734-d682-4d71-983e-d6ec3f16059f' AND PartialProductKey IS NOT NULL"
-    }
-    if ($ComputerName) { $query.ComputerName = $ComputerName; $query.OperationTimeoutSec = 15 }
-    Get-CimInstance @query | Select-Object -First 1
-}
-
-function Get-HostDocument([bool]$HyperV) {
-    $os = Get-CimInstance -ClassName Win32_OperatingSystem
-    $cs = Get-CimInstance -ClassName Win32_ComputerSystem
-    $license = Get-WindowsLicense ''
-    $domain = ''
-    if ($cs.PartOfDomain) { $domain = [string]$cs.Domain }
-    [ordered]@{
-        name                = [string]$os.CSName
-        domain              = $domain
-        os_name             = [string]$os.Caption
-        build               = [int]$os.BuildNumber
-        sku                 = [int]$os.OperatingSystemSKU
-        license_status      = if ($license) { [int]$license.LicenseStatus } else { 0 }
-        partial_product_key = if ($license) { [string]$license.PartialProductKey } else { $null }
-        hyperv              = $HyperV
-        virtual             = ([string]$cs.Model -match 'Virtual Machine|VMware|KVM|HVM domU|VirtualBox')
-    }
 }
 
 function Get-ClusterDocument([string]$HostName) {
@@ -160,11 +93,14 @@ if ($hyperV) {
     $vms = @(Get-VM)
     $kvpServices = @()
     if ($vms.Count -gt 0) {
-        $kvpServices = @(Get-VMIntegrationService -VM $vms | Where-Object {
-            $_.Id.EndsWith($KvpServiceId, [StringComparison]::OrdinalIgnoreCase) })
+        $kvpServices = @(Get-VMIntegrationService -VM $vms | Where-Object { Test-KvpService $_ })
     }
     $kvpComponents = @(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_KvpExchangeComponent)
-    foreach ($vm in $vms) { $vmDocs.Add((Get-VmDocument $vm $kvpServices $kvpComponents)) }
+    foreach ($vm in $vms) {
+        $service = $kvpServices | Where-Object { $_.VMId -eq $vm.Id } | Select-Object -First 1
+        $component = $kvpComponents | Where-Object { $_.SystemName -eq $vm.Id.ToString() } | Select-Object -First 1
+        $vmDocs.Add((New-VmDocument $vm $service $component))
+    }
 }
 
 [ordered]@{
