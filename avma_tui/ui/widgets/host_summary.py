@@ -46,13 +46,16 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
             safe.text(diagnosis.host_can_activate_reason, "$success" if diagnosis.host_can_activate else "$error", 400),
         ),
     ]
-    if diagnosis.host_findings:
-        codes = [(f.code, SEVERITY_STYLE[f.severity]) for f in diagnosis.host_findings]
+    findings = diagnosis.host_findings
+    if findings:
+        worst = max(findings, key=lambda f: f.severity.rank)
+        more = f" +{len(findings) - 1} more" if len(findings) > 1 else ""
         lines.append(
             safe.assemble(
-                ("Host findings: ", "$text-muted"),
-                *[part for code in codes for part in (code, " ")],
-                ("(h for details)", "$text-muted"),
+                ("Host and cluster: ", "$text-muted"),
+                (worst.code, SEVERITY_STYLE[worst.severity]),
+                more,
+                ("  (h for details)", "$text-muted"),
             )
         )
     cluster = inventory.cluster
