@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from test_fix_support import GUEST, Gate, click, fast_app, settle, shown, visible_buttons, vm_id, wizard
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from avma_tui.audit import AuditLog
 from avma_tui.remedies import plan_for_vm
+from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.fix_batch import BatchFix
 from avma_tui.ui.fix_plan import BATCH_PARALLELISM, FixTiming
 from avma_tui.ui.screens.confirm import ConfirmScreen
@@ -17,7 +22,7 @@ from avma_tui.ui.screens.dashboard import DashboardScreen
 SHORT = FixTiming(verify_timeout=0.2, poll_interval=0.02)
 
 
-async def _mark_and_open(pilot, names: list[str]) -> BatchFix:
+async def _mark_and_open(pilot: Pilot[Any], names: list[str]) -> BatchFix:
     app = pilot.app
     await settle(pilot)
     dashboard = app.screen
@@ -31,13 +36,13 @@ async def _mark_and_open(pilot, names: list[str]) -> BatchFix:
     return body
 
 
-def _row(app, name: str) -> tuple[str, str, str]:
+def _row(app: AvmaApp, name: str) -> tuple[str, str, str]:
     table = app.screen.query_one("#batch-table", DataTable)
     key = vm_id(app, name)
     return tuple(table.get_cell(key, column).plain for column in ("step", "outcome", "detail"))
 
 
-async def _run_all(pilot) -> None:
+async def _run_all(pilot: Pilot[Any]) -> None:
     """Run the plan; returns as soon as the batch started (pilot.pause would wait for it to go idle)."""
     await click(pilot, "#batch-run")
     await pilot.pause()
@@ -45,7 +50,7 @@ async def _run_all(pilot) -> None:
     await pilot.press("y")
 
 
-async def test_plan_is_grouped_by_step_with_the_vm_names(monkeypatch) -> None:
+async def test_plan_is_grouped_by_step_with_the_vm_names(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         body = await _mark_and_open(pilot, ["SQL01", "SQL02", "RDS01", "APP2025"])
@@ -61,7 +66,7 @@ async def test_plan_is_grouped_by_step_with_the_vm_names(monkeypatch) -> None:
         assert _row(app, "SQL01")[1] == "queued"
 
 
-async def test_batch_over_three_vms_ends_with_fixed_failed_and_manual(monkeypatch) -> None:
+async def test_batch_over_three_vms_ends_with_fixed_failed_and_manual(monkeypatch: pytest.MonkeyPatch) -> None:
     # ARCHIVE01 takes 5 s to boot but verification waits 0.2 s: its start "did not verify"
     app = fast_app(monkeypatch, credential=GUEST, timing=SHORT, boot_s=5.0)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -83,7 +88,7 @@ async def test_batch_over_three_vms_ends_with_fixed_failed_and_manual(monkeypatc
     assert len({r["interaction"] for r in records}) == 1
 
 
-async def test_the_audit_log_has_intent_and_result_per_change_and_no_secret(monkeypatch) -> None:
+async def test_the_audit_log_has_intent_and_result_per_change_and_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, ["SQL01", "SQL02"])
@@ -109,7 +114,7 @@ async def test_the_audit_log_has_intent_and_result_per_change_and_no_secret(monk
     assert len(full_keys) == 2 and not any(key in text for key in full_keys)
 
 
-async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch) -> None:
+async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, ["WEB01", "PRINT01"])
@@ -122,7 +127,7 @@ async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch) -> Non
         assert _row(app, "PRINT01")[1] in ("fixed", "manual")
 
 
-async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monkeypatch) -> None:
+async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     names = ["PRINT01", "ARCHIVE01", "DEV01", "WEB01", "SQL01", "SQL02"]
     app = fast_app(monkeypatch, credential=GUEST)
     gate = Gate(app)
@@ -150,7 +155,7 @@ async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monk
     assert {r["target"]["name"] for r in AuditLog().records()} == set(started)
 
 
-async def test_stop_now_cancels_running_steps_and_calls_them_unknown(monkeypatch) -> None:
+async def test_stop_now_cancels_running_steps_and_calls_them_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:

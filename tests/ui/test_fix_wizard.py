@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from test_fix_support import GUEST, Gate, click, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from avma_tui.audit import AuditLog
 from avma_tui.hyperv.transport import ConnectionLost, Credential
+from avma_tui.model import VmDiagnosis
+from avma_tui.sim.transport import SimTransport
+from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
@@ -15,8 +22,10 @@ from avma_tui.ui.widgets.vm_table import VmTable
 
 SQL01_AVMA_LAST5 = "4GF74"  # Windows Server 2019 Standard AVMA key, from the catalog
 
+TransportOf = Callable[[AvmaApp], SimTransport]
 
-async def _run_current_step(pilot, confirm_key: str = "y") -> None:
+
+async def _run_current_step(pilot: Pilot[Any], confirm_key: str = "y") -> None:
     await click(pilot, "#run")
     await pilot.pause()
     assert isinstance(pilot.app.screen, ConfirmScreen)
@@ -25,11 +34,11 @@ async def _run_current_step(pilot, confirm_key: str = "y") -> None:
     await settle(pilot)
 
 
-def _vm(app, name: str):
+def _vm(app: AvmaApp, name: str) -> VmDiagnosis:
     return app.session.diagnosis.for_vm(vm_id(app, name))
 
 
-async def test_fix_kvp_disabled_end_to_end_and_the_table_shows_it(monkeypatch) -> None:
+async def test_fix_kvp_disabled_end_to_end_and_the_table_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -51,7 +60,9 @@ async def test_fix_kvp_disabled_end_to_end_and_the_table_shows_it(monkeypatch) -
         assert _vm(app, "PRINT01").vm.kvp.enabled
 
 
-async def test_cancel_in_the_confirmation_changes_nothing(monkeypatch, transport_of) -> None:
+async def test_cancel_at_confirmation_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf
+) -> None:
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -65,7 +76,9 @@ async def test_cancel_in_the_confirmation_changes_nothing(monkeypatch, transport
         assert AuditLog().records() == []
 
 
-async def test_key_install_on_a_kms_keyed_vm_asks_for_login_and_ends_licensed_by_avma(monkeypatch) -> None:
+async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
@@ -86,7 +99,7 @@ async def test_key_install_on_a_kms_keyed_vm_asks_for_login_and_ends_licensed_by
         assert "is now activated-avma" in shown(app, "#step-note")  # the closing line says where it stands
 
 
-async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch) -> None:
+async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
@@ -101,7 +114,7 @@ async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch) -> Non
         assert shown(app, "#step-params") == masked
 
 
-async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch) -> None:
+async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "APP2025", "k")
@@ -110,7 +123,7 @@ async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch) -> None:
         assert app.focused is not None and app.focused.id == "skip"
 
 
-async def test_replacing_a_mak_key_warns_and_asks_explicitly(monkeypatch, transport_of) -> None:
+async def test_replacing_a_mak_warns_and_asks(monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL02", "k")
@@ -128,7 +141,7 @@ async def test_replacing_a_mak_key_warns_and_asks_explicitly(monkeypatch, transp
         assert _vm(app, "SQL02").vm.license.license.partial_product_key == "R3KMQ"
 
 
-async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch) -> None:
+async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "FS-OLD01", "k")
@@ -145,7 +158,7 @@ async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch) 
         assert [(r["action"], r["outcome"]) for r in records] == [("manual_step_confirmed", "failed")]
 
 
-async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch) -> None:
+async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=Credential("Administrator", "not-the-password"))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
@@ -158,7 +171,9 @@ async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch) -> None:
     assert "not-the-password" not in text
 
 
-async def test_connection_lost_mid_step_is_unknown_with_a_recheck(monkeypatch, transport_of) -> None:
+async def test_link_lost_mid_step_is_unknown_with_a_recheck(
+    monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf
+) -> None:
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -179,7 +194,7 @@ async def test_connection_lost_mid_step_is_unknown_with_a_recheck(monkeypatch, t
     assert outcomes == [("intent", None), ("result", "unknown")]
 
 
-async def _start_held_step(pilot, gate: Gate) -> None:
+async def _start_held_step(pilot: Pilot[Any], gate: Gate) -> None:
     """Confirm the current step and return while the host holds the change."""
     await click(pilot, "#run")
     await pilot.pause()
@@ -188,7 +203,7 @@ async def _start_held_step(pilot, gate: Gate) -> None:
     assert wizard(pilot.app).body.changing
 
 
-async def test_escape_while_a_step_runs_asks_first(monkeypatch) -> None:
+async def test_escape_while_a_step_runs_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch, credential=GUEST)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -205,7 +220,7 @@ async def test_escape_while_a_step_runs_asks_first(monkeypatch) -> None:
         assert AuditLog().pending() == []
 
 
-async def test_quitting_the_app_while_a_step_runs_asks_first(monkeypatch) -> None:
+async def test_quitting_the_app_while_a_step_runs_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -222,7 +237,7 @@ async def test_quitting_the_app_while_a_step_runs_asks_first(monkeypatch) -> Non
         assert app.is_running
 
 
-async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch) -> None:
+async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -237,7 +252,7 @@ async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch) -> None
     assert AuditLog().pending() == []
 
 
-async def test_stop_mid_step_says_the_outcome_is_unknown_and_offers_a_recheck(monkeypatch) -> None:
+async def test_stop_mid_step_says_the_outcome_is_unknown_and_offers_a_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -250,7 +265,7 @@ async def test_stop_mid_step_says_the_outcome_is_unknown_and_offers_a_recheck(mo
         assert "recheck" in visible_buttons(app)
 
 
-async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch) -> None:
+async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "WEB01", "f")
@@ -270,7 +285,7 @@ async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch) -> Non
         assert lic.avma_host == "HV01"
 
 
-async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(monkeypatch) -> None:
+async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
     host_key = "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"  # what unactivated-host.toml activates with
     app = fast_app(monkeypatch, "unactivated-host.toml")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -293,7 +308,7 @@ async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(m
 
 
 @pytest.mark.parametrize("name", ["[@click=app.quit]y[/]"])
-async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch, name: str) -> None:
+async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     app = fast_app(monkeypatch, "hostile.toml", credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, name, "f")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from test_fix_support import click, fast_app, settle
 from textual.widgets import DataTable, Static
 
 from avma_tui.audit import AuditLog, Target, new_interaction
+from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.recheck import RecheckScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
 
@@ -14,7 +18,7 @@ PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"  # KVP disabled in the demo
 DC01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c01"  # running, healthy
 
 
-def _interrupted(name: str, vm_id: str, action: str, *, host: str = HOST) -> dict:
+def _interrupted(name: str, vm_id: str, action: str, *, host: str = HOST) -> dict[str, Any]:
     """An intent with no result: what a crash or a dropped link mid-change leaves behind."""
     return AuditLog().intent(
         host=host,
@@ -27,12 +31,12 @@ def _interrupted(name: str, vm_id: str, action: str, *, host: str = HOST) -> dic
     )
 
 
-def _now_column(app) -> list[str]:
+def _now_column(app: AvmaApp) -> list[str]:
     table = app.screen.query_one("#recheck-table", DataTable)
     return [table.get_cell_at((row, 3)).plain for row in range(table.row_count)]
 
 
-async def test_pending_intents_are_offered_and_the_recheck_is_recorded(monkeypatch) -> None:
+async def test_pending_intents_are_offered_and_the_recheck_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     not_done = _interrupted("PRINT01", PRINT01, "enable_kvp")
     done = _interrupted("DC01", DC01, "start_vm")
     app = fast_app(monkeypatch)
@@ -60,7 +64,7 @@ async def test_pending_intents_are_offered_and_the_recheck_is_recorded(monkeypat
     assert log.verify().ok
 
 
-async def test_later_leaves_them_pending_and_asks_only_once_per_start(monkeypatch) -> None:
+async def test_later_leaves_them_pending_and_asks_only_once_per_start(monkeypatch: pytest.MonkeyPatch) -> None:
     _interrupted("PRINT01", PRINT01, "enable_kvp")
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -75,7 +79,7 @@ async def test_later_leaves_them_pending_and_asks_only_once_per_start(monkeypatc
     assert len(AuditLog().pending()) == 1
 
 
-async def test_intents_on_other_hosts_are_not_offered_here(monkeypatch) -> None:
+async def test_intents_on_other_hosts_are_not_offered_here(monkeypatch: pytest.MonkeyPatch) -> None:
     _interrupted("PRINT01", PRINT01, "enable_kvp", host="HV99.contoso.local")
     app = fast_app(monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -83,7 +87,7 @@ async def test_intents_on_other_hosts_are_not_offered_here(monkeypatch) -> None:
         assert isinstance(app.screen, DashboardScreen)
 
 
-async def test_a_hostile_target_name_is_listed_as_plain_text(monkeypatch) -> None:
+async def test_a_hostile_target_name_is_listed_as_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
     name = "[@click=app.quit]gone[/] [$accent]x"
     _interrupted(name, "0badc0de-0000-4000-8000-0000000000ff", "install_key")
     app = fast_app(monkeypatch)
