@@ -172,3 +172,21 @@ async def test_stop_now_cancels_running_steps_and_calls_them_unknown(monkeypatch
     results = [r["outcome"] for r in AuditLog().records() if r["phase"] == "result"]
     assert results == ["unknown", "unknown"]
     assert AuditLog().pending() == []
+
+
+async def test_hostile_names_stay_plain_text_in_the_plan_the_table_and_the_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = ["[@click=app.quit]y[/]", "[$accent]", "$(Stop-Computer -Force)"]
+    app = fast_app(monkeypatch, "hostile.toml", credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, names)
+        plan = shown(app, "#batch-plan")
+        assert all(name in plan for name in names)
+        await _run_all(pilot)
+        await settle(pilot)
+        assert app.is_running
+        table = app.screen.query_one("#batch-table", DataTable)
+        assert sorted(table.get_cell(vm_id(app, name), "vm").plain for name in names) == sorted(names)
+        assert shown(app, "#batch-summary").startswith("Done:")
+    assert {r["target"]["name"] for r in AuditLog().records()} == set(names)
