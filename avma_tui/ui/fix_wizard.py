@@ -49,7 +49,6 @@ class FixWizardScreen(ModalScreen[None]):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         super().__init__()
-        self.session = session
         self.mode = mode
         self.vm_ids = vm_ids
         service = make_service(session, audit, timing)
