@@ -28,7 +28,8 @@ def installed(tmp_path_factory) -> Path:
         names = archive.namelist()
         assert "avma_tui/assets/catalog.toml" in names
         assert "avma_tui/assets/scenarios/demo.toml" in names
-        assert any(n.startswith("avma_tui/hyperv/scripts/") and n.endswith(".ps1") for n in names)
+        assert "avma_tui/hyperv/scripts/inventory.ps1" in names
+        assert any(n.startswith("avma_tui/hyperv/scripts/lib/") and n.endswith(".ps1") for n in names)
         archive.extractall(target)
     return target
 
