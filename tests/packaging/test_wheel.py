@@ -44,7 +44,10 @@ def _run(installed: Path, tmp_path: Path, *args: str) -> subprocess.CompletedPro
 @pytest.mark.slow
 def test_installed_wheel_uses_its_own_assets(installed: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    code = "import avma_tui.assets as a; print(a.__file__); print(a.assets_dir())"
+    code = (
+        "import avma_tui.assets as a; from avma_tui.hyperv.scripts import OPERATIONS, script_text; "
+        "[script_text(op) for op in OPERATIONS]; print(a.__file__); print(a.assets_dir())"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )
