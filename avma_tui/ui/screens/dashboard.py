@@ -129,10 +129,6 @@ class DashboardScreen(Screen[None]):
             self.table.move_to(vm_id)
         self.table.focus()
 
-    def show_host_findings(self) -> None:
-        if self.diagnosis is not None:
-            self.query_one("#details", VmDetails).show_host(self.diagnosis)
-
     # --- events ------------------------------------------------------------------------------------
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -159,8 +155,6 @@ class DashboardScreen(Screen[None]):
             return True if self.selected_vm_id() else None
         if action == "fix_marked":
             return bool(self.marked_vm_ids())
-        if action in ("fix", "events", "credentials"):
-            return True if self.avma_app.session is not None else None
         return True
 
     def action_filter(self) -> None:
@@ -192,8 +186,10 @@ class DashboardScreen(Screen[None]):
         self.avma_app.open_fix_wizard([], mode="fix")
 
     def action_host_findings(self) -> None:
-        self.show_host_findings()
-        self.query_one("#details", VmDetails).focus()
+        if self.diagnosis is not None:
+            details = self.query_one("#details", VmDetails)
+            details.show_host(self.diagnosis)
+            details.focus()
 
     def action_install_key(self) -> None:
         vm_id = self.selected_vm_id()
