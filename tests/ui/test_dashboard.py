@@ -392,3 +392,16 @@ async def test_keys_typed_before_the_first_read_do_not_reach_the_hidden_filter(m
         field = app.screen.query_one("#filter", Input)
         assert field.value == "" and not field.display
         assert _table(app).row_count == len(app.session.diagnosis.vms)
+
+
+async def test_a_running_refresh_shows_itself(make_app, settle, transport_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        summary = app.screen.query_one(HostSummary)
+        transport_of(app).latency_ms = 300
+        app.action_refresh()
+        await pilot.pause(0.1)
+        assert summary._border_subtitle.plain == "refreshing…"
+        await settle(pilot)
+        assert summary._border_subtitle.plain == "read 09:00:00"
