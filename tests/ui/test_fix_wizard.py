@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from avma_tui.hyperv.transport import ConnectionLost, Credential
 from avma_tui.model import VmDiagnosis
 from avma_tui.sim.transport import SimTransport
 from avma_tui.ui.app import AvmaApp
+from avma_tui.ui.fix_plan import FixTiming
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
@@ -210,6 +212,8 @@ async def test_escape_while_a_step_runs_asks_first(monkeypatch: pytest.MonkeyPat
         await open_on(pilot, "PRINT01", "f")
         await _start_held_step(pilot, gate)
         assert visible_buttons(app) == {"stop"}
+        progress = shown(app, "#fix-progress")
+        assert progress.startswith("Enable the Data Exchange") and progress.endswith(" s")  # with elapsed time
         await pilot.press("escape")
         assert isinstance(app.screen, ConfirmScreen)
         assert "its outcome would be unknown" in app.screen.question
@@ -318,3 +322,24 @@ async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch: pytest
         assert app.is_running and isinstance(app.screen, type(wizard(app)))
     targets = {r["target"]["name"] for r in AuditLog().records()}
     assert targets == {name}
+
+
+async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the VM reads back Running only after 30 s, long after the stop
+    app = fast_app(monkeypatch, boot_s=30.0, timing=FixTiming(verify_timeout=20.0, poll_interval=0.05))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "ARCHIVE01", "f")
+        assert "Start the VM" in shown(app, "#step-title")
+        await click(pilot, "#run")
+        await pilot.pause()
+        await pilot.press("y")
+        for _ in range(200):
+            if shown(app, "#fix-progress").startswith("Verifying… ("):
+                break
+            await asyncio.sleep(0.01)
+        assert shown(app, "#fix-progress").endswith(" s")
+        await click(pilot, "#stop")
+        await settle(pilot)
+        assert "Stopped while “Start the VM” ran" in shown(app, "#fix-result")
+    records = AuditLog().records()
+    assert [(r["phase"], r["outcome"]) for r in records] == [("intent", None), ("result", "cancelled")]
