@@ -38,7 +38,8 @@ REQUIREMENTS = (
     "The Data Exchange (Key-Value Pair Exchange) integration service is enabled in the VM's settings.",
     "The guest is Windows Server 2012 R2 or newer, not an Evaluation edition, with the AVMA key of its "
     "version and edition installed.",
-    "Only Hyper-V: AVMA does not work with other virtualization platforms, or with a host that is itself a VM.",
+    "Only Hyper-V: AVMA does not work with other server virtualization technologies, and a host that is itself "
+    "a VM (nested, or in Azure) is not a reliable AVMA host.",
     "KVP data is not secured: a guest can write anything there, which is why this tool shows it as plain text.",
 )
 
@@ -52,7 +53,7 @@ def _key_name(binding: Binding) -> str:
 
 def keys_text(bindings: Iterable[BindingType]) -> Content:
     lines = [
-        Content.assemble((f"{_key_name(b):<8}", "bold $accent"), b.tooltip or b.description)
+        Content.assemble((f"{_key_name(b)} ".ljust(10), "bold $accent"), b.tooltip or b.description)
         for b in bindings
         if isinstance(b, Binding)
     ]
