@@ -319,10 +319,10 @@ def _install_key(g: _Guest) -> Step:
         params += (("ProductKey", g.shown(key.key)),)
         secret = (("ProductKey", key.key),)
     params += (("Credential", _CREDENTIAL_SHOWN),)
-    label = f"{key.versions} {key.edition} AVMA key …{key.last5}" if key else "the AVMA key"
+    label = f"the {key.versions} {key.edition} AVMA key …{key.last5}" if key else "the AVMA key"
     return _op_step(
         id="install_avma_key",
-        title=f"Install the {label}",
+        title=f"Install {label}",
         why=why,
         kind=StepKind.ASSISTED,
         op="install_key",
