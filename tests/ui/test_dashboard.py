@@ -201,7 +201,7 @@ async def test_guest_credentials_make_licenses_appear(make_app, settle) -> None:
         await settle(pilot)
         await pilot.press("c")
         assert isinstance(app.screen, CredentialsScreen)
-        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await pilot.press(*"Passw0rd!", "enter")  # the user is prefilled; the password has the focus
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         assert app.session.guest_credential.username == "Administrator"
@@ -219,7 +219,7 @@ async def test_cancelled_credentials_change_nothing(make_app, settle) -> None:
         assert app.session.guest_credential is None
 
 
-async def test_credentials_need_a_user_name(make_app, settle) -> None:
+async def test_credentials_need_a_user_name_and_a_password(make_app, settle) -> None:
     from avma_tui.ui.screens.credentials import CredentialsScreen
 
     app = make_app()
@@ -227,7 +227,26 @@ async def test_credentials_need_a_user_name(make_app, settle) -> None:
         await settle(pilot)
         await pilot.press("c", "enter")
         assert isinstance(app.screen, CredentialsScreen)
+        assert "Enter the password" in app.screen.query_one("#credentials-error", Static).render().plain
+        app.screen.query_one("#guest-user", Input).value = ""
+        await pilot.press(*"Passw0rd!", "enter")
+        assert isinstance(app.screen, CredentialsScreen)
         assert "Enter a user name" in app.screen.query_one("#credentials-error", Static).render().plain
+        assert app.session.guest_credential is None
+
+
+async def test_enter_in_the_user_field_moves_on_to_the_password(make_app, settle) -> None:
+    from avma_tui.ui.screens.credentials import CredentialsScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c", "shift+tab")
+        user = app.screen.query_one("#guest-user", Input)
+        assert app.focused is user and user.value == "Administrator"
+        await pilot.press("enter")
+        assert isinstance(app.screen, CredentialsScreen)
+        assert app.focused is app.screen.query_one("#guest-password", Input)
 
 
 async def test_e_shows_events_newest_first_with_meaning(make_app, settle) -> None:

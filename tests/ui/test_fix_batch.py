@@ -120,7 +120,7 @@ async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch: pytest
         await _mark_and_open(pilot, ["WEB01", "PRINT01"])
         await _run_all(pilot)
         assert isinstance(app.screen, CredentialsScreen)
-        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await pilot.press(*"Passw0rd!", "enter")  # user prefilled, password focused
         await settle(pilot)
         assert app.session.guest_credential == GUEST
         assert shown(app, "#batch-summary").startswith("Done:")

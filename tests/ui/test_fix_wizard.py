@@ -85,7 +85,7 @@ async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
         assert isinstance(app.screen, CredentialsScreen)  # the key's warning depends on the license read
-        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await pilot.press(*"Passw0rd!", "enter")  # user prefilled, password focused
         await settle(pilot)
         wizard(app)
         assert "AVMA key …" + SQL01_AVMA_LAST5 in shown(app, "#step-title")
@@ -278,7 +278,7 @@ async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch: pytest
         await click(pilot, "#run")
         await pilot.pause()
         assert isinstance(app.screen, CredentialsScreen)
-        await pilot.press(*"Administrator", "tab", *"Passw0rd!", "enter")
+        await pilot.press(*"Passw0rd!", "enter")  # user prefilled, password focused
         await settle(pilot)
         assert app.session.guest_credential == GUEST
         # with the license read, the plan moved on to what the guest really needs

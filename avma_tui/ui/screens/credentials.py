@@ -20,7 +20,7 @@ class CredentialsScreen(ModalScreen[Credential | None]):
 
     def __init__(self, username: str = "") -> None:
         super().__init__()
-        self.username = username
+        self.username = username or "Administrator"  # the usual guest admin; the password has the focus
 
     def compose(self) -> ComposeResult:
         with Vertical(id="credentials-dialog", classes="dialog") as dialog:
@@ -41,17 +41,25 @@ class CredentialsScreen(ModalScreen[Credential | None]):
                 yield Button("Use", variant="primary", id="use", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#guest-password" if self.username else "#guest-user", Input).focus()
+        self.query_one("#guest-password", Input).focus()
+
+    @on(Input.Submitted, "#guest-user")
+    def _next_field(self) -> None:
+        """Enter in the user field goes on to the password, as in a login form; it never submits half a login."""
+        self.query_one("#guest-password", Input).focus()
 
     @on(Button.Pressed, "#use")
-    @on(Input.Submitted)
+    @on(Input.Submitted, "#guest-password")
     def _use(self) -> None:
         user = self.query_one("#guest-user", Input).value.strip()
-        if not user:
-            self.query_one("#credentials-error", Static).update(Content.styled("Enter a user name.", "$error"))
-            self.query_one("#guest-user", Input).focus()
+        password = self.query_one("#guest-password", Input).value
+        missing = "#guest-user" if not user else "#guest-password" if not password else ""
+        if missing:
+            what = "a user name" if missing == "#guest-user" else "the password"
+            self.query_one("#credentials-error", Static).update(Content.styled(f"Enter {what}.", "$error"))
+            self.query_one(missing, Input).focus()
             return
-        self.dismiss(Credential(user, self.query_one("#guest-password", Input).value))
+        self.dismiss(Credential(user, password))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
