@@ -424,3 +424,28 @@ async def test_a_running_refresh_shows_itself(make_app, settle, transport_of) ->
         assert summary._border_subtitle.plain == "refreshing…"
         await settle(pilot)
         assert summary._border_subtitle.plain == "read 09:00:00"
+
+
+async def test_a_refresh_rebuilds_only_the_rows_of_vms_that_changed(make_app, settle, transport_of, monkeypatch) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = _table(app)
+        updated: list[str] = []
+        original = VmTable.update_cell
+
+        def spy(self, row_key, column_key, value, *, update_width=False):
+            updated.append(str(getattr(row_key, "value", row_key)))
+            return original(self, row_key, column_key, value, update_width=update_width)
+
+        monkeypatch.setattr(VmTable, "update_cell", spy)
+        await pilot.press("r")
+        await settle(pilot)
+        assert updated == []  # nothing changed on the host: no cell touched
+        print01 = _id_of(app, "PRINT01")
+        transport_of(app).engine.run("enable_kvp", {"VmId": print01})
+        await pilot.press("r")
+        await settle(pilot)
+        assert updated and set(updated) == {print01}
+        assert _cell(app, print01, "kvp") != "off"
+        assert table.row_count == len(app.session.diagnosis.vms)

@@ -48,8 +48,11 @@ class VmTable(ContentTable):
         self.sort_column = "name"
         self.sort_reverse = False
         self._diagnoses: dict[str, VmDiagnosis] = {}
+        # What each shown row was built from: a VM whose diagnosis and mark are unchanged is skipped,
+        # so a refresh of 2000 VMs costs only the VMs that changed (bench/RESULTS.md, "Profile").
+        self._shown: dict[str, tuple[VmDiagnosis, bool]] = {}
         # column → cell text → sort key; the DataTable hands its sort key function cell values only.
-        self._sort_keys: dict[str, dict[str, Any]] = {}
+        self._sort_keys: dict[str, dict[str, Any]] = {column: {} for column in COLUMNS}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS.items():
@@ -115,20 +118,27 @@ class VmTable(ContentTable):
 
     def _apply(self) -> None:
         wanted = {vm_id: d for vm_id, d in self._diagnoses.items() if matches(d, self.filter_text)}
-        for row_key in list(self.rows):
-            if row_key.value not in wanted:
-                self.remove_row(row_key)
-        self._sort_keys = {column: {} for column in COLUMNS}
+        gone = [row_key for row_key in self.rows if row_key.value not in wanted]
+        for row_key in gone:
+            self.remove_row(row_key)
+            self._shown.pop(str(row_key.value), None)
+        changed = bool(gone)
         for vm_id, diag in wanted.items():
-            cells = row_cells(diag, vm_id in self.marks)
+            built_from = (diag, vm_id in self.marks)
+            if vm_id in self.rows and self._shown.get(vm_id) == built_from:
+                continue  # VmDiagnosis is frozen: equal means every cell would be the same
+            self._shown[vm_id] = built_from
+            changed = True
+            cells = row_cells(*built_from)
             for column, (content, sort_key) in cells.items():
                 self._sort_keys[column][content.plain] = sort_key
             if vm_id in self.rows:
                 self._update_row(vm_id, {column: content for column, (content, _) in cells.items()})
             else:
                 self.add_row(*(content for content, _ in cells.values()), key=vm_id)
-        self._sort()
-        self.fit_columns()
+        if changed:
+            self._sort()
+            self.fit_columns()
 
     def _update_row(self, vm_id: str, cells: dict[str, Content]) -> None:
         for column, content in cells.items():
