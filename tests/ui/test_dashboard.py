@@ -426,7 +426,7 @@ async def test_a_running_refresh_shows_itself(make_app, settle, transport_of) ->
         assert summary._border_subtitle.plain == "read 09:00:00"
 
 
-async def test_a_refresh_rebuilds_only_the_rows_of_vms_that_changed(make_app, settle, transport_of, monkeypatch) -> None:
+async def test_a_refresh_updates_only_the_vms_that_changed(make_app, settle, transport_of, monkeypatch) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
