@@ -669,7 +669,10 @@ def _activation_steps(g: _Guest, why: str) -> tuple[Step, ...]:
     lic = g.vmd.vm.license.license
     key = g.avma_key
     has_key = lic is not None and key is not None and lic.partial_product_key.upper() == key.last5.upper()
-    if "KEY_NOT_AVMA" in g.codes or has_key or "GUEST_EVALUATION" in g.codes:
+    # An AVMA-channel key whose fitness cannot be judged yet (no OS data: KVP is off) stays; the plan is
+    # made again once the guest reports its version.
+    keep_avma_key = lic is not None and lic.is_avma and key is None
+    if "KEY_NOT_AVMA" in g.codes or has_key or keep_avma_key or "GUEST_EVALUATION" in g.codes:
         return (_activate(g, why),)
     return (_install_key(g), _activate(g, why))
 

@@ -336,6 +336,16 @@ def test_not_activated_without_the_right_key_installs_it_first() -> None:
     ]
 
 
+def test_an_avma_key_is_kept_while_the_guest_os_is_unknown() -> None:
+    """KVP off: no OS data, so no key can be judged; the AVMA key there stays and only activation is planned."""
+    avma = LicenseRead(LicenseState.READ, lic("VIRTUAL_MACHINE_ACTIVATION", "4GF74", 5, 0xC004FD04))
+    d = diagnosis("NOT_ACTIVATED", license_read=avma, family=None, recommended=None)
+    assert [s.op for s in plan_for_vm(d, VM_ID)[0].steps] == ["activate_guest"]
+    kms = LicenseRead(LicenseState.READ, lic("VOLUME_KMSCLIENT", "J464C", 5, 0xC004FD04))
+    d = diagnosis("NOT_ACTIVATED", license_read=kms, family=None, recommended=None)
+    assert [s.op for s in plan_for_vm(d, VM_ID)[0].steps] == ["install_key", "activate_guest"]
+
+
 def test_manual_commands_name_a_vm_by_id_never_by_a_hostile_name() -> None:
     d = diagnosis("GUEST_NEWER_THAN_HOST")
     hostile = "[red]x[/]'; Remove-VM *"
