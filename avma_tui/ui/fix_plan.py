@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..audit import AuditLog
+from ..diagnosis import ORDER
 from ..model import Diagnosis, Finding
 from ..remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
 from ..service import FixService, StepResult
@@ -105,8 +106,9 @@ def _group_kind(planned: PlannedStep) -> tuple[str, str]:
 
 
 def group_plan(diagnosis: Diagnosis, vm_ids: list[str]) -> list[StepGroup]:
-    """The batch plan grouped by step, in the order steps first appear (fix order)."""
-    order: list[tuple[str, str]] = []
+    """The batch plan grouped by step, in fix order (the findings' order, then each remedy's own order)."""
+    rank = {code: index for index, code in enumerate(ORDER)}
+    order: dict[tuple[str, str], tuple[int, int]] = {}
     titles: dict[tuple[str, str], set[str]] = {}
     names: dict[tuple[str, str], list[str]] = {}
     notes: dict[tuple[str, str], str] = {}
@@ -114,18 +116,19 @@ def group_plan(diagnosis: Diagnosis, vm_ids: list[str]) -> list[StepGroup]:
         vmd = diagnosis.for_vm(vm_id)
         if vmd is None:
             continue
-        for planned in plan_steps(diagnosis, vm_id):
+        for position, planned in enumerate(plan_steps(diagnosis, vm_id)):
             kind, note = _group_kind(planned)
             key = (planned.step.id, kind)
+            place = (rank.get(planned.finding.code, len(rank)), position)
+            order[key] = min(order.get(key, place), place)
             if key not in names:
-                order.append(key)
                 names[key], titles[key] = [], set()
             titles[key].add(planned.step.title)
             notes[key] = notes.get(key) or note
             if vmd.vm.name not in names[key]:
                 names[key].append(vmd.vm.name)
     groups = []
-    for key in order:
+    for key in sorted(order, key=order.__getitem__):
         step_id, kind = key
         shared = titles[key].pop() if len(titles[key]) == 1 else GROUP_TITLES.get(step_id, step_id)
         note = notes[key] if kind != "refused" or len(names[key]) == 1 else "refused: see each VM's wizard for why"

@@ -82,6 +82,14 @@ async def test_group_plan_names_each_vm_once_per_step_in_fix_order() -> None:
     assert all(len(set(g.vm_names)) == len(g.vm_names) for g in groups)
 
 
+async def test_group_plan_follows_fix_order_not_the_order_of_the_marked_vms() -> None:
+    _, diagnosis = await _diagnosis()
+    groups = group_plan(diagnosis, [_id(diagnosis, n) for n in ("SQL01", "PRINT01", "WSUS01")])
+    steps = [g.step_id for g in groups]
+    assert steps.index("enable_kvp") < steps.index("install_avma_key") < steps.index("activate_guest")
+    assert "refused" not in {g.kind for g in groups}  # PRINT01 and WSUS01 keep their AVMA keys
+
+
 async def test_group_titles_that_differ_per_vm_get_a_shared_one() -> None:
     _, diagnosis = await _diagnosis()
     names = ["SQL01", "SQL02"]
