@@ -91,7 +91,8 @@ class _Fixer:
         self.session = session
         self.args = args
         self.out = out
-        self.service = FixService(session, AuditLog(), verify_timeout=args.verify_timeout, poll_interval=0.5)
+        audit = session.audit or AuditLog()
+        self.service = FixService(session, audit, verify_timeout=args.verify_timeout, poll_interval=0.5)
         self.interaction = new_interaction()
         self.done: set[tuple[str, str]] = set()  # (finding code, step id) run, declined or shown
         self.results: list[StepResult] = []
@@ -213,7 +214,9 @@ def run(args: argparse.Namespace) -> int:
     """`avma-tui fix`: 0 everything fixable verified green, 1 not, CliError (exit 2) for usage/connection."""
     if not args.dry_run and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
         raise CliError("no terminal to confirm each change: pass --yes to run without asking, or --dry-run")
-    session = Session(open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "")
+    session = Session(
+        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+    )
 
     def out(text: str) -> None:
         print(text, flush=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .audit import AuditError
 from .cli import CliError
 from .connect import guest_credential, open_target
 from .hyperv.transport import TransportError
@@ -268,9 +269,12 @@ def render(diagnosis: Diagnosis, fmt: str) -> str:
 
 
 async def _diagnose(args: argparse.Namespace) -> Diagnosis:
+    from .audit import AuditLog
     from .session import Session
 
-    session = Session(open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "")
+    session = Session(
+        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+    )
     try:
         return await session.refresh()
     finally:
@@ -281,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     """Make the report; 0 no error finding, 1 some, CliError (exit 2) when it cannot be made."""
     try:
         diagnosis = asyncio.run(_diagnose(args))
-    except TransportError as err:
+    except (TransportError, AuditError) as err:
         raise CliError(printable(str(err))) from None
     text = render(diagnosis, args.format)
     if args.output:

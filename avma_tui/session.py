@@ -2,22 +2,40 @@
 
 A refresh is two round trips at most, whatever the number of VMs: the inventory, then the guest
 licenses of every running VM in one call (only when guest credentials were given).
+
+With an audit log, the session records its connection (the first read, or its failure) and its
+disconnection, so the log answers "who looked at this host, when, as whom" as well as "who changed what".
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
 
 from .diagnosis import diagnose
 from .hyperv.host import HyperVHost, with_licenses
 from .hyperv.transport import Credential
 from .model import Diagnosis, Inventory
 
+if TYPE_CHECKING:
+    from .audit import AuditLog
+
 
 class Session:
-    def __init__(self, host: HyperVHost, *, guest_credential: Credential | None = None, remote_user: str = "") -> None:
+    def __init__(
+        self,
+        host: HyperVHost,
+        *,
+        guest_credential: Credential | None = None,
+        remote_user: str = "",
+        audit: AuditLog | None = None,
+    ) -> None:
         self.host = host
         self.guest_credential = guest_credential
         self.remote_user = remote_user
+        self.audit = audit
         self.diagnosis: Diagnosis | None = None
+        self._interaction = ""  # the audit id of this connection; "" until the first read succeeded
 
     @property
     def host_name(self) -> str:
@@ -34,8 +52,42 @@ class Session:
         return inventory
 
     async def refresh(self) -> Diagnosis:
-        self.diagnosis = diagnose(await self.read())
+        try:
+            inventory = await self.read()
+        except Exception as err:
+            if not self._interaction:
+                await self._record("connect", "failed", {"code": type(err).__name__, "message": str(err)})
+            raise
+        self.diagnosis = diagnose(inventory)
+        if not self._interaction:
+            await self._record("connect", "ok")
         return self.diagnosis
 
     async def close(self) -> None:
-        await self.host.close()
+        try:
+            await self.host.close()
+        finally:
+            if self._interaction:
+                await self._record("disconnect", "ok")
+                self._interaction = ""
+
+    async def _record(self, action: str, outcome: str, error: dict[str, str] | None = None) -> None:
+        """One connection record; the file write (fsync) runs off the event loop."""
+        if self.audit is None:
+            return
+        from .audit import Target, new_interaction
+
+        if action == "connect" and outcome == "ok":
+            self._interaction = new_interaction()
+        await asyncio.to_thread(
+            self.audit.append,
+            host=self.host_name,
+            remote_user=self.remote_user,
+            target=Target("host", self.host_name),
+            action=action,
+            phase="result",
+            interaction=self._interaction or new_interaction(),
+            params={"via": self.host.description},
+            outcome=outcome,
+            error=error,
+        )

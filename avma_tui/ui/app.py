@@ -88,7 +88,7 @@ class AvmaApp(App[None]):
         if self._audit is None:
             from ..audit import AuditLog
 
-            self._audit = AuditLog()
+            self._audit = self.session.audit if self.session and self.session.audit else AuditLog()
         return self._audit
 
     @property
@@ -227,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
     """`avma-tui [--demo | --scenario FILE | HOST …]`: a bad target fails here, before the screen opens."""
     path = scenario_path(args)
     if path is not None:
-        app = AvmaApp(Session(open_simulated(path)), refresh_interval=args.refresh)
+        from ..audit import AuditLog
+
+        app = AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
     else:
         settings = settings_from_args(args) if args.host else None
         app = AvmaApp(settings=settings, refresh_interval=args.refresh)

@@ -31,13 +31,20 @@ def audit_records(home: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
+def change_records(home: Path) -> list[dict]:
+    """The records of changes: everything but the session's connect/disconnect pair."""
+    return [r for r in audit_records(home) if r["action"] not in ("connect", "disconnect")]
+
+
 def test_headless_fix_of_a_demo_vm(avma_home: Path) -> None:
     proc = avma("--demo", "--vm", "PRINT01", "--guest-user", "Administrator", "--yes", home=avma_home,
                 stdin=subprocess.DEVNULL)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Enable the Data Exchange" in proc.stdout and "Trigger activation" in proc.stdout
     assert "PRINT01: activated-avma; remaining findings: none" in proc.stdout
-    records = audit_records(avma_home)
+    actions = [r["action"] for r in audit_records(avma_home)]
+    assert (actions[0], actions[-1]) == ("connect", "disconnect")
+    records = change_records(avma_home)
     assert [(r["action"], r["phase"], r["outcome"]) for r in records] == [
         ("enable_kvp", "intent", None), ("enable_kvp", "result", "ok"),
         ("activate", "intent", None), ("activate", "result", "ok"),
@@ -55,7 +62,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(avma_home: Path) -> None:
     assert "parameters: VmId = 3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b" in proc.stdout
     assert all(line in proc.stdout for line in script_text("enable_kvp").splitlines() if line.strip())
     assert "changes:" in proc.stdout and "verified by:" in proc.stdout
-    assert audit_records(avma_home) == []
+    assert change_records(avma_home) == []
 
 
 def test_dry_run_shows_keys_masked(capsys, monkeypatch) -> None:
@@ -86,7 +93,7 @@ def test_at_a_terminal_it_asks_and_a_no_changes_nothing(avma_home: Path) -> None
         os.close(follower)
         os.close(leader)
     assert "Run this step? [y/N]" in out and "declined: nothing changed" in out
-    assert proc.returncode == 1 and audit_records(avma_home) == []
+    assert proc.returncode == 1 and change_records(avma_home) == []
 
 
 def test_exit_1_when_a_fixable_finding_stays(capsys) -> None:
@@ -134,7 +141,7 @@ def test_unactivated_host_is_activated_with_the_key_from_the_environment(capsys,
     assert main(["fix", "--scenario", path, "--vm", "APP11", "--guest-user", "Administrator", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "Activate the host with its product key" in out and "APP11: activated-avma" in out
-    targets = [(r["action"], r["target"]["kind"]) for r in audit_records(avma_home) if r["phase"] == "result"]
+    targets = [(r["action"], r["target"]["kind"]) for r in change_records(avma_home) if r["phase"] == "result"]
     assert targets == [("activate_host", "host"), ("activate", "vm")]
 
 

@@ -189,7 +189,9 @@ class ConnectScreen(Screen[None]):
         assert isinstance(self.app, AvmaApp)
         session: Session | None = None
         try:
-            session = Session(self.app.connector(settings, password), remote_user=settings.username)
+            session = Session(
+                self.app.connector(settings, password), remote_user=settings.username, audit=self.app.audit
+            )
             host = (await session.refresh()).inventory.host
         except Exception as err:  # every failure is shown here, in plain words, never as a traceback
             problem = describe_error(err)
