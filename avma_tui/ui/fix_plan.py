@@ -97,7 +97,7 @@ class StepGroup:
 def _group_kind(planned: PlannedStep) -> tuple[str, str]:
     step = planned.step
     if planned.on_host:
-        return "host", "fix the host first (f with no VM selected)"
+        return "host", "fix the host first (H on the dashboard)"
     if step.refusal:
         return "refused", step.refusal
     if runnable(planned):

@@ -294,7 +294,7 @@ async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(m
     app = fast_app(monkeypatch, "unactivated-host.toml")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        app.open_fix_wizard([], mode="fix")
+        await pilot.press("H")  # the host's own fix, from the dashboard
         await settle(pilot)
         assert "Activate the host with its product key" in shown(app, "#step-title")
         field = app.screen.query_one("#fix-host-key", Input)

@@ -45,6 +45,7 @@ class DashboardScreen(Screen[None]):
         Binding("a", "app.audit", "Audit", id="audit", tooltip="The audit log of every change"),
         Binding("e", "events", "Events", id="events", tooltip="The host's AVMA events (12310), decoded"),
         Binding("h", "host_findings", "Host", show=False, id="host", tooltip="The host's findings in the details"),
+        Binding("H", "fix_host", "Fix host", show=False, id="fix-host", tooltip="Guided fix for the host itself"),
         Binding("s", "sort_next", "Sort", show=False, id="sort", tooltip="Sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="sort-reverse", tooltip="Reverse the sort order"),
         Binding("escape", "back", "Back", show=False, id="back", tooltip="Clear the filter / back to the table"),
