@@ -1,28 +1,28 @@
-"""Profile the slowest path found: a 2000-VM refresh in the TUI, and what it does to the event loop.
+"""Profile the slowest path: a 2000-VM refresh in the TUI, what it does to the event loop, and diagnose.
 
 Target 5 of the performance issue. The refresh is run as tui_big.py runs it (the real app, the
-real PsrpTransport, the host in its own process): first as the code is ("as-is"), then with the
-fixes this profile suggests applied in this process only (production code is not touched), so the
-gain of each proposal can be read before anyone applies it:
+real PsrpTransport, the host in its own process), in two variants taken in turns, so a busy moment
+of the machine hits both alike:
 
-- "proposed": (1) the table rebuilds every cell's Content for every VM on every refresh, compares
-  it with the shown cell, then re-sorts all rows and re-measures every column, though nearly all
-  VMs are unchanged: `VmTable._apply` skips a VM whose VmDiagnosis (a frozen, comparable
-  dataclass) and mark are what it showed last time, and sorts and measures only when something
-  changed. (2) Python's full (generation 2) garbage collections scan every object Textual and the
-  first load created, tens of milliseconds each, in the middle of refreshes: `gc.freeze()` once
-  the first dashboard is shown moves those objects out of the collector's way.
-- "proposed + diagnose in a thread": also runs `diagnose()` in a worker thread
-  (`asyncio.to_thread`), which takes its ~40 ms (2000 VMs) off the event loop. The catch is the
-  GIL: while that thread computes, the loop must win the GIL back after every wait (up to the 5 ms
-  switch interval each time), and one key takes several such hops, so on a busy machine a key can
-  be answered later, not sooner. Measured here so that choice rests on numbers.
+- "as-is": the production code. The first profile's fixes 1-3 are in it (bench/RESULTS.md,
+  "Profile"): the table skips VMs whose diagnosis and mark are unchanged, the app calls
+  `gc.freeze()` once its first dashboard is shown, and `diagnose` groups the events by VM once.
+- "diagnose in a thread": the one proposal left (fix 4), applied in this process only: the
+  refresh runs `diagnose()` in a worker thread (`asyncio.to_thread`), which takes it off the event
+  loop. The catch is the GIL: while that thread computes, the loop must win the GIL back after
+  every wait (up to the 5 ms switch interval each time), and one key takes several such hops, so on
+  a busy machine a key can be answered later, not sooner. Measured here so that choice rests on
+  numbers.
 
 For each variant: the refresh time (median), the longest time the event loop was blocked during a
 refresh and the repaint after it (a 1 ms heartbeat task measures it), key presses during
 refreshes as tui_big.py presses them, the full collections' pauses, and a cProfile listing of one
 refresh and its repaint (event-loop thread only: the wire work runs in the transport's worker
 thread and is not what blocks the screen).
+
+Then `diagnose` alone, in this process, on the same generated host's inventory (with the guests'
+licenses, as the TUI reads it): with no events, with the generated events, and with ten times as
+many (each event repeated), best of several runs. Before fix 3 its cost grew with VMs × events.
 
 Named profiling.py, not profile.py: the scripts run with bench/ first on sys.path, where a
 profile.py would shadow the standard library's `profile`, which cProfile imports.
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import dataclasses
 import gc
 import io
 import pstats
@@ -51,17 +52,22 @@ from avma_tui.diagnosis import diagnose
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential
-from avma_tui.model import Diagnosis, VmDiagnosis
+from avma_tui.model import Diagnosis, Inventory
 from avma_tui.session import Session
+from avma_tui.sim.engine import SimHost
+from avma_tui.sim.generate import generate_scenario
+from avma_tui.sim.scenario import parse_scenario
+from avma_tui.sim.transport import SimTransport
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.widgets.cells import row_cells
-from avma_tui.ui.widgets.vm_table import VmTable, matches
+from avma_tui.ui.widgets.vm_table import VmTable
 
 BENCH = "profiling"
 #: Functions listed from the profile, by own time and by cumulative time.
 TOP = 20
-#: Turns through all the variants (each turn: `runs` refreshes per variant).
+#: Turns through the variants (each turn: `runs` refreshes per variant).
 TURNS = 2
+#: `diagnose` is timed with the generated events repeated this many times (0: none; 10: 380 at 2000 VMs).
+EVENT_FACTORS = (0, 1, 10)
 
 
 @dataclass
@@ -98,70 +104,37 @@ async def _heartbeat(stop: asyncio.Event, gaps: list[float]) -> None:
         last = now
 
 
-def apply_skipping_unchanged(self: VmTable) -> None:
-    """VmTable._apply as it is, except that a shown VM whose diagnosis and mark are unchanged is skipped.
-
-    VmDiagnosis is a frozen dataclass, so `==` compares everything shown; the table then builds
-    cells, compares them, re-sorts and re-measures columns only when something changed.
-    """
-    seen: dict[str, tuple[VmDiagnosis, bool]] = self.__dict__.setdefault("_bench_seen", {})
-    wanted = {vm_id: d for vm_id, d in self._diagnoses.items() if matches(d, self.filter_text)}
-    gone = [row_key for row_key in self.rows if row_key.value not in wanted]
-    for row_key in gone:
-        self.remove_row(row_key)
-    touched = bool(gone)
-    for vm_id, diag in wanted.items():
-        marked = vm_id in self.marks
-        if vm_id in self.rows and seen.get(vm_id) == (diag, marked):
-            continue
-        seen[vm_id] = (diag, marked)
-        touched = True
-        cells = row_cells(diag, marked)
-        for column, (content, sort_key) in cells.items():
-            self._sort_keys.setdefault(column, {})[content.plain] = sort_key
-        if vm_id in self.rows:
-            self._update_row(vm_id, {column: content for column, (content, _) in cells.items()})
-        else:
-            self.add_row(*(content for content, _ in cells.values()), key=vm_id)
-    if touched:
-        self._sort()
-        self.fit_columns()
-
-
 @dataclass(frozen=True)
 class Variant:
-    """One way of running the refresh: the code as it is, or with some of the proposals applied."""
+    """One way of running the refresh: the production code, or with the remaining proposal applied."""
 
     name: str
-    skip_unchanged: bool = False
-    freeze: bool = False
     diagnose_in_thread: bool = False
 
 
-VARIANTS = (
-    Variant("as-is"),
-    Variant("proposed", skip_unchanged=True, freeze=True),
-    Variant("proposed + diagnose in a thread", skip_unchanged=True, freeze=True, diagnose_in_thread=True),
-)
+VARIANTS = (Variant("as-is"), Variant("diagnose in a thread", diagnose_in_thread=True))
 
 
 async def _refresh_diagnosing_in_a_thread(self: Session) -> Diagnosis:
+    """Session.refresh as the benchmark's session runs it (no audit log), with `diagnose` in a worker thread."""
     self.diagnosis = await asyncio.to_thread(diagnose, await self.read())
     return self.diagnosis
 
 
 @contextmanager
 def applied(variant: Variant) -> Iterator[None]:
-    """The variant's code patches, in this process only, undone afterwards (with any gc.freeze)."""
-    original_apply, original_refresh = VmTable._apply, Session.refresh
-    if variant.skip_unchanged:
-        VmTable._apply = apply_skipping_unchanged  # type: ignore[method-assign]
+    """The variant's patch, in this process only; undone afterwards, and the app's gc.freeze with it.
+
+    Every variant runs a new app, which freezes what exists after its first dashboard; unfreezing
+    when it is done lets the next app start from the same collector state instead of inheriting
+    the previous app's frozen objects.
+    """
+    original_refresh = Session.refresh
     if variant.diagnose_in_thread:
         Session.refresh = _refresh_diagnosing_in_a_thread  # type: ignore[method-assign]
     try:
         yield
     finally:
-        VmTable._apply = original_apply  # type: ignore[method-assign]
         Session.refresh = original_refresh  # type: ignore[method-assign]
         gc.unfreeze()
 
@@ -218,8 +191,6 @@ async def measure_variant(
     async with app.run_test(size=(160, 50)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        if variant.freeze:
-            gc.freeze()
         table = app.screen.query_one(VmTable)
         refreshes: list[float] = []
         with GcPauses().attached() as collections:
@@ -257,8 +228,45 @@ def _listing(profiler: cProfile.Profile, name: str) -> str:
     return out.getvalue()
 
 
+async def generated_inventory(vm_count: int) -> Inventory:
+    """The generated host's inventory with its guests' licenses, read in process (no wire) as the TUI reads it."""
+    scenario = parse_scenario(generate_scenario(vm_count, seed=1), source=f"generated-{vm_count}.toml")
+    assert scenario.guest_credentials is not None, "generated scenarios carry guest credentials"
+    guest = Credential(scenario.guest_credentials.username, scenario.guest_credentials.password)
+    session = Session(HyperVHost(SimTransport(SimHost(scenario), latency_ms=0)), guest_credential=guest)
+    try:
+        return await session.read()
+    finally:
+        await session.close()
+
+
+def diagnose_rows(inventory: Inventory, runs: int) -> list[Row]:
+    """`diagnose` of the inventory with its events repeated 0, 1 and 10 times: the best of `runs` each.
+
+    A host without events (the small smoke host) is timed once, not three times over.
+    """
+    rows = []
+    for events in dict.fromkeys(inventory.events * factor for factor in EVENT_FACTORS):
+        variant = dataclasses.replace(inventory, events=events)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            diagnose(variant)
+            times.append(time.perf_counter() - start)
+        rows.append(
+            Row(
+                BENCH,
+                f"diagnose, {len(inventory.vms)} VMs, {len(variant.events)} events",
+                min(times) * 1000,
+                "ms (best)",
+                runs,
+            )
+        )
+    return rows
+
+
 async def measure(smoke: bool, runs: int) -> list[Row]:
-    """Every variant, in turns (as-is, proposed, …, then again), so a busy moment of the machine hits all."""
+    """Both variants, in turns (as-is, in a thread, then again); then `diagnose` alone."""
     vm_count = 60 if smoke else 2000
     samples = {variant: Samples() for variant in VARIANTS}
     with served_host(vm_count) as (settings, password, guest):
@@ -268,7 +276,8 @@ async def measure(smoke: bool, runs: int) -> list[Row]:
                     listing = await measure_variant(variant, settings, password, guest, runs, samples[variant])
                 if turn == 0:
                     print(listing, flush=True)
-    return [row for variant in VARIANTS for row in samples[variant].rows(variant.name, vm_count)]
+    rows = [row for variant in VARIANTS for row in samples[variant].rows(variant.name, vm_count)]
+    return rows + diagnose_rows(await generated_inventory(vm_count), 2 * runs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

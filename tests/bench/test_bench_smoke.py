@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: Every benchmark the issue asks for; run.py must run each of them.
 BENCHMARKS = ("roundtrips", "startup", "tui_big", "profiling")
+#: The profile compares production with the one proposal not applied; both must keep running.
+PROFILED_VARIANTS = ("as-is", "diagnose in a thread")
 
 
 @pytest.mark.slow
@@ -41,6 +43,10 @@ def test_every_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
     assert {"platform", "cpu", "cores", "python", "textual", "pypsrp"} <= payload["machine"].keys()
     rows = payload["rows"]
     assert {row["bench"] for row in rows} == set(BENCHMARKS)
+    profiled = [row["measure"] for row in rows if row["bench"] == "profiling"]
+    for variant in PROFILED_VARIANTS:
+        assert any(f"refresh, {variant}," in measure for measure in profiled), (variant, profiled)
+    assert any(measure.startswith("diagnose, ") for measure in profiled), profiled
 
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     for row in rows:
