@@ -72,4 +72,3 @@ async def test_serves_the_demo_until_interrupted(https: bool) -> None:
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert PASSWORD not in err
-
