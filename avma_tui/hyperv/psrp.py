@@ -268,10 +268,15 @@ class PsrpTransport:
                 f"({_short(err)}); use --ca-cert PEM or, at your own risk, --insecure"
             )
         elif isinstance(err, requests.exceptions.ConnectTimeout) or _refused(err):
-            message = Unreachable(
-                f"cannot reach {url} ({_short(err)}): is WinRM listening? On the host run Enable-PSRemoting "
-                f"and open firewall port {self.settings.effective_port} (5985 HTTP / 5986 HTTPS)"
-            )
+            reason = _network_reason(err)
+            if reason == DNS_FAILURE:
+                hint = "check the host name, or use its IP address"
+            else:
+                hint = (
+                    f"is WinRM listening? On the host run Enable-PSRemoting and open firewall port "
+                    f"{self.settings.effective_port} (5985 HTTP / 5986 HTTPS)"
+                )
+            message = Unreachable(f"cannot reach {url} ({reason}): {hint}")
         elif isinstance(err, requests.exceptions.Timeout):
             message = self._timed_out(op)
         elif isinstance(err, requests.exceptions.ConnectionError):
@@ -395,6 +400,23 @@ def _short(err: BaseException | str) -> str:
     """The first line of an error's text, capped: enough to recognise it, never a wall of text."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return text[:200]
+
+
+DNS_FAILURE = "the name does not resolve (DNS)"
+_NETWORK_REASONS = (
+    (("NameResolutionError", "Name or service not known", "getaddrinfo failed", "Failed to resolve"), DNS_FAILURE),
+    (("Connection refused", "ConnectionRefusedError", "actively refused"), "connection refused"),
+    (("timed out", "ConnectTimeout"), "no answer within the timeout"),
+)  # fmt: skip
+
+
+def _network_reason(err: BaseException) -> str:
+    """Why a connection could not be made, in three words where urllib3 writes three lines."""
+    text = repr(err)
+    for needles, reason in _NETWORK_REASONS:
+        if any(needle in text for needle in needles):
+            return reason
+    return _short(err)
 
 
 def _scrub(text: str, password: str) -> str:

@@ -42,6 +42,18 @@ async def test_closed_port_is_unreachable() -> None:
         await transport.run("inventory")
     await transport.close()
     assert "Enable-PSRemoting" in str(caught.value) and str(port) in str(caught.value)
+    assert "(connection refused)" in str(caught.value)
+
+
+async def test_a_name_that_does_not_resolve_says_so() -> None:
+    settings = ConnectionSettings(host="hv01.invalid", https=False, auth="ntlm", username=USER, timeout=5)
+    transport = PsrpTransport(settings, PASSWORD)
+    with pytest.raises(Unreachable) as caught:
+        await transport.run("inventory")
+    await transport.close()
+    message = str(caught.value)
+    assert "does not resolve" in message and "check the host name" in message
+    assert "\n" not in message and "HTTPConnectionPool" not in message
 
 
 async def test_https_with_the_generated_ca(
