@@ -116,6 +116,17 @@ class AvmaApp(App[None]):
             return
         self._refresh_worker = self.run_worker(self.refresh_now(), name="refresh", group="refresh", exit_on_error=False)
 
+    def refresh_after_change(self) -> None:
+        """Read the host again because something changed (a login, a fix): never dropped.
+
+        A refresh already running may have read before the change, so this one waits for it
+        (refresh_now's lock) and then reads again.
+        """
+        if self.session is not None:
+            self._refresh_worker = self.run_worker(
+                self.refresh_now(), name="refresh", group="refresh", exit_on_error=False
+            )
+
     async def refresh_now(self) -> Diagnosis | None:
         """Read the host again and show it; None when the read failed (the banner says why).
 
@@ -195,7 +206,7 @@ class AvmaApp(App[None]):
         if self.session is None:
             return
         self.push_screen(
-            FixWizardScreen(self.session, self.audit, vm_ids, mode=mode), lambda _result: self.action_refresh()
+            FixWizardScreen(self.session, self.audit, vm_ids, mode=mode), lambda _result: self.refresh_after_change()
         )
 
     # --- quitting ----------------------------------------------------------------------------------

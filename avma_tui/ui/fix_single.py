@@ -77,7 +77,7 @@ class SingleFix(Vertical):
     SingleFix #fix-progress { width: 1fr; }
     SingleFix #fix-result { height: auto; max-height: 12; padding: 0 1; border-top: solid $primary-muted; }
     SingleFix .dialog-buttons { height: auto; align-horizontal: right; }
-    SingleFix .dialog-buttons Button { margin-left: 2; }
+    SingleFix .dialog-buttons Button { margin-left: 1; min-width: 10; }  /* up to six buttons fit in 80 columns */
     """
 
     BINDINGS = [

@@ -326,6 +326,7 @@ async def test_refresh_now_waits_for_a_running_refresh_then_reads_again(make_app
         diagnosis = await app.refresh_now()
         await settle(pilot)
         assert diagnosis is app.session.diagnosis
+        print("CALLS", transport.calls[-12:], before, transport.calls.count("inventory"))
         assert transport.calls.count("inventory") == before + 2
 
 
@@ -449,3 +450,35 @@ async def test_a_refresh_updates_only_the_vms_that_changed(make_app, settle, tra
         assert updated and set(updated) == {print01}
         assert _cell(app, print01, "kvp") != "off"
         assert table.row_count == len(app.session.diagnosis.vms)
+
+
+async def test_credentials_given_during_a_refresh_read_the_host_again(make_app, settle, transport_of) -> None:
+    """The refresh that was running may have read the guests before the login: the login must read again."""
+    from avma_tui.hyperv.transport import Credential
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        transport = transport_of(app)
+        transport.latency_ms = 100
+        before = transport.calls.count("inventory")
+        app.action_refresh()
+        app.screen._credentials_given(Credential("Administrator", "Passw0rd!"))
+        await settle(pilot)
+        await settle(pilot)
+        assert transport.calls.count("inventory") == before + 2
+        assert transport.calls[-1] == "guest_licenses"
+
+
+async def test_filter_matches_the_status_as_the_table_shows_it(make_app, settle) -> None:
+    """Admins type what they see in the Activation column ("not eligible", "not read"), not the enum's spelling."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"not eligible")
+        shown = _names_in_order(app)
+        assert "ADMIN-W11" in shown and "APP01" not in shown
+        app.screen.query_one("#filter", Input).value = "not read"
+        await pilot.pause()
+        shown = _names_in_order(app)
+        assert "APP01" in shown and "ADMIN-W11" not in shown

@@ -214,7 +214,7 @@ class DashboardScreen(Screen[None]):
         if credential is None or session is None:
             return
         session.guest_credential = credential
-        self.avma_app.action_refresh()
+        self.avma_app.refresh_after_change()
 
     def action_events(self) -> None:
         from .events import EventsScreen

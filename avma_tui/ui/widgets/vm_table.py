@@ -17,16 +17,21 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from ...model import VmDiagnosis
-from .cells import COLUMNS, mark_cell, row_cells
+from .cells import COLUMNS, activation_cell, mark_cell, row_cells
 from .content_table import ContentTable
 
 
 def matches(diag: VmDiagnosis, needle: str) -> bool:
-    """Does the VM match the filter text: its name, state, status or one of its finding codes?"""
+    """Does the VM match the filter text: its name, state, status or one of its finding codes?
+
+    The status matches as the Activation column shows it ("not read", "Licensed · AVMA") as well as
+    by its name in reports ("not-eligible").
+    """
     needle = needle.strip().casefold()
     if not needle:
         return True
-    haystack = [diag.vm.name, diag.vm.state, diag.status.value, *(f.code for f in diag.findings)]
+    shown_status = activation_cell(diag)[0].plain
+    haystack = [diag.vm.name, diag.vm.state, diag.status.value, shown_status, *(f.code for f in diag.findings)]
     return any(needle in item.casefold() for item in haystack)
 
 

@@ -1,0 +1,50 @@
+"""The smallest supported terminal (80x24): every button a dialog offers is on screen and clickable.
+
+A Horizontal button row does not wrap: buttons wider than the dialog are silently cut off, and at
+80 columns that once hid the wizard's "Run…" button, the one the admin came for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_fix_support import fast_app, open_on
+from textual.pilot import Pilot
+from textual.widgets import Button
+
+from avma_tui.ui.fix_wizard import FixWizardScreen
+from avma_tui.ui.screens.credentials import CredentialsScreen
+
+SMALL = (80, 24)
+
+
+def _cut_buttons(pilot: Pilot[Any]) -> list[str]:
+    """Labels of the shown buttons that do not fit entirely on the screen."""
+    width, height = pilot.app.size
+    shown = [b for b in pilot.app.screen.query(Button) if b.display and b.parent is not None and b.parent.display]
+    assert shown, "the dialog shows no buttons"
+    return [
+        str(b.label)
+        for b in shown
+        if b.region.width < len(str(b.label)) or b.region.right > width or b.region.bottom > height
+    ]
+
+
+@pytest.mark.parametrize(
+    ("vm", "key"),
+    [
+        ("APP02", "f"),  # a step needing guest credentials: Close, Skip, Guest login…, Re-check, Run…
+        ("APP01", "k"),  # the key flow, no guest login yet: also Show key (six buttons)
+    ],
+)
+async def test_fix_wizard_buttons_all_fit_at_80x24(monkeypatch: pytest.MonkeyPatch, vm: str, key: str) -> None:
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=SMALL) as pilot:
+        await open_on(pilot, vm, key)
+        if isinstance(app.screen, CredentialsScreen):  # the key flow asks for a guest login first
+            assert _cut_buttons(pilot) == []
+            await pilot.press("escape")
+            await pilot.pause()
+        assert isinstance(app.screen, FixWizardScreen)
+        assert _cut_buttons(pilot) == []
