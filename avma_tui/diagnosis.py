@@ -611,6 +611,17 @@ class _VmCheck:
 
     def _license(self) -> VmStatus:
         read = self.vm.license
+        if read.state is LicenseState.NOT_READ and self._too_old_for_ps_direct():
+            self.add(
+                "LICENSE_UNKNOWN",
+                "License not read",
+                "The guest's activation is read inside the guest over PowerShell Direct, which cannot reach "
+                "this guest; guest credentials would not help.",
+                ("guest license: not read",),
+                "Read it at the VM's console (slmgr /dlv).",
+            )
+            self._ps_direct("")
+            return VmStatus.UNKNOWN
         if read.state is LicenseState.NOT_READ:
             self.add(
                 "LICENSE_UNKNOWN",
@@ -654,10 +665,15 @@ class _VmCheck:
             return VmStatus.NOT_ACTIVATED
         return VmStatus.ACTIVATED_AVMA if license_.is_avma else VmStatus.ACTIVATED_OTHER
 
+    def _too_old_for_ps_direct(self) -> bool:
+        """PowerShell Direct needs a Windows Server 2016 (or Windows 10) guest."""
+        build = self.vm.guest.build if self.vm.guest else None
+        return self.guest.family == "2012 R2" or (build is not None and build < _FIRST_PS_DIRECT_BUILD)
+
     def _ps_direct(self, error: str) -> None:
         """PowerShell Direct cannot help: the guest is too old for it, or a session could not be opened."""
         build = self.vm.guest.build if self.vm.guest else None
-        old = self.guest.family == "2012 R2" or (build is not None and build < _FIRST_PS_DIRECT_BUILD)
+        old = self._too_old_for_ps_direct()
         if not old and not error:
             return
         if old:
@@ -665,7 +681,7 @@ class _VmCheck:
                 "PowerShell Direct needs Windows Server 2016 or newer in the guest; this guest is "
                 f"{self.guest.version or f'build {build}'}, so the tool cannot read its license or install keys."
             )
-            evidence = (f"KVP OSBuildNumber = {build}",)
+            evidence = self.guest.evidence or (f"KVP OSBuildNumber = {build}",)
         else:
             detail = (
                 "PowerShell Direct could not open a session in the guest (still booting, or the Hyper-V VM "

@@ -421,10 +421,9 @@ def _set_edition(g: _Guest) -> Step:
 
 
 def _enter_credentials(g: _Guest) -> Step:
-    read = g.vmd.vm.license
     refusal = ""
-    if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.PS_DIRECT:
-        refusal = "PS_DIRECT_UNAVAILABLE: PowerShell Direct cannot reach this guest; use its console"
+    if not g.ps_direct:
+        refusal = "PS_DIRECT_UNAVAILABLE: PowerShell Direct cannot reach this guest; read its license at its console"
     elif not g.vmd.vm.running:
         refusal = "VM_NOT_RUNNING: the guest's license can only be read while the VM runs"
     return _op_step(

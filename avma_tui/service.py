@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,8 @@ class FixService:
         params: dict[str, Any] = {"step": step.id, **dict(step.params)}
         if step.op == "activate_host" and host_product_key:
             params["ProductKey"] = mask_key(host_product_key)
-        intent = self.audit.intent(
+        intent = await asyncio.to_thread(
+            self.audit.intent,
             host=self.session.host_name,
             remote_user=self.session.remote_user,
             target=target,
@@ -175,11 +177,14 @@ class FixService:
         try:
             returned = await self._run_op(vm_id, step, host_product_key)
         except asyncio.CancelledError:
+            # Written in place, not in a thread: a cancelled task must not end before its record is on disk.
             self.audit.result(intent, outcome="unknown", error={"code": "cancelled", "message": "cancelled mid-step"})
             raise
         except TransportError as err:
             failure = self._explain(err, step)
-            self.audit.result(intent, outcome=failure.outcome, error={"code": failure.code, "message": failure.message})
+            await self._result(
+                intent, outcome=failure.outcome, error={"code": failure.code, "message": failure.message}
+            )
             return StepResult(step, failure.outcome, failure.message, failure.next_step)
         progress("Verifying…")
         try:
@@ -192,13 +197,13 @@ class FixService:
         except TransportError as err:
             outcome = "cancelled" if isinstance(err, Cancelled) else "unknown"
             message = f"The change ran, but reading it back failed: {_remote_text(err)}"
-            self.audit.result(intent, outcome=outcome, error={"code": type(err).__name__, "message": message})
+            await self._result(intent, outcome=outcome, error={"code": type(err).__name__, "message": message})
             return StepResult(step, outcome, message, _RECHECK)
         if ok:
-            self.audit.result(intent, outcome="ok", after=after)
+            await self._result(intent, outcome="ok", after=after)
             return StepResult(step, "ok", f"Done and verified: {step.verify}", "")
         message = f"The change ran but did not verify within {self.verify_timeout:g} s: {detail}"
-        self.audit.result(intent, outcome="failed", after=after, error={"code": "not_verified", "message": message})
+        await self._result(intent, outcome="failed", after=after, error={"code": "not_verified", "message": message})
         return StepResult(step, "failed", message, self._after_unverified(step))
 
     async def confirm_manual(self, vm_id: str | None, step: Step, *, interaction: str) -> StepResult:
@@ -211,7 +216,8 @@ class FixService:
         still = any(s.id == step.id for r in remedies for s in r.steps)
         outcome = "failed" if still else "ok"
         target = Target("vm", vmd.vm.name, vmd.vm.id) if vmd else Target("host", diagnosis.inventory.host.fqdn)
-        self.audit.append(
+        await asyncio.to_thread(
+            self.audit.append,
             host=self.session.host_name,
             remote_user=self.session.remote_user,
             target=target,
@@ -225,6 +231,10 @@ class FixService:
         if still:
             return StepResult(step, "failed", "Re-checked: the problem is still there.", "Check the commands ran.")
         return StepResult(step, "ok", "Re-checked: the problem is gone.", "")
+
+    async def _result(self, intent: dict[str, Any], **fields: Any) -> None:
+        """Close `intent` in the audit log; the fsync runs in a thread so the UI's event loop never waits on disk."""
+        await asyncio.to_thread(self.audit.result, intent, **fields)
 
     # --- before running ----------------------------------------------------------------------------
 
@@ -301,15 +311,21 @@ class FixService:
     async def _verify(
         self, vm_id: str | None, step: Step, returned: Any, progress: Callable[[str], None]
     ) -> tuple[bool, dict[str, Any], str]:
-        """Poll until the step's effect reads back: (verified, state after, what was last seen)."""
+        """Poll until the step's effect reads back: (verified, state after, what was last seen).
+
+        Bounded twice: by a number of polls (what an injected clock sees) and by the wall-clock deadline,
+        because each read-back itself takes time (a PowerShell Direct read takes seconds) and the admin
+        was promised an answer within `verify_timeout`.
+        """
         attempts = max(1, math.ceil(self.verify_timeout / self.poll_interval))
+        deadline = time.monotonic() + self.verify_timeout
         seen = returned
         for attempt in range(attempts + 1):
             if seen is not None:
                 ok, after, detail = self._check(step, seen)
                 if ok:
                     return True, after, detail
-            if attempt == attempts:
+            if attempt == attempts or time.monotonic() >= deadline:
                 break
             await self._sleep(self.poll_interval)
             progress(f"Verifying… ({attempt + 1})")

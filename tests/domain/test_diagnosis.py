@@ -658,3 +658,11 @@ def test_worst_finding_and_severity_types() -> None:
     vm = one(diagnose(make_inventory(make_vm(license=read(make_license(status=5, description=KMS))))))
     assert vm.worst is not None and vm.worst.severity is Severity.ERROR
     assert all(isinstance(f.remedy_kind, RemedyKind) for f in vm.findings)
+
+
+def test_license_unknown_on_a_2012_r2_guest_does_not_ask_for_credentials() -> None:
+    guest = make_guest("Windows Server 2012 R2 Datacenter", "9600", "8")
+    vm = one(diagnose(make_inventory(make_vm(guest=guest, license=LicenseRead(LicenseState.NOT_READ)))))
+    unknown = vm.findings[0]
+    assert unknown.code == "LICENSE_UNKNOWN" and "credentials" not in unknown.remedy_summary.lower()
+    assert "slmgr /dlv" in unknown.remedy_summary and "cannot reach" in unknown.detail

@@ -410,3 +410,20 @@ async def test_every_real_diagnosis_has_a_plan_for_every_vm(scenario: str) -> No
                 if len(vmd.vm.name) > 8:  # hostile names never reach a script (short ones might by chance)
                     assert vmd.vm.name not in step.script
                 assert not any(key in value for key in ALL_KEYS for _, value in step.params)
+
+
+def test_reading_the_license_is_refused_where_ps_direct_cannot_reach_the_guest() -> None:
+    """Credentials cannot help a 2012 R2 guest: the read step must not send the admin to type them."""
+    not_read = LicenseRead(LicenseState.NOT_READ)
+    old = diagnosis(
+        "LICENSE_UNKNOWN",
+        "PS_DIRECT_UNAVAILABLE",
+        guest=guest_os(9600, 7, "Windows Server 2012 R2 Standard"),
+        license_read=not_read,
+        family="2012 R2",
+        recommended="MTB6V",
+    )
+    (read_step,) = plan_for_vm(old, VM_ID)[0].steps
+    assert read_step.op == "guest_licenses" and read_step.refusal.startswith("PS_DIRECT_UNAVAILABLE")
+    (new_step,) = plan_for_vm(diagnosis("LICENSE_UNKNOWN", license_read=not_read), VM_ID)[0].steps
+    assert new_step.op == "guest_licenses" and new_step.refusal == ""

@@ -4,6 +4,8 @@ the failures explained in plain words, the audit trail complete and free of secr
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -265,3 +267,38 @@ async def test_hostile_vm_name_through_a_whole_fix(make_rig) -> None:
     vmd = await rig.service.recheck(vm_id)
     assert vmd.status is VmStatus.ACTIVATED_AVMA
     assert {r["target"]["name"] for r in rig.audit.records()} == {name}
+
+
+async def test_audit_writes_run_off_the_event_loop(make_rig) -> None:
+    """The fsync of every audit record happens in a worker thread: the TUI's event loop never waits on disk."""
+    rig = await make_rig()
+    loop_thread = threading.get_ident()
+    writers: list[int] = []
+    append = rig.audit.append
+
+    def recording_append(**fields):
+        writers.append(threading.get_ident())
+        return append(**fields)
+
+    rig.audit.append = recording_append
+    await fix(rig, "PRINT01", "KVP_DISABLED")
+    (step,) = steps_for(rig, "FS-OLD01", "PS_DIRECT_UNAVAILABLE")
+    await rig.service.confirm_manual(rig.vm_id("FS-OLD01"), step, interaction="t")
+    assert len(writers) == 3 and loop_thread not in writers
+
+
+async def test_verification_stops_at_the_wall_clock_deadline(make_rig) -> None:
+    """Slow read-backs cannot stretch verification beyond verify_timeout (polls alone would take seconds)."""
+    rig = await make_rig()
+    rig.service.verify_timeout, rig.service.poll_interval = 0.2, 0.001  # 200 polls
+
+    async def slow_poll(_seconds: float) -> None:
+        await asyncio.sleep(0.02)  # each poll plus read-back costs real time; the sim's clock stands still
+
+    rig.service._sleep = slow_poll
+    (step,) = steps_for(rig, "WEB01", "ACTIVATED_BY_OTHER_HOST")
+    started = time.monotonic()
+    result = await rig.service.run_step(rig.vm_id("WEB01"), step, interaction="t")
+    assert time.monotonic() - started < 1.5
+    assert result.outcome == "failed" and "did not verify within 0.2 s" in result.message
+    assert rig.audit.records()[-1]["error"]["code"] == "not_verified"
