@@ -88,6 +88,14 @@ _AVMA_CHANNEL = "VIRTUAL_MACHINE_ACTIVATION"
 _MAX_QUOTED = 120
 
 
+def grace_left(minutes: int) -> str:
+    """Grace time left in whole days, as slmgr counts them; under a day is not "0 days"."""
+    days = minutes // 1440
+    if days == 0:
+        return "less than a day"
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
 def _quote(value: str) -> str:
     """Untrusted text as a Python literal: quoted, control characters escaped, length capped."""
     return repr(value if len(value) <= _MAX_QUOTED else value[:_MAX_QUOTED] + "…")
@@ -253,8 +261,8 @@ def _host_findings(host: Host, facts: _HostFacts, catalog: Catalog) -> list[Find
                 "HOST_IS_VIRTUAL",
                 subject,
                 "The host itself runs in a VM",
-                "This Hyper-V host is a virtual machine (nested, or in Azure). AVMA is unsupported in Azure and "
-                "unreliable when nested; guests typically report 0xC004FD02.",
+                "This Hyper-V host is a virtual machine (nested, or in Azure). AVMA is not supported in Azure, "
+                "and guests of a nested host in Azure were seen to fail with 0xC004FD02.",
                 ("host is virtual = true",),
                 "Run the guests on a physical Datacenter host, or activate them with KMS (Azure KMS in Azure).",
             )
@@ -498,6 +506,8 @@ class _VmCheck:
                 (f"Get-VM State = {_quote(vm.state)}",),
                 "Start the VM, then refresh.",
             )
+            if not vm.kvp.enabled:  # a host setting, readable while the VM is off: no reason to hide it
+                self._kvp_disabled()
             status = VmStatus.UNKNOWN
         else:
             kvp_ok = self._kvp()
@@ -517,14 +527,7 @@ class _VmCheck:
         """KVP findings; True when KVP works well enough to trust the absence of guest data."""
         kvp = self.vm.kvp
         if not kvp.enabled:
-            self.add(
-                "KVP_DISABLED",
-                "Data Exchange (KVP) is disabled",
-                "AVMA passes through the Key-Value Pair Exchange integration service; while it is disabled the "
-                "host cannot activate this guest and sees none of its data.",
-                ("Key-Value Pair Exchange Enabled = False",),
-                "Enable the Key-Value Pair Exchange integration service (Enable-VMIntegrationService).",
-            )
+            self._kvp_disabled()
             return False
         lost = kvp.status in (KvpStatus.NO_CONTACT, KvpStatus.LOST_COMMUNICATION)
         if lost or self.vm.guest is None:
@@ -543,6 +546,16 @@ class _VmCheck:
             )
             return False
         return True
+
+    def _kvp_disabled(self) -> None:
+        self.add(
+            "KVP_DISABLED",
+            "Data Exchange (KVP) is disabled",
+            "AVMA passes through the Key-Value Pair Exchange integration service; while it is disabled the "
+            "host cannot activate this guest and sees none of its data.",
+            ("Key-Value Pair Exchange Enabled = False",),
+            "Enable the Key-Value Pair Exchange integration service (Enable-VMIntegrationService).",
+        )
 
     def _guest_os(self, kvp_ok: bool) -> None:
         guest = self.guest
@@ -706,7 +719,8 @@ class _VmCheck:
         self.add(
             "GUEST_EVALUATION",
             "Guest is an Evaluation edition",
-            "AVMA keys do not install on Evaluation editions (0xC004F069); the edition must be converted first. "
+            "AVMA keys do not install on Evaluation editions (the error is likely 0xC004F069, not confirmed); "
+            "the edition must be converted first. "
             "Standard Evaluation converts to Standard or Datacenter, Datacenter Evaluation only to Datacenter."
             + (" This guest is a domain controller, which DISM cannot convert." if dc else ""),
             (*guest.evidence, f"edition = {guest.edition.label}"),
@@ -801,13 +815,13 @@ class _VmCheck:
             )
             evidence.append(f"LicenseStatusReason = 0x{code:08X}")
         if status in _GRACE_STATES and license_.grace_minutes > 0:
-            days = license_.grace_minutes // 1440
+            left = grace_left(license_.grace_minutes)
             evidence.append(f"GracePeriodRemaining = {license_.grace_minutes} minutes")
             self.add(
                 "GRACE_PERIOD",
-                f"Grace period: {days} day{'s' if days != 1 else ''} left",
+                f"Grace period: {left} left",
                 f"Windows in the guest is {state}; it stops working as activated when the grace period ends in "
-                f"{days} day{'s' if days != 1 else ''}.{reason}",
+                f"{left}.{reason}",
                 evidence,
                 "Fix the findings above, then trigger activation in the guest (slmgr /ato).",
             )

@@ -384,7 +384,7 @@ def _set_edition(g: _Guest) -> Step:
     elif key is None:
         refusal = _key_refusal(g, None)
     warning = "the guest restarts to finish the conversion; plan a maintenance window"
-    why = "AVMA keys do not install on an Evaluation edition (0xC004F069): convert it to the retail edition first."
+    why = "AVMA keys do not install on an Evaluation edition: convert it to the retail edition first."
     if key is not None and not g.ps_direct:
         return _manual_step(
             id="manual_set_edition",
@@ -607,7 +607,7 @@ def _host_manual(finding: Finding) -> Step:
         ),
         "HOST_IS_VIRTUAL": (
             "manual_host_kms_alternative",
-            "Activate the guests with KMS: AVMA needs a physical Hyper-V host",
+            "Activate the guests with KMS instead: this host is itself a VM",
             "# In each guest (in Azure use azkms.core.windows.net:1688 as the KMS host):\n"
             "slmgr /ipk <KMS client key for the guest's version and edition>\n"
             "slmgr /skms <your KMS host>:1688\n"

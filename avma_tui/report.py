@@ -168,7 +168,7 @@ def _activation_cell(vmd: VmDiagnosis) -> str:
     elif read.state is LicenseState.FAILED:
         text += " (read failed)"
     if lic is not None and lic.status in (2, 3, 4, 6) and lic.grace_minutes:
-        text += f", grace {lic.grace_minutes // 1440}d"
+        text += f", grace {lic.grace_minutes // 1440 or '<1'}d"
     return text
 
 

@@ -528,11 +528,50 @@ def test_cluster_node_too_old_ignores_ineligible_guests() -> None:
 # --- VM edge cases --------------------------------------------------------------------------------
 
 
-def test_vm_off_has_only_vm_not_running() -> None:
-    vm = make_vm(state="Off", guest=None, kvp=Kvp(False, KvpStatus.NONE), license=LicenseRead(LicenseState.NOT_READ))
+@pytest.mark.parametrize("state", ["Off", "Saved", "Paused"])
+def test_vm_not_running_has_only_vm_not_running(state: str) -> None:
+    vm = make_vm(state=state, guest=None, kvp=Kvp(True, KvpStatus.NONE), license=LicenseRead(LicenseState.NOT_READ))
     result = one(diagnose(make_inventory(vm)))
     assert [f.code for f in result.findings] == ["VM_NOT_RUNNING"]
+    assert result.findings[0].title == f"VM is {state}"
     assert result.status is VmStatus.UNKNOWN and result.recommended_key_last5 is None
+
+
+def test_kvp_disabled_is_reported_while_the_vm_is_off() -> None:
+    """KVP_DISABLED is a host setting (spec: no "running" condition, unlike KVP_NO_CONTACT): shown for an off VM."""
+    vm = make_vm(state="Off", guest=None, kvp=Kvp(False, KvpStatus.NONE), license=LicenseRead(LicenseState.NOT_READ))
+    result = one(diagnose(make_inventory(vm)))
+    assert [f.code for f in result.findings] == ["VM_NOT_RUNNING", "KVP_DISABLED"]
+    assert result.status is VmStatus.UNKNOWN
+
+
+@pytest.mark.parametrize(("minutes", "left"), [(100, "less than a day"), (1440, "1 day"), (3 * 1440 + 5, "3 days")])
+@pytest.mark.parametrize("status", [2, 3, 4, 6])
+def test_grace_states_say_the_time_left(status: int, minutes: int, left: str) -> None:
+    lic = make_license(status=status, grace_minutes=minutes)
+    (finding,) = one(diagnose(make_inventory(make_vm(license=read(lic))))).findings
+    assert finding.code == "GRACE_PERIOD" and finding.title == f"Grace period: {left} left"
+
+
+def test_notification_with_fd04_is_not_activated_and_decoded() -> None:
+    lic = make_license(status=5, reason=0xC004FD04, grace_minutes=0)
+    (finding,) = one(diagnose(make_inventory(make_vm(license=read(lic))))).findings
+    assert finding.code == "NOT_ACTIVATED" and "Notification" in finding.detail
+    assert "0xC004FD04" in finding.detail and "not been bound" in finding.detail
+
+
+def test_unlicensed_without_a_reason_is_not_activated() -> None:
+    (finding,) = one(diagnose(make_inventory(make_vm(license=read(make_license(status=0, reason=0)))))).findings
+    assert finding.code == "NOT_ACTIVATED" and finding.detail == "Windows in the guest is Unlicensed."
+
+
+def test_unconfirmed_facts_are_not_stated_as_facts() -> None:
+    """Reference §6 V7: the error an AVMA key gives on an Evaluation edition is UNCONFIRMED."""
+    guest = make_guest("Windows Server 2019 Standard Evaluation", "17763", "79")
+    evaluation = one(diagnose(make_inventory(make_vm(guest=guest)))).findings[0]
+    assert evaluation.code == "GUEST_EVALUATION" and "not confirmed" in evaluation.detail
+    (virtual,) = diagnose(make_inventory(host=make_host(virtual=True))).host_findings
+    assert "typically" not in virtual.detail and "in Azure" in virtual.detail
 
 
 def test_kvp_disabled_hides_guest_os_unknown() -> None:

@@ -206,3 +206,19 @@ def test_report_does_not_load_textual(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_text_shows_under_a_day_of_grace_as_less_than_one_day(tmp_path: Path, capsys, monkeypatch) -> None:
+    path = tmp_path / "grace.toml"
+    path.write_text(
+        HEALTHY.replace('name = "LNX01"', 'name = "APP01"').split("[vms.guest]")[0]
+        + '[vms.guest]\nOSName = "Windows Server 2019 Standard"\nOSBuildNumber = "17763"\nOSEditionId = "7"\n'
+        'ProductType = "3"\n[vms.license]\nstatus = 2\nchannel = "VIRTUAL_MACHINE_ACTIVATION"\n'
+        'partial_product_key = "4GF74"\ngrace_minutes = 100\n'
+        f'[guest_credentials]\nusername = "Administrator"\npassword = "{GUEST_PASSWORD}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", GUEST_PASSWORD)
+    assert main(["report", "--scenario", str(path), "--guest-user", "Administrator"]) == 0
+    out = capsys.readouterr().out
+    assert "grace <1d" in out and "Grace period: less than a day left" in out
