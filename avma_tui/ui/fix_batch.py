@@ -14,10 +14,9 @@ import asyncio
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static
-from textual.worker import Worker, WorkerState
 
 from ..audit import AuditError
 from ..hyperv.transport import Credential, TransportError
@@ -25,6 +24,7 @@ from ..remedies import NEEDS_GUEST_CREDENTIALS
 from ..service import FixService
 from . import safe
 from .app import OPERATION_GROUP
+from .fix_body import FixBody
 from .fix_plan import (
     BATCH_PARALLELISM,
     PlannedStep,
@@ -67,28 +67,21 @@ def group_line(group: StepGroup) -> Content:
     return line
 
 
-class BatchFix(Vertical):
+class BatchFix(FixBody):
     """The wizard body for several VMs at once."""
 
     DEFAULT_CSS = """
-    BatchFix { height: 1fr; }
     BatchFix #batch-heading { text-style: bold; padding: 0 1; }
     BatchFix #batch-plan-box { height: auto; max-height: 12; padding: 0 1; }
     BatchFix #batch-table { height: 1fr; }
     BatchFix #batch-summary { height: auto; max-height: 10; padding: 0 1; border-top: solid $primary-muted; }
-    BatchFix .dialog-buttons { height: auto; align-horizontal: right; }
-    BatchFix .dialog-buttons Button { margin-left: 2; }
     """
 
     def __init__(self, service: FixService, interaction: str, vm_ids: list[str]) -> None:
-        super().__init__(id="batch-fix")
-        self.service = service
-        self.session = service.session
-        self.interaction = interaction
+        super().__init__(service, interaction, id="batch-fix")
         self.vm_ids = list(dict.fromkeys(vm_ids))
         self.accounts: list[VmAccount] = []
         self.stopping = False
-        self.worker: Worker[None] | None = None
         self.finished = False
 
     def compose(self) -> ComposeResult:
@@ -110,20 +103,6 @@ class BatchFix(Vertical):
         self._show_plan()
 
     # --- the API the screen uses ---------------------------------------------------------------------
-
-    @property
-    def busy(self) -> bool:
-        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
-
-    @property
-    def changing(self) -> bool:
-        """The batch is running: closing now would leave the running steps' outcome unknown."""
-        return self.busy
-
-    def cancel(self) -> None:
-        """Cancel the running steps now: their outcome is unknown (the audit log and the table say so)."""
-        if self.worker is not None:
-            self.worker.cancel()
 
     def stop(self) -> None:
         """First press: no new step starts, running ones finish. A second press cancels them."""
@@ -175,9 +154,7 @@ class BatchFix(Vertical):
         self.query_one("#batch-stop" if busy else ("#batch-run" if can_run else "#batch-close"), Button).focus()
 
     def _show_summary(self, text: Content) -> None:
-        box = self.query_one("#batch-summary", Static)
-        box.update(text)
-        box.display = True
+        self._show_box("#batch-summary", text)
 
     # --- running -------------------------------------------------------------------------------------
 

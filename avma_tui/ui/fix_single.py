@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, ProgressBar, Static
-from textual.worker import Worker, WorkerState
 
 from ..audit import AuditError
 from ..hyperv.transport import Credential, TransportError
@@ -30,10 +29,12 @@ from ..remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, St
 from ..service import FixService, StepResult
 from . import safe
 from .app import OPERATION_GROUP
+from .fix_body import FixBody
 from .fix_plan import PlannedStep, next_step, plan_steps
 from .fix_step import StepView, lines, result_text
 from .screens.confirm import ConfirmScreen
 from .screens.credentials import CredentialsScreen
+from .widgets.cells import LICENSE_STATUS, STATUS_WORDS, channel_name
 
 if TYPE_CHECKING:
     from ..model import Diagnosis
@@ -62,11 +63,10 @@ def _mark(outcome: str) -> tuple[str, str]:
     return MARKS.get(outcome, ("✘", "$error") if outcome in ("failed", "unknown") else ("–", "$warning"))
 
 
-class SingleFix(Vertical):
+class SingleFix(FixBody):
     """The wizard body for one VM (`vm_id`), or the host (`vm_id` None); `key_mode` for the `k` flow."""
 
     DEFAULT_CSS = """
-    SingleFix { height: 1fr; }
     SingleFix #fix-heading { text-style: bold; padding: 0 1; }
     SingleFix #fix-plan { height: auto; max-height: 8; padding: 0 1; color: $text-muted; }
     SingleFix #fix-host-key-row { height: auto; display: none; padding: 0 1; }
@@ -76,8 +76,6 @@ class SingleFix(Vertical):
     SingleFix #fix-bar { width: 22; }
     SingleFix #fix-progress { width: 1fr; }
     SingleFix #fix-result { height: auto; max-height: 12; padding: 0 1; border-top: solid $primary-muted; }
-    SingleFix .dialog-buttons { height: auto; align-horizontal: right; }
-    SingleFix .dialog-buttons Button { margin-left: 1; min-width: 10; }  /* up to six buttons fit in 80 columns */
     """
 
     BINDINGS = [
@@ -86,10 +84,7 @@ class SingleFix(Vertical):
     ]
 
     def __init__(self, service: FixService, interaction: str, vm_id: str | None, *, key_mode: bool = False) -> None:
-        super().__init__(id="single-fix")
-        self.service = service
-        self.session = service.session
-        self.interaction = interaction
+        super().__init__(service, interaction, id="single-fix")
         self.vm_id = vm_id
         self.key_mode = key_mode
         self.current: PlannedStep | None = None
@@ -97,7 +92,6 @@ class SingleFix(Vertical):
         self.history: list[StepResult] = []
         self.reveal = False
         self._login_asked = False
-        self.worker: Worker[None] | None = None
         self._progress_text = ""
         self._started = 0.0
         self._ticker: Timer | None = None
@@ -131,23 +125,6 @@ class SingleFix(Vertical):
             self._read(reset=False)
         else:
             self._advance()
-
-    # --- the API the screen uses ---------------------------------------------------------------------
-
-    @property
-    def busy(self) -> bool:
-        """A worker (a change, or a read of the host) is running: the controls wait for it."""
-        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
-
-    @property
-    def changing(self) -> bool:
-        """A change is running: closing now would leave its outcome unknown."""
-        return self.busy and self.worker is not None and self.worker.group == OPERATION_GROUP
-
-    def cancel(self) -> None:
-        """Cancel the running step: FixService records its outcome as unknown (or cancelled while verifying)."""
-        if self.worker is not None:
-            self.worker.cancel()
 
     # --- what is shown -------------------------------------------------------------------------------
 
@@ -214,7 +191,7 @@ class SingleFix(Vertical):
         heading = safe.assemble(f"{verb} ", (self._subject(), "bold $text-primary"))
         vmd = self.diagnosis.for_vm(self.vm_id) if self.diagnosis and self.vm_id else None
         if vmd is not None:
-            heading = Content.assemble(heading, (f"  · status {vmd.status.value}", "$text-muted"))
+            heading = Content.assemble(heading, (f"  · {STATUS_WORDS[vmd.status]}", "$text-muted"))
         elif self.vm_id and self.diagnosis:
             heading = Content.assemble(heading, ("  · no longer on the host", "$error"))
         self.query_one("#fix-heading", Static).update(heading)
@@ -243,11 +220,12 @@ class SingleFix(Vertical):
         vmd = diagnosis.for_vm(self.vm_id)
         if vmd is None:
             return Content("The VM is no longer on the host.")
-        parts: list[str | Content | tuple[object, str]] = ["Nothing left to do. ", (vmd.vm.name, "bold"), " is now "]
-        parts.append((vmd.status.value, "bold"))
+        parts: list[str | Content | tuple[object, str]] = ["Nothing left to do. ", (vmd.vm.name, "bold"), ": "]
+        parts.append((STATUS_WORDS[vmd.status], "bold"))
         lic = vmd.vm.license.license
         if lic is not None:
-            parts += [f": license status {lic.status} on ", (lic.channel or "no", "bold"), " channel"]
+            status = LICENSE_STATUS.get(lic.status, f"license status {lic.status}")
+            parts += [f" — {status} on the ", (channel_name(lic), "bold"), " channel"]
             if lic.avma_host:
                 parts += [", AVMA host ", (lic.avma_host, "bold")]
         text = safe.assemble(*parts)
@@ -281,9 +259,7 @@ class SingleFix(Vertical):
         self.query_one(f"#{focus}", Button).focus()
 
     def _show_result(self, text: Content) -> None:
-        box = self.query_one("#fix-result", Static)
-        box.update(text)
-        box.display = True
+        self._show_box("#fix-result", text)
 
     # --- buttons and keys ----------------------------------------------------------------------------
 

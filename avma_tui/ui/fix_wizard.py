@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from ..audit import AuditLog, new_interaction
 from ..session import Session
 from .fix_batch import BatchFix
+from .fix_body import FixBody
 from .fix_plan import FixTiming, make_service
 from .fix_single import SingleFix
 from .screens.confirm import ConfirmScreen
@@ -53,7 +54,7 @@ class FixWizardScreen(ModalScreen[None]):
         self.vm_ids = vm_ids
         service = make_service(session, audit, timing)
         interaction = new_interaction()
-        self.body: SingleFix | BatchFix
+        self.body: FixBody
         if mode == "batch":
             self.body = BatchFix(service, interaction, vm_ids)
         else:

@@ -98,7 +98,8 @@ async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
         lic = _vm(app, "SQL01").vm.license.license
         assert (lic.status, lic.partial_product_key, lic.is_avma, lic.avma_host) == (1, SQL01_AVMA_LAST5, True, "HV01")
         assert _vm(app, "SQL01").status.value == "activated-avma"
-        assert "is now activated-avma" in shown(app, "#step-note")  # the closing line says where it stands
+        # the closing line says where it stands, in the words of the table
+        assert "SQL01: activated by AVMA — Licensed on the AVMA channel, AVMA host HV01" in shown(app, "#step-note")
 
 
 async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,6 +46,15 @@ _STATUS_ORDER = {
     VmStatus.NOT_ELIGIBLE: 4,
 }
 
+#: A VM's AVMA status in words, for headings and sentences ("SQL01: activated by AVMA").
+STATUS_WORDS = {
+    VmStatus.ACTIVATED_AVMA: "activated by AVMA",
+    VmStatus.ACTIVATED_OTHER: "activated, not by AVMA",
+    VmStatus.NOT_ACTIVATED: "not activated",
+    VmStatus.NOT_ELIGIBLE: "not eligible for AVMA",
+    VmStatus.UNKNOWN: "activation unknown",
+}
+
 _KVP_WORDS = {KvpStatus.NO_CONTACT: "no contact", KvpStatus.LOST_COMMUNICATION: "lost contact"}
 
 _STATE_STYLE = {"Running": "$success", "Off": "$text-muted", "Saved": "$warning", "Paused": "$warning"}
