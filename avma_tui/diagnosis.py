@@ -349,10 +349,11 @@ def _node_findings(cluster_name: str, node: ClusterNode, newest_guest: str | Non
     edition = catalog.edition(node.sku, "")
     family = catalog.family_of(node.build)
     evidence = (f"cluster node {_quote(node.name)} BuildNumber = {node.build}", f"OperatingSystemSKU = {node.sku}")
-    if newest_guest is not None and (family is None or FAMILIES.index(family) < FAMILIES.index(newest_guest)):
-        version = (
-            f"Windows Server {family}" if family else f"build {node.build}" if node.build else "an unreported build"
-        )
+    # An unreported or uncatalogued build is not known to be older (a build newer than the catalog is not).
+    older = FAMILIES.index(family) < FAMILIES.index(newest_guest) if family and newest_guest else False
+    too_old_build = family is None and node.build is not None and node.build < _FIRST_AVMA_BUILD
+    if newest_guest is not None and (older or too_old_build):
+        version = f"Windows Server {family}" if family else f"build {node.build}"
         found.append(
             _finding(
                 "CLUSTER_NODE_TOO_OLD",
@@ -814,6 +815,7 @@ class _VmCheck:
                 else f" Reason 0x{code:08X} (not in the catalog)."
             )
             evidence.append(f"LicenseStatusReason = 0x{code:08X}")
+        reason += self._wrong_avma_key(license_, evidence)
         if status in _GRACE_STATES and license_.grace_minutes > 0:
             left = grace_left(license_.grace_minutes)
             evidence.append(f"GracePeriodRemaining = {license_.grace_minutes} minutes")
@@ -834,6 +836,19 @@ class _VmCheck:
             + reason,
             evidence,
             "Fix the findings above, then trigger activation in the guest (slmgr /ato).",
+        )
+
+    def _wrong_avma_key(self, license_: GuestLicense, evidence: list[str]) -> str:
+        """An AVMA-channel key that is not this guest's (reference §6 V10), e.g. left over from an in-place upgrade."""
+        want, partial = self.guest.key, license_.partial_product_key.strip().upper()
+        if not license_.is_avma or want is None or not partial or partial == want.last5:
+            return ""
+        evidence.append(f"PartialProductKey = {_quote(license_.partial_product_key)}")
+        other = self.catalog.avma_key_by_last5(partial)
+        what = f"the AVMA key for {other.versions} {other.edition}" if other else "not an AVMA key in the catalog"
+        return (
+            f" The installed key …{partial} is {what}; this guest ({self.guest.version} "
+            f"{self.guest.edition.label}) needs …{want.last5}."
         )
 
     def _events(self) -> None:

@@ -705,3 +705,21 @@ def test_license_unknown_on_a_2012_r2_guest_does_not_ask_for_credentials() -> No
     unknown = vm.findings[0]
     assert unknown.code == "LICENSE_UNKNOWN" and "credentials" not in unknown.remedy_summary.lower()
     assert "slmgr /dlv" in unknown.remedy_summary and "cannot reach" in unknown.detail
+
+
+@pytest.mark.parametrize(("build", "too_old"), [(17763, True), (9200, True), (None, False), (26200, False)])
+def test_cluster_node_too_old_only_when_known_to_be_older(build: int | None, too_old: bool) -> None:
+    """A node whose build is unreported, or newer than the catalog knows, is not claimed to be too old."""
+    guest = make_vm(guest=make_guest("Windows Server 2022 Standard", "20348"))
+    codes = all_codes(diagnose(make_inventory(guest, cluster=cluster(node(build=build)))))
+    assert ("CLUSTER_NODE_TOO_OLD" in codes) is too_old
+
+
+def test_not_activated_names_an_avma_key_of_another_version() -> None:
+    """Reference §6 V10: the 2016 AVMA key left on a 2019 guest (in-place upgrade) is named, with the right one."""
+    lic = make_license(status=5, reason=0xC004FD03, grace_minutes=0, partial_product_key="4RHYD")
+    vm = one(diagnose(make_inventory(make_vm(license=read(lic)))))
+    (finding,) = vm.findings
+    assert finding.code == "NOT_ACTIVATED"
+    assert "…4RHYD is the AVMA key for Windows Server 2016 Standard" in finding.detail
+    assert "needs …4GF74" in finding.detail and "PartialProductKey = '4RHYD'" in finding.evidence
