@@ -224,6 +224,8 @@ class BatchFix(FixBody):
                 raise
             except (TransportError, AuditError, KeyError) as err:
                 account.problem = f"reading the host failed: {err}"
+            except Exception as err:  # escaping, it would end the batch while other VMs' steps still run
+                account.problem = f"unexpected {type(err).__name__}: {err}"
 
     async def _steps_of(self, account: VmAccount) -> None:
         """This VM's confirmed steps, one after the other, re-planning after each; stops at the first failure."""

@@ -22,6 +22,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, ProgressBar, Static
+from textual.worker import Worker, WorkerState
 
 from ..audit import AuditError
 from ..hyperv.transport import Credential, TransportError
@@ -490,6 +491,13 @@ class SingleFix(FixBody):
         self.query_one("#fix-progress", Static).update(
             safe.assemble(self._progress_text, (f"  {elapsed:.0f} s", "$text-muted"))
         )
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The workers catch the errors they expect; anything else still ends the step, in one plain line."""
+        if event.worker is self.worker and event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self._end(safe.text(f"Unexpected {type(error).__name__}: {error}", "$error", limit=400))
 
     def _end(self, result: Content | None) -> None:
         """The worker is done: show the result, re-plan from the fresh diagnosis, give the controls back."""

@@ -190,3 +190,24 @@ async def test_hostile_names_stay_plain_text_in_the_plan_the_table_and_the_summa
         assert sorted(table.get_cell(vm_id(app, name), "vm").plain for name in names) == sorted(names)
         assert shown(app, "#batch-summary").startswith("Done:")
     assert {r["target"]["name"] for r in AuditLog().records()} == set(names)
+
+
+async def test_an_unexpected_error_on_one_vm_leaves_the_others_to_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One VM's surprise must neither end the batch early (its summary would lie) nor orphan the other VMs' steps."""
+    app = fast_app(monkeypatch, credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        body = await _mark_and_open(pilot, ["PRINT01", "SQL01"])
+        real_run_step, broken_vm = body.service.run_step, vm_id(app, "PRINT01")
+
+        async def run_step(vm: str | None, *args: Any, **kwargs: Any) -> Any:
+            if vm == broken_vm:
+                raise RuntimeError("no runnable [b]operation[/b]")
+            return await real_run_step(vm, *args, **kwargs)
+
+        monkeypatch.setattr(body.service, "run_step", run_step)
+        await _run_all(pilot)
+        await settle(pilot)
+        summary = shown(app, "#batch-summary")
+        assert summary.splitlines()[0] == "Done: 1 fixed · 1 failed"
+        assert "PRINT01 — failed: unexpected RuntimeError: no runnable [b]operation[/b]" in summary
+        assert _row(app, "SQL01")[1] == "fixed"

@@ -344,3 +344,22 @@ async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypat
         assert "Stopped while “Start the VM” ran" in shown(app, "#fix-result")
     records = AuditLog().records()
     assert [(r["phase"], r["outcome"]) for r in records] == [("intent", None), ("result", "cancelled")]
+
+
+async def test_an_unexpected_error_ends_the_step_in_one_line_instead_of_spinning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only transport and audit errors are expected; anything else must still end the step and free the controls."""
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+
+        async def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("no runnable [b]operation[/b]")
+
+        monkeypatch.setattr(wizard(app).body.service, "run_step", broken)
+        await _run_current_step(pilot)
+        assert shown(app, "#fix-result") == "Unexpected RuntimeError: no runnable [b]operation[/b]"
+        assert "stop" not in visible_buttons(app) and "run" in visible_buttons(app)
+        assert not app.screen.query_one("#fix-progress-row").display
+        assert app.is_running
