@@ -427,3 +427,18 @@ def test_reading_the_license_is_refused_where_ps_direct_cannot_reach_the_guest()
     assert read_step.op == "guest_licenses" and read_step.refusal.startswith("PS_DIRECT_UNAVAILABLE")
     (new_step,) = plan_for_vm(diagnosis("LICENSE_UNKNOWN", license_read=not_read), VM_ID)[0].steps
     assert new_step.op == "guest_licenses" and new_step.refusal == ""
+
+
+def test_console_steps_say_how_to_check_them_where_the_host_cannot() -> None:
+    """The host cannot read a 2012 R2 guest's license: the step must not promise that a re-check shows it."""
+    d = diagnosis(
+        "PS_DIRECT_UNAVAILABLE",
+        "NOT_ACTIVATED",
+        guest=guest_os(9600, 7, "Windows Server 2012 R2 Standard"),
+        family="2012 R2",
+        recommended="MTB6V",
+    )
+    steps = all_steps(plan_for_vm(d, VM_ID))
+    assert {s.id for s in steps} >= {"manual_install_avma_key", "manual_activate_guest"}
+    for step in steps:
+        assert "slmgr /dlv" in step.verify and "cannot confirm" in step.verify
