@@ -32,6 +32,7 @@ class AvmaCommands(Provider):
             commands += [
                 verb("Refresh now", "app.refresh", "Read the host again"),
                 verb("Filter VMs", "filter", "By name, status or finding code"),
+                verb("Show selected VM's details", "details", "Move to the details pane (enter)"),
                 verb("Fix selected VM", "fix", "Guided fix for the selected VM"),
                 verb("Fix the host", "fix_host", "Guided fix for the host's own findings"),
                 verb("Install AVMA key on selected VM", "install_key", "The key for its version and edition"),

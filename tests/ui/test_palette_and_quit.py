@@ -82,3 +82,20 @@ async def test_q_asks_first_while_an_operation_runs(make_app, settle) -> None:
         await pilot.pause()
         assert not app.is_running
         release.set()
+
+
+async def test_every_key_of_the_dashboard_has_a_palette_entry(make_app, settle) -> None:
+    """The palette is the way to find an action without knowing its key: none may be missing."""
+    from functools import partial
+
+    from avma_tui.ui.app import AvmaApp
+    from avma_tui.ui.commands import AvmaCommands
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        hits = [hit async for hit in AvmaCommands(app.screen).discover()]
+        offered = {hit.command.args[0] for hit in hits if isinstance(hit.command, partial)}
+        keys = {binding.action for binding in [*DashboardScreen.BINDINGS, *AvmaApp.BINDINGS]}
+        not_commands = {"back", "command_palette"}  # escape steps back; `:` is the palette itself
+        assert keys - not_commands - offered == set()
