@@ -84,7 +84,7 @@ LICENSE_STATUS = {
 _GRACE_STATES = frozenset({2, 3, 4, 6})
 _FIRST_PS_DIRECT_BUILD = 14393  # PowerShell Direct needs a Windows Server 2016 (or Windows 10) guest
 _FIRST_AVMA_BUILD = 9600  # Windows Server 2012 R2
-_AVMA_CHANNEL = "VIRTUAL_MACHINE_ACTIVATION"
+_FD03 = 0xC004FD03  # SL_E_IA_ID_MISMATCH: the host cannot activate this guest's edition
 _MAX_QUOTED = 120
 
 
@@ -815,6 +815,11 @@ class _VmCheck:
                 else f" Reason 0x{code:08X} (not in the catalog)."
             )
             evidence.append(f"LicenseStatusReason = 0x{code:08X}")
+            if code == _FD03 and self.host.inferred:
+                reason += (
+                    f" Which guests a Windows Server {self.host.family} host activates is inferred, not published "
+                    "by Microsoft: this guest's version may be outside it."
+                )
         reason += self._wrong_avma_key(license_, evidence)
         if status in _GRACE_STATES and license_.grace_minutes > 0:
             left = grace_left(license_.grace_minutes)

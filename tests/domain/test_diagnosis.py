@@ -723,3 +723,14 @@ def test_not_activated_names_an_avma_key_of_another_version() -> None:
     assert finding.code == "NOT_ACTIVATED"
     assert "…4RHYD is the AVMA key for Windows Server 2016 Standard" in finding.detail
     assert "needs …4GF74" in finding.detail and "PartialProductKey = '4RHYD'" in finding.evidence
+
+
+def test_a_2012_r2_guest_denied_by_a_2025_host_says_the_row_is_inferred() -> None:
+    host = make_host(build=26100, os_name="Windows Server 2025 Datacenter")
+    guest = make_guest("Windows Server 2012 R2 Standard", "9600", "7")
+    denied = make_license(status=5, reason=0xC004FD03, grace_minutes=0, partial_product_key="MTB6V")
+    vm = one(diagnose(make_inventory(make_vm(guest=guest, license=read(denied)), host=host)))
+    assert [f.code for f in vm.findings] == ["NOT_ACTIVATED"]  # the matrix row allows it: not GUEST_NEWER_THAN_HOST
+    assert "inferred, not published" in vm.findings[0].detail
+    on_2022 = one(diagnose(make_inventory(make_vm(guest=guest, license=read(denied)))))
+    assert "inferred" not in on_2022.findings[0].detail
