@@ -48,3 +48,18 @@ async def test_fix_wizard_buttons_all_fit_at_80x24(monkeypatch: pytest.MonkeyPat
             await pilot.pause()
         assert isinstance(app.screen, FixWizardScreen)
         assert _cut_buttons(pilot) == []
+
+
+async def test_the_footer_keeps_quit_and_help_on_screen_at_80x24_with_marks(make_app, settle) -> None:
+    """Marking a VM must not push `q Quit` and `? Help` off an 80-column footer; the list title names F instead."""
+    from textual.widgets._footer import FooterKey
+
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        assert {key.key for key in keys} >= {"q", "question_mark"}
+        assert [key.key for key in keys if key.region.right > SMALL[0] or not key.region.width] == []
+        assert "1 marked (F fixes)" in str(app.screen.query_one("#list").border_title)

@@ -39,7 +39,8 @@ class DashboardScreen(Screen[None]):
         Binding("enter", "details", "Details", id="details", tooltip="Move to the selected VM's details"),
         Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM (the host when none)"),
         Binding("space", "mark", "Mark", key_display="spc", id="mark", tooltip="Mark or unmark the selected VM"),
-        Binding("F", "fix_marked", "Fix marked", id="fix-marked", tooltip="Fix all marked VMs (one plan)"),
+        # Not in the footer: at 80 columns it would push q and ? off; the list title names F once VMs are marked.
+        Binding("F", "fix_marked", "Fix marked", show=False, id="fix-marked", tooltip="Fix all marked VMs (one plan)"),
         Binding("k", "install_key", "Key", id="install-key", tooltip="Install the AVMA key on the selected VM"),
         Binding("c", "credentials", "Login", id="credentials", tooltip="Guest credentials (this session only)"),
         Binding("a", "app.audit", "Audit", id="audit", tooltip="The audit log of every change"),
@@ -151,7 +152,7 @@ class DashboardScreen(Screen[None]):
     # --- actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Verbs on a VM are dimmed while no VM is selected; "fix marked" is hidden until something is marked."""
+        """Verbs on a VM are dimmed while no VM is selected; "fix marked" does nothing until something is marked."""
         if action in ("mark", "install_key", "details"):
             return True if self.selected_vm_id() else None
         if action == "fix_marked":
@@ -177,6 +178,7 @@ class DashboardScreen(Screen[None]):
         vm_id = self.selected_vm_id()
         if vm_id:
             self.table.toggle_mark(vm_id)
+            self._update_list_title()
             self.refresh_bindings()
 
     def action_fix(self) -> None:
@@ -270,5 +272,5 @@ class DashboardScreen(Screen[None]):
         if table.filter_text:
             parts += [" · filter ", (table.filter_text, "bold")]
         if table.marks:
-            parts.append(f" · {len(table.marks)} marked")
+            parts.append(f" · {len(table.marks)} marked (F fixes)")
         self.query_one("#list", Vertical).border_title = safe.assemble(*parts, limit=40)
