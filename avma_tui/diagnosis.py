@@ -312,18 +312,25 @@ def _host_findings(host: Host, facts: _HostFacts, catalog: Catalog) -> list[Find
             )
         )
     if host.license_status != 1:
-        state = LICENSE_STATUS.get(host.license_status, "not reported") if host.license_status is not None else None
+        status = host.license_status
+        state = LICENSE_STATUS.get(status, f"in an unknown state ({status})") if status is not None else None
         fd02 = catalog.error(0xC004FD02)
         symptom = f" ({fd02.hex}: {fd02.text})" if fd02 else ""
         found.append(
             _finding(
                 "HOST_NOT_ACTIVATED",
                 subject,
-                "Host is not activated",
+                "Host is not activated" if state else "Host activation not reported",
                 f"Only an activated host activates guests; its guests fail{symptom}. "
-                f"The host's Windows license is {state or 'not reported'}.",
+                f"The host's Windows license is {state}."
+                if state
+                else "Only an activated host activates guests; the host did not report its Windows license "
+                "status, so it is not known to be activated.",
                 (f"host LicenseStatus = {host.license_status}",),
-                "Enter the host's product key; the tool installs it and activates the host.",
+                "Enter the host's product key; the tool installs it and activates the host."
+                if state
+                else "Check the host's activation (slmgr /dlv on the host); if it is not activated, enter its "
+                "product key.",
             )
         )
     return found
@@ -780,7 +787,8 @@ class _VmCheck:
             f"activation {_quote(license_.avma_last_activation)}). Microsoft: KVP data should be removed "
             "when the AVMA key is replaced with another product key.",
             (f"AutomaticVMActivationLastActivationTime = {_quote(license_.avma_last_activation)}",),
-            "Remove the guest's AVMA KVP items (HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\Guest) inside the guest.",
+            "Inside the guest, remove the AVMA-related KVP values under HKLM\\SOFTWARE\\Microsoft\\Virtual "
+            "Machine\\Guest (Microsoft does not name them: look before deleting).",
         )
 
     def _other_host(self, license_: GuestLicense) -> None:

@@ -734,3 +734,18 @@ def test_a_2012_r2_guest_denied_by_a_2025_host_says_the_row_is_inferred() -> Non
     assert "inferred, not published" in vm.findings[0].detail
     on_2022 = one(diagnose(make_inventory(make_vm(guest=guest, license=read(denied)))))
     assert "inferred" not in on_2022.findings[0].detail
+
+
+def test_host_license_not_reported_is_not_called_not_activated() -> None:
+    (finding,) = diagnose(make_inventory(host=make_host(license_status=None))).host_findings
+    assert finding.code == "HOST_NOT_ACTIVATED" and finding.title == "Host activation not reported"
+    assert "fail" not in finding.detail and "slmgr /dlv" in finding.remedy_summary
+    (finding,) = diagnose(make_inventory(host=make_host(license_status=5))).host_findings
+    assert finding.title == "Host is not activated" and "in Notification mode" in finding.detail
+
+
+def test_avma_data_remedy_does_not_claim_to_know_the_kvp_items() -> None:
+    lic = make_license(description=MAK, partial_product_key="QWERT")
+    vm = one(diagnose(make_inventory(make_vm(license=read(lic)))))
+    (stale,) = [f for f in vm.findings if f.code == "AVMA_DATA_AFTER_KEY_CHANGE"]
+    assert "does not name them" in stale.remedy_summary
