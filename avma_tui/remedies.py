@@ -455,11 +455,21 @@ def _enter_credentials(g: _Guest) -> Step:
 def _kms_commands(g: _Guest) -> str:
     """The KMS-client alternative for a guest AVMA cannot serve, with the catalog's GVLK when one fits."""
     edition = g.edition
+    guest = g.vmd.vm.guest
+    info = g.catalog.build_info(guest.build if guest else None)
+    release = info.name if info and ", version " in info.name else ""  # a Semi-Annual Channel release
+
+    def fits(version: str) -> bool:
+        """SAC releases have GVLKs of their own ("SAC 20H2/2004/1909/…", "1803"); others go by family."""
+        if release:
+            return any(token in release for token in version.replace("/", " ").split() if token[:2].isdigit())
+        return version == g.vmd.family
+
     gvlk = next(
         (
             k.key
             for k in g.catalog.kms_keys
-            if edition and k.version == g.vmd.family and k.edition.lower() == edition.name.lower()
+            if edition and fits(k.version) and k.edition.lower() == edition.name.lower()
         ),
         "<KMS client key for this version and edition>",
     )

@@ -442,3 +442,13 @@ def test_console_steps_say_how_to_check_them_where_the_host_cannot() -> None:
     assert {s.id for s in steps} >= {"manual_install_avma_key", "manual_activate_guest"}
     for step in steps:
         assert "slmgr /dlv" in step.verify and "cannot confirm" in step.verify
+
+
+@pytest.mark.parametrize(("build", "kms_version"), [(18363, "SAC 20H2/2004/1909/1903/1809"), (17763, "2019")])
+def test_kms_alternative_names_the_gvlk_of_the_guests_release(build: int, kms_version: str) -> None:
+    """A 1909 guest takes the Semi-Annual Channel GVLK, not Windows Server 2019's (reference §1.5)."""
+    host = Host("HV01", "", "Windows Server 2016 Datacenter", 14393, 8, 1, "ABCDE", True, False)
+    d = diagnosis("GUEST_NEWER_THAN_HOST", guest=guest_os(build, 7, "Windows Server Standard"), host=host)
+    (step,) = plan_for_vm(d, VM_ID)[0].steps
+    (wanted,) = [k.key for k in CATALOG.kms_keys if k.version == kms_version and k.edition == "Standard"]
+    assert f"slmgr /ipk {wanted}" in step.script
