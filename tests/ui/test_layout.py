@@ -63,3 +63,19 @@ async def test_the_footer_keeps_quit_and_help_on_screen_at_80x24_with_marks(make
         assert {key.key for key in keys} >= {"q", "question_mark"}
         assert [key.key for key in keys if key.region.right > SMALL[0] or not key.region.width] == []
         assert "1 marked (F fixes)" in str(app.screen.query_one("#list").border_title)
+
+
+async def test_the_kvp_column_is_in_view_at_160x50(make_app, settle) -> None:
+    """At 160 columns the table sits beside the details: the short KVP column must not need horizontal scrolling."""
+    from avma_tui.ui.widgets.vm_table import VmTable
+
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(VmTable)
+        right_edge = 0
+        for key, column in table.columns.items():
+            right_edge += column.get_render_width(table)
+            if key.value == "kvp":
+                break
+        assert right_edge <= table.scrollable_content_region.width

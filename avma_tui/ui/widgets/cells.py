@@ -148,14 +148,15 @@ def finding_cell(diag: VmDiagnosis) -> Cell:
 
 
 #: Column key → header, in display order: where the VM stands first, the facts behind it to the right.
+#: The guest OS, the widest and least urgent, comes last: a narrow table cuts it rather than KVP.
 COLUMNS: dict[str, str] = {
     "mark": " ",
     "name": "VM",
     "state": "State",
     "activation": "Activation",
     "finding": "Worst finding",
-    "os": "Guest OS",
     "kvp": "KVP",
+    "os": "Guest OS",
 }
 
 
@@ -167,6 +168,6 @@ def row_cells(diag: VmDiagnosis, marked: bool) -> dict[str, Cell]:
         "state": state_cell(vm),
         "activation": activation_cell(diag),
         "finding": finding_cell(diag),
-        "os": os_cell(diag),
         "kvp": kvp_cell(vm),
+        "os": os_cell(diag),
     }
