@@ -144,6 +144,8 @@ class _Fixer:
                 continue
             key = self._host_product_key() if NEEDS_HOST_PRODUCT_KEY in step.needs else None
             self.out(f"\n→ {printable(step.title)}")
+            if self.args.yes and step.warning:  # unasked, but never unsaid (e.g. the MAK key it replaces)
+                self.out(f"  WARNING: {printable(step.warning)}")
             result = await self.service.run_step(
                 vm.id, step, interaction=self.interaction, host_product_key=key, on_progress=self._progress
             )

@@ -158,3 +158,10 @@ def test_unreachable_host_exits_2(capsys, monkeypatch) -> None:
     assert main(["fix", *args, "--vm", "APP01", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach" in err and "Traceback" not in err
+
+
+def test_yes_still_prints_what_a_step_warns_about(capsys, monkeypatch) -> None:
+    """--yes skips the question, not the warning: replacing a MAK key is said, with the key it replaces."""
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", PASSWORD)
+    main(["fix", "--demo", "--vm", "SQL02", "--guest-user", "Administrator", "--yes"])
+    assert "WARNING: replaces a MAK key (…R3KMQ)" in capsys.readouterr().out
