@@ -18,8 +18,8 @@ from textual.content import Content
 CELL_LIMIT = 256
 ELLIPSIS = "…"
 _WHITESPACE_CONTROLS = {"\t": " ", "\n": " ", "\r": " "}
-#: Bidirectional overrides and isolates: they can make a name display as something it is not.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Bidirectional overrides, isolates and marks: they can make a name display as something it is not.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 def clean(value: object, limit: int = CELL_LIMIT) -> str:

@@ -482,3 +482,13 @@ async def test_filter_matches_the_status_as_the_table_shows_it(make_app, settle)
         await pilot.pause()
         shown = _names_in_order(app)
         assert "APP01" in shown and "ADMIN-W11" not in shown
+
+
+async def test_an_evaluation_guest_says_evaluation_not_windows_token(make_app, settle) -> None:
+    from avma_tui.hyperv.transport import Credential
+
+    app = make_app()
+    app.session.guest_credential = Credential("Administrator", "Passw0rd!")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert _cell(app, _id_of(app, "TEST-EVAL01"), "activation") == "Licensed · Evaluation"

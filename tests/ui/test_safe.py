@@ -55,3 +55,8 @@ def test_assemble_cleans_plain_and_styled_parts() -> None:
 
 def test_none_becomes_empty() -> None:
     assert safe.clean(None) == ""
+
+
+def test_clean_drops_the_invisible_direction_marks_too() -> None:
+    """LRM and RLM reorder neighbouring text like the overrides do; the report drops them, so must the screen."""
+    assert safe.clean("APP\u200f01\u200e") == "APP01"

@@ -36,6 +36,7 @@ _CHANNELS = {
     "VOLUME_KMSCLIENT": "KMS client",
     "VOLUME_MAK": "MAK",
     "RETAIL": "Retail",
+    "TIMEBASED_EVAL": "Evaluation",
 }
 
 _STATUS_ORDER = {
