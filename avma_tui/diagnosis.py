@@ -478,6 +478,12 @@ _EVENT_REMEDY = {
 }
 
 
+#: What starting means for each state that is not Running (Start-VM restores a saved VM; a paused one resumes).
+_START_REMEDY = {
+    "Saved": "Start the VM (it resumes from its saved state), then refresh.",
+    "Paused": "Resume the VM, then refresh.",
+}
+
 _ERROR_WORDS = {
     GuestErrorKind.CREDENTIAL: "the guest rejected the credentials",
     GuestErrorKind.PS_DIRECT: "PowerShell Direct could not reach the guest",
@@ -512,7 +518,7 @@ class _VmCheck:
                 "Guest data (KVP) and PowerShell Direct exist only while the VM runs, so its activation "
                 "cannot be checked now.",
                 (f"Get-VM State = {_quote(vm.state)}",),
-                "Start the VM, then refresh.",
+                _START_REMEDY.get(vm.state, "Start the VM, then refresh."),
             )
             if not vm.kvp.enabled:  # a host setting, readable while the VM is off: no reason to hide it
                 self._kvp_disabled()

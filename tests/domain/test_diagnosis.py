@@ -534,6 +534,8 @@ def test_vm_not_running_has_only_vm_not_running(state: str) -> None:
     result = one(diagnose(make_inventory(vm)))
     assert [f.code for f in result.findings] == ["VM_NOT_RUNNING"]
     assert result.findings[0].title == f"VM is {state}"
+    remedy = {"Off": "Start the VM,", "Saved": "saved state", "Paused": "Resume the VM"}[state]
+    assert remedy in result.findings[0].remedy_summary
     assert result.status is VmStatus.UNKNOWN and result.recommended_key_last5 is None
 
 
