@@ -72,9 +72,12 @@ class BatchFix(FixBody):
 
     DEFAULT_CSS = """
     BatchFix #batch-heading { text-style: bold; padding: 0 1; }
-    BatchFix #batch-plan-box { height: auto; max-height: 12; padding: 0 1; }
+    /* Shares of the dialog, not line counts: at 80x24 fixed maxima pushed the buttons off the screen. */
+    BatchFix #batch-plan-box { height: auto; max-height: 30%; padding: 0 1; }
     BatchFix #batch-table { height: 1fr; }
-    BatchFix #batch-summary { height: auto; max-height: 10; padding: 0 1; border-top: solid $primary-muted; }
+    BatchFix #batch-summary {
+        height: auto; max-height: 30%; overflow-y: auto; padding: 0 1; border-top: solid $primary-muted;
+    }
     """
 
     def __init__(self, service: FixService, interaction: str, vm_ids: list[str]) -> None:

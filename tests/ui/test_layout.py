@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_fix_support import fast_app, open_on
+from test_fix_support import fast_app, open_on, settle
 from textual.pilot import Pilot
 from textual.widgets import Button
 
@@ -79,3 +79,36 @@ async def test_the_kvp_column_is_in_view_at_160x50(make_app, settle) -> None:
             if key.value == "kvp":
                 break
         assert right_edge <= table.scrollable_content_region.width
+
+
+async def test_the_recheck_dialog_fits_at_80x24(monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_recheck import DC01, PRINT01, _interrupted
+
+    from avma_tui.ui.recheck import RecheckScreen
+
+    for name, vm in (("PRINT01", PRINT01), ("DC01", DC01), ("DC01", DC01)):
+        _interrupted(name, vm, "enable_kvp")
+    app = fast_app(monkeypatch)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RecheckScreen)
+        assert _cut_buttons(pilot) == []
+
+
+async def test_a_big_batch_keeps_its_buttons_and_table_at_80x24(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan and summary boxes grow with the batch; the buttons must stay on screen and the table keep some rows."""
+    from test_fix_batch import _mark_and_open, _run_all
+    from test_fix_support import GUEST
+
+    from avma_tui.ui.fix_plan import FixTiming
+
+    app = fast_app(monkeypatch, credential=GUEST, timing=FixTiming(verify_timeout=0.2, poll_interval=0.02), boot_s=5.0)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        names = [d.vm.name for d in app.session.diagnosis.vms if d.findings]
+        await _mark_and_open(pilot, names)
+        assert _cut_buttons(pilot) == []
+        await _run_all(pilot)
+        await settle(pilot)
+        assert _cut_buttons(pilot) == []
+        assert app.screen.query_one("#batch-table").region.height >= 4
