@@ -57,6 +57,9 @@ _READ_ONLY_OPS = frozenset({"guest_licenses"})
 #: Operations on the host itself: their target is the host even when run from a VM's plan.
 _HOST_OPS = frozenset({"activate_host"})
 _RECHECK = "Re-check this VM to see where it stands."
+#: Operations whose effect takes far longer to show than a key or a service: DISM /Set-Edition runs for
+#: minutes and restarts the guest (more than once), so its verification gets this many verify_timeouts.
+_SLOW_OPS = {"set_edition": 10}
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ class FixService:
         if ok:
             await self._result(intent, outcome="ok", after=after)
             return StepResult(step, "ok", f"Done and verified: {step.verify}", "")
-        message = f"The change ran but did not verify within {self.verify_timeout:g} s: {detail}"
+        message = f"The change ran but did not verify within {self._timeout(step):g} s: {detail}"
         await self._result(intent, outcome="failed", after=after, error={"code": "not_verified", "message": message})
         return StepResult(step, "failed", message, self._after_unverified(step))
 
@@ -317,8 +320,9 @@ class FixService:
         because each read-back itself takes time (a PowerShell Direct read takes seconds) and the admin
         was promised an answer within `verify_timeout`.
         """
-        attempts = max(1, math.ceil(self.verify_timeout / self.poll_interval))
-        deadline = time.monotonic() + self.verify_timeout
+        timeout = self._timeout(step)
+        attempts = max(1, math.ceil(timeout / self.poll_interval))
+        deadline = time.monotonic() + timeout
         seen = returned
         for attempt in range(attempts + 1):
             if seen is not None:
@@ -331,6 +335,9 @@ class FixService:
             progress(f"Verifying… ({attempt + 1})")
             seen = await self._read_back(vm_id, step)
         return False, *self._check(step, seen)[1:]
+
+    def _timeout(self, step: Step) -> float:
+        return self.verify_timeout * _SLOW_OPS.get(step.op or "", 1)
 
     async def _read_back(self, vm_id: str | None, step: Step) -> Any:
         host = self.session.host

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from avma_tui.assets import asset
 from avma_tui.catalog import load_catalog
 from avma_tui.hyperv.transport import ConnectionLost, Credential, TimedOut
 from avma_tui.model import VmStatus
@@ -302,3 +303,15 @@ async def test_verification_stops_at_the_wall_clock_deadline(make_rig) -> None:
     assert time.monotonic() - started < 1.5
     assert result.outcome == "failed" and "did not verify within 0.2 s" in result.message
     assert rig.audit.records()[-1]["error"]["code"] == "not_verified"
+
+
+async def test_edition_conversion_gets_time_to_restart(make_rig, tmp_path: Path) -> None:
+    """DISM /Set-Edition restarts the guest: a 5-minute restart still verifies with a 60 s verify_timeout."""
+    demo = asset("scenarios", "demo.toml").read_text(encoding="utf-8")
+    path = tmp_path / "slow-boot.toml"
+    path.write_text(demo.replace("boot_delay_s = 3.0", "boot_delay_s = 300.0", 1), encoding="utf-8")
+    rig = await make_rig(path)
+    (step,) = steps_for(rig, "TEST-EVAL01", "GUEST_EVALUATION")
+    result = await rig.service.run_step(rig.vm_id("TEST-EVAL01"), step, interaction="t")
+    assert result.outcome == "ok", result
+    assert rig.clock.now - 1000.0 >= 300
