@@ -40,11 +40,6 @@ def text(value: object, style: str = "", limit: int = CELL_LIMIT) -> Content:
     return Content.styled(clean(value, limit), style)
 
 
-def fill(template: str, limit: int = CELL_LIMIT, **values: object) -> Content:
-    """A trusted markup `template` with untrusted `$name` values substituted as plain text."""
-    return Content.from_markup(template, **{name: clean(value, limit) for name, value in values.items()})
-
-
 def assemble(*parts: str | Content | tuple[object, str], limit: int = CELL_LIMIT) -> Content:
     """Content.assemble, cleaning every str part and every (text, style) pair's text."""
     safe_parts: list[str | Content | tuple[str, str]] = []

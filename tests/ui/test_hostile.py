@@ -126,7 +126,7 @@ async def test_dialog_titles_with_hostile_names(make_app, settle) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         name = "[@click=app.quit]y[/] [$accent]"
-        await app.push_screen(ConfirmScreen(safe.text(name), safe.fill("Fix [b]$name[/b] now?", name=name)))
+        await app.push_screen(ConfirmScreen(safe.text(name), safe.assemble("Fix ", (name, "b"), " now?")))
         await pilot.pause()
         dialog = app.screen.query_one("#confirm-dialog")
         assert dialog._border_title.plain == name

@@ -25,13 +25,6 @@ def test_text_is_shown_verbatim(name: str) -> None:
     assert all(not getattr(span.style, "meta", None) for span in content.spans)
 
 
-@pytest.mark.parametrize("name", HOSTILE)
-def test_fill_substitutes_values_as_plain_text(name: str) -> None:
-    content = safe.fill("Stop [b]$name[/b]?", name=name)
-    assert content.plain == f"Stop {name}?"
-    assert [span.style for span in content.spans] == ["b"]
-
-
 def test_clean_drops_escape_and_c0_c1_controls_and_bidi_overrides() -> None:
     assert safe.clean("ctrl\x1b[2J\x07name\x9b1m") == "ctrl[2Jname1m"
     assert safe.clean("\u202eexe.tnirp") == "exe.tnirp"
