@@ -211,7 +211,12 @@ def _classify(guest: GuestOs | None, catalog: Catalog, license_name: str) -> _Gu
         return result(GuestKind.UNKNOWN, family, version, why)
     key = catalog.avma_key(family, edition.name)
     if key is None:
-        return result(GuestKind.NO_KEY, family, version, f"no AVMA key is published for {version} {edition.name}")
+        return result(
+            GuestKind.NO_KEY,
+            family,
+            version,
+            f"the catalog of published AVMA keys has none for {version} {edition.name}",
+        )
     return result(GuestKind.ELIGIBLE, family, version, key=key)
 
 

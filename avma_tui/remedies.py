@@ -533,7 +533,7 @@ def _manual_no_avma_key(g: _Guest) -> Step:
     return _manual_step(
         id="manual_kms_alternative",
         title="Activate this guest with KMS, a MAK or a retail key",
-        why="Microsoft publishes no AVMA key for this version and edition, so AVMA cannot activate it.",
+        why="No published AVMA key is known for this version and edition, so AVMA cannot activate it.",
         commands=_kms_commands(g) + "\n# or with a MAK / retail key:\nslmgr /ipk <your MAK or retail key>\nslmgr /ato",
         changes="Changes the guest's product key to a KMS client, MAK or retail key.",
         verify="Re-check: the guest reads Licensed (on a non-AVMA channel).",

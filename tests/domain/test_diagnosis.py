@@ -751,3 +751,11 @@ def test_avma_data_remedy_does_not_claim_to_know_the_kvp_items() -> None:
     vm = one(diagnose(make_inventory(make_vm(license=read(lic)))))
     (stale,) = [f for f in vm.findings if f.code == "AVMA_DATA_AFTER_KEY_CHANGE"]
     assert "does not name them" in stale.remedy_summary
+
+
+def test_no_avma_key_for_2025_essentials_does_not_claim_none_exists() -> None:
+    """Reference §1.4: whether a 2025 Essentials AVMA key exists is UNCONFIRMED; only the catalog has none."""
+    guest = make_guest("Windows Server 2025 Essentials", "26100", "50")
+    host = make_host(build=26100, os_name="Windows Server 2025 Datacenter")
+    (finding,) = one(diagnose(make_inventory(make_vm(guest=guest), host=host))).findings
+    assert finding.code == "NO_AVMA_KEY" and "catalog" in finding.detail and "is published" not in finding.detail
