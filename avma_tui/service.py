@@ -57,6 +57,10 @@ _READ_ONLY_OPS = frozenset({"guest_licenses"})
 #: Operations on the host itself: their target is the host even when run from a VM's plan.
 _HOST_OPS = frozenset({"activate_host"})
 _RECHECK = "Re-check this VM to see where it stands."
+
+#: Console steps whose effect only the guest's license shows: when the host cannot read that license
+#: (no PowerShell Direct), a re-check cannot tell, and says so instead of calling the step failed.
+_LICENSE_ONLY_AT_CONSOLE = frozenset({"manual_install_avma_key", "manual_activate_guest", "manual_kms_alternative"})
 #: Operations whose effect takes far longer to show than a key or a service: DISM /Set-Edition runs for
 #: minutes and restarts the guest (more than once), so its verification gets this many verify_timeouts.
 _SLOW_OPS = {"set_edition": 10}
@@ -217,7 +221,13 @@ class FixService:
             return StepResult(step, "failed", "The VM is no longer on the host.", "Refresh the host.")
         remedies = plan_for_vm(diagnosis, vm_id) if vm_id else plan_for_host(diagnosis)
         still = any(s.id == step.id for r in remedies for s in r.steps)
-        outcome = "failed" if still else "ok"
+        unseen = (
+            still
+            and vmd is not None
+            and step.id in _LICENSE_ONLY_AT_CONSOLE
+            and vmd.vm.license.state is not LicenseState.READ
+        )
+        outcome = "unknown" if unseen else "failed" if still else "ok"
         target = Target("vm", vmd.vm.name, vmd.vm.id) if vmd else Target("host", diagnosis.inventory.host.fqdn)
         await asyncio.to_thread(
             self.audit.append,
@@ -231,6 +241,13 @@ class FixService:
             after=_vm_state(vmd.vm) if vmd else _host_state(diagnosis.inventory.host),
             outcome=outcome,
         )
+        if unseen:
+            return StepResult(
+                step,
+                "unknown",
+                "The host cannot read this guest's license (PowerShell Direct does not reach it), so it cannot tell.",
+                "At the guest's console, slmgr /dlv should say Licensed, on the VIRTUAL_MACHINE_ACTIVATION channel.",
+            )
         if still:
             return StepResult(step, "failed", "Re-checked: the problem is still there.", "Check the commands ran.")
         return StepResult(step, "ok", "Re-checked: the problem is gone.", "")

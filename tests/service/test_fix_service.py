@@ -228,9 +228,19 @@ async def test_manual_step_confirmation_rechecks_and_is_audited(make_rig) -> Non
     shown = await rig.service.run_step(rig.vm_id("FS-OLD01"), step, interaction="t")
     assert shown.outcome == "manual" and "slmgr /ipk" in shown.message
     result = await rig.service.confirm_manual(rig.vm_id("FS-OLD01"), step, interaction="t")
-    assert result.outcome == "failed"  # nobody typed the commands: still needed
+    # The host cannot read a 2012 R2 guest's license: it cannot tell whether the commands ran, and says so.
+    assert result.outcome == "unknown" and "slmgr /dlv" in result.next_step
     (record,) = rig.audit.records()
-    assert (record["action"], record["phase"], record["outcome"]) == ("manual_step_confirmed", "result", "failed")
+    assert (record["action"], record["phase"], record["outcome"]) == ("manual_step_confirmed", "result", "unknown")
+
+
+async def test_a_manual_step_the_host_can_see_is_failed_while_its_problem_remains(make_rig) -> None:
+    rig = await make_rig()
+    (step,) = steps_for(rig, "APP03", "GUEST_OS_UNKNOWN")
+    result = await rig.service.confirm_manual(rig.vm_id("APP03"), step, interaction="t")
+    assert result.outcome == "failed" and "still there" in result.message
+    (record,) = rig.audit.records()
+    assert record["outcome"] == "failed"
 
 
 async def test_audit_has_intent_and_result_per_change_and_no_secret(make_rig, tmp_path: Path) -> None:
