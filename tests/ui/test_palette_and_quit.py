@@ -99,3 +99,14 @@ async def test_every_key_of_the_dashboard_has_a_palette_entry(make_app, settle) 
         keys = {binding.action for binding in [*DashboardScreen.BINDINGS, *AvmaApp.BINDINGS]}
         not_commands = {"back", "command_palette"}  # escape steps back; `:` is the palette itself
         assert keys - not_commands - offered == set()
+
+
+async def test_fix_marked_from_the_palette_with_nothing_marked_says_how(make_app, settle) -> None:
+    """F and the palette's "Fix marked VMs" with no marks must explain, not silently do nothing."""
+    app = make_app()
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await app.screen.run_action("fix_marked")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        assert [n.message for n in app._notifications] == ["No VM is marked: mark VMs with space, then F fixes them."]

@@ -152,11 +152,9 @@ class DashboardScreen(Screen[None]):
     # --- actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Verbs on a VM are dimmed while no VM is selected; "fix marked" does nothing until something is marked."""
+        """Verbs on a VM are dimmed while no VM is selected."""
         if action in ("mark", "install_key", "details"):
             return True if self.selected_vm_id() else None
-        if action == "fix_marked":
-            return bool(self.marked_vm_ids())
         return True
 
     def action_filter(self) -> None:
@@ -179,7 +177,6 @@ class DashboardScreen(Screen[None]):
         if vm_id:
             self.table.toggle_mark(vm_id)
             self._update_list_title()
-            self.refresh_bindings()
 
     def action_fix(self) -> None:
         vm_id = self.selected_vm_id()
@@ -203,6 +200,8 @@ class DashboardScreen(Screen[None]):
         marked = self.marked_vm_ids()
         if marked:
             self.avma_app.open_fix_wizard(marked, mode="batch")
+        else:
+            self.notify("No VM is marked: mark VMs with space, then F fixes them.", markup=False)
 
     def action_credentials(self) -> None:
         from .credentials import CredentialsScreen
