@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from avma_tui.assets import asset
 from avma_tui.cli import main
@@ -81,7 +82,10 @@ def test_without_a_terminal_and_without_yes_it_refuses(avma_home: Path) -> None:
     assert proc.stderr.count("\n") == 1 and "--yes" in proc.stderr and proc.stdout == ""
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_at_a_terminal_it_asks_and_a_no_changes_nothing(avma_home: Path) -> None:
+    import pty
+
     leader, follower = pty.openpty()
     env = {**os.environ, "AVMA_TUI_HOME": str(avma_home)}
     command = [sys.executable, "-m", "avma_tui", "fix", "--demo", "--vm", "PRINT01"]
