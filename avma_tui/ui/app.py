@@ -50,6 +50,7 @@ class AvmaApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "avma-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     COMMANDS = App.COMMANDS | {AvmaCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while an operation runs)"),

@@ -492,3 +492,27 @@ async def test_an_evaluation_guest_says_evaluation_not_windows_token(make_app, s
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert _cell(app, _id_of(app, "TEST-EVAL01"), "activation") == "Licensed · Evaluation"
+
+
+async def test_a_short_terminal_gives_the_table_the_room_and_enter_shows_details_in_its_place(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        details, table_box = app.screen.query_one(VmDetails), app.screen.query_one("#list")
+        assert not details.display and table_box.display
+        assert _table(app).size.height >= 10  # rows the admin can see at 80x24
+        await pilot.press("enter")
+        await pilot.pause()
+        assert details.display and not table_box.display and app.focused is details
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not details.display and table_box.display and app.focused is _table(app)
+
+
+async def test_a_tall_terminal_shows_table_and_details_together(make_app, settle) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one(VmDetails).display and app.screen.query_one("#list").display

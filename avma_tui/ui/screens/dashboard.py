@@ -36,7 +36,7 @@ class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("r", "app.refresh", "Refresh", id="refresh", tooltip="Read the host again now"),
         Binding("slash", "filter", "Filter", id="filter", tooltip="Filter VMs by name, status or finding code"),
-        Binding("enter", "details", "Details", id="details", tooltip="Move to the selected VM's details"),
+        Binding("enter", "details", "Details", show=False, id="details", tooltip="Move to the selected VM's details"),
         Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM (the host when none)"),
         Binding("space", "mark", "Mark", key_display="spc", id="mark", tooltip="Mark or unmark the selected VM"),
         # Not in the footer: at 80 columns it would push q and ? off; the list title names F once VMs are marked.
@@ -167,10 +167,16 @@ class DashboardScreen(Screen[None]):
         field = self.query_one("#filter", Input)
         if field.has_focus or field.value:
             self._clear_filter()
+        self.remove_class("-details-open")
         self.table.focus()
 
     def action_details(self) -> None:
-        self.query_one("#details", VmDetails).focus()
+        self._open_details()
+
+    def _open_details(self) -> None:
+        """Focus the details; on a short terminal they take the table's place until escape (app.tcss)."""
+        self.add_class("-details-open")
+        self.call_after_refresh(self.query_one("#details", VmDetails).focus)
 
     def action_mark(self) -> None:
         vm_id = self.selected_vm_id()
@@ -187,9 +193,8 @@ class DashboardScreen(Screen[None]):
 
     def action_host_findings(self) -> None:
         if self.diagnosis is not None:
-            details = self.query_one("#details", VmDetails)
-            details.show_host(self.diagnosis)
-            details.focus()
+            self.query_one("#details", VmDetails).show_host(self.diagnosis)
+            self._open_details()
 
     def action_install_key(self) -> None:
         vm_id = self.selected_vm_id()
