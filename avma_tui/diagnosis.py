@@ -643,25 +643,19 @@ class _VmCheck:
 
     def _license(self) -> VmStatus:
         read = self.vm.license
-        if read.state is LicenseState.NOT_READ and self._too_old_for_ps_direct():
-            self.add(
-                "LICENSE_UNKNOWN",
-                "License not read",
-                "The guest's activation is read inside the guest over PowerShell Direct, which cannot reach "
-                "this guest; guest credentials would not help.",
-                ("guest license: not read",),
-                "Read it at the VM's console (slmgr /dlv).",
-            )
-            self._ps_direct("")
-            return VmStatus.UNKNOWN
         if read.state is LicenseState.NOT_READ:
-            self.add(
-                "LICENSE_UNKNOWN",
-                "License not read",
-                "No guest credentials yet: the guest's activation is read inside the guest over PowerShell Direct.",
-                ("guest license: not read",),
-                "Enter guest credentials to read the license.",
-            )
+            if self._too_old_for_ps_direct():
+                why = (
+                    "The guest's activation is read inside the guest over PowerShell Direct, which cannot reach "
+                    "this guest; guest credentials would not help."
+                )
+                remedy = "Read it at the VM's console (slmgr /dlv)."
+            else:
+                why = (
+                    "No guest credentials yet: the guest's activation is read inside the guest over PowerShell Direct."
+                )
+                remedy = "Enter guest credentials to read the license."
+            self.add("LICENSE_UNKNOWN", "License not read", why, ("guest license: not read",), remedy)
             self._ps_direct("")
             return VmStatus.UNKNOWN
         if read.state is LicenseState.FAILED:
