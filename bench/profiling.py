@@ -48,12 +48,12 @@ from benchkit import Row, emit, median, parse_args, runs_for
 from tui_big import enable_some_kvp, key_latencies, served_host
 
 from avma_tui.config import ConnectionSettings
-from avma_tui.diagnosis import diagnose
+from avma_tui.core.diagnosis import diagnose
+from avma_tui.core.model import Diagnosis, Inventory
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential
-from avma_tui.model import Diagnosis, Inventory
-from avma_tui.session import Session
+from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.generate import generate_scenario
 from avma_tui.sim.scenario import parse_scenario

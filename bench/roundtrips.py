@@ -27,11 +27,11 @@ from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential
-from avma_tui.session import Session
+from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.generate import generate_scenario
 from avma_tui.sim.scenario import parse_scenario
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 BENCH = "roundtrips"
 USER = "bench"

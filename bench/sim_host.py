@@ -17,7 +17,7 @@ import sys
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.generate import generate_scenario
 from avma_tui.sim.scenario import parse_scenario
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 USER = "bench"
 

@@ -1,6 +1,6 @@
 """Child process of startup.py: `avma-tui --demo`, headless, until its first complete dashboard.
 
-It goes through the real entry point (`avma_tui.cli.main(["--demo"])`), so argument parsing, the
+It goes through the real entry point (`avma_tui.cli.main.main(["--demo"])`), so argument parsing, the
 lazy imports, the scenario load and the first refresh all count. Two things are changed, from the
 outside and only here: the app runs headless (no terminal to draw on), and when the dashboard
 shows its first diagnosis the probe waits for that screen to be painted, writes `READY <time>`
@@ -14,8 +14,8 @@ import os
 import time
 from typing import Any
 
-from avma_tui.cli import main
-from avma_tui.model import Diagnosis
+from avma_tui.cli.main import main
+from avma_tui.core.model import Diagnosis
 from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.dashboard import DashboardScreen
 

@@ -44,7 +44,7 @@ from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential
-from avma_tui.session import Session
+from avma_tui.services.session import Session
 from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.widgets.vm_table import VmTable, matches

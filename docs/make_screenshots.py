@@ -13,10 +13,10 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from avma_tui.assets import asset
-from avma_tui.connect import open_simulated
 from avma_tui.hyperv.transport import Credential
-from avma_tui.session import Session
+from avma_tui.paths import asset
+from avma_tui.services.session import Session
+from avma_tui.services.targets import open_simulated
 from avma_tui.ui.app import AvmaApp
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "screenshots"

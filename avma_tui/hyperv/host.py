@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..model import (
+from avma_tui.core.model import (
     LICENSE_NOT_READ,
     AvmaEvent,
     Cluster,
@@ -28,7 +28,7 @@ from ..model import (
     LicenseState,
     Vm,
 )
-from .transport import Credential, RemoteError, Transport
+from avma_tui.hyperv.transport import Credential, RemoteError, Transport
 
 #: Longest string kept from any remote field (KVP Data is at most 1024 characters on Windows).
 MAX_TEXT = 1024

@@ -32,9 +32,9 @@ from pypsrp.exceptions import (
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from ..config import ConnectionSettings
-from .scripts import script_text
-from .transport import (
+from avma_tui.config import ConnectionSettings
+from avma_tui.hyperv.operations import script_text
+from avma_tui.hyperv.transport import (
     AuthenticationFailed,
     Cancelled,
     CertificateRejected,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..catalog import Catalog, Edition, load_catalog
-from ..hyperv.transport import Credential, RemoteError
-from .scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
+from avma_tui.core.catalog import Catalog, Edition, load_catalog
+from avma_tui.hyperv.transport import Credential, RemoteError
+from avma_tui.sim.scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
 
 AVMA = "VIRTUAL_MACHINE_ACTIVATION"
 KMS_CLIENT = "VOLUME_KMSCLIENT"

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..catalog import load_catalog
+from avma_tui.core.catalog import load_catalog
 
 _BUILDS = {
     "2012 R2": ("6.3.9600", "9600"),

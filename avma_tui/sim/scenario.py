@@ -17,7 +17,7 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-from ..catalog import load_catalog
+from avma_tui.core.catalog import load_catalog
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..hyperv.transport import ConnectionLost, TransportError
-from .engine import SimHost
+from avma_tui.hyperv.transport import ConnectionLost, TransportError
+from avma_tui.sim.engine import SimHost
 
 
 class SimTransport:

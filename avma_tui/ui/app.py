@@ -21,27 +21,17 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from ..config import ConnectionSettings
-from ..connect import open_simulated, scenario_path, settings_from_args
-from ..hyperv.transport import TransportError
-from ..model import Diagnosis
-from ..session import Session
-from .commands import AvmaCommands
-from .screens.connect import Connector, ConnectScreen, open_host
-from .screens.dashboard import DashboardScreen
+from avma_tui.config import ConnectionSettings
+from avma_tui.core.model import Diagnosis
+from avma_tui.services.session import Session
+from avma_tui.services.targets import open_simulated, scenario_path, settings_from_args
+from avma_tui.ui.commands import AvmaCommands
+from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
+from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.workers import OPERATION_GROUP, describe_error
 
 if TYPE_CHECKING:
-    from ..audit import AuditLog
-
-#: Workers in this group change things on the host; quitting while one runs asks first.
-OPERATION_GROUP = "operation"
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for the admin. Transport errors are written for them; anything else is named."""
-    if isinstance(err, TransportError):
-        return str(err) or type(err).__name__
-    return f"unexpected {type(err).__name__}: {err}"
+    from avma_tui.services.audit import AuditLog
 
 
 class AvmaApp(App[None]):
@@ -87,7 +77,7 @@ class AvmaApp(App[None]):
     def audit(self) -> AuditLog:
         """The audit log, opened on first use (the dashboard does not need it to appear)."""
         if self._audit is None:
-            from ..audit import AuditLog
+            from avma_tui.services.audit import AuditLog
 
             self._audit = self.session.audit if self.session and self.session.audit else AuditLog()
         return self._audit
@@ -148,7 +138,7 @@ class AvmaApp(App[None]):
             else:
                 dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
                 self._settle_memory()
-                from .recheck import offer_recheck
+                from avma_tui.ui.screens.recheck import offer_recheck
 
                 await offer_recheck(self)
             finally:
@@ -189,20 +179,20 @@ class AvmaApp(App[None]):
     # --- other screens -----------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from .screens.help import HelpScreen
+        from avma_tui.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_audit(self) -> None:
-        from .audit_screen import AuditScreen
+        from avma_tui.ui.screens.audit import AuditScreen
 
         host = self.session.host_name if self.session else None
         self.push_screen(AuditScreen(self.audit, host=host))
 
     def open_fix_wizard(self, vm_ids: list[str], *, mode: str) -> None:
         """The fix wizard for these VMs ([] = the host); the dashboard refreshes when it closes."""
-        from .fix_wizard import FixWizardScreen
+        from avma_tui.ui.screens.fix import FixWizardScreen
 
         if self.session is None:
             return
@@ -216,7 +206,7 @@ class AvmaApp(App[None]):
         if not self.operation_running:
             await self._close_and_exit()
             return
-        from .screens.confirm import ConfirmScreen
+        from avma_tui.ui.screens.confirm import ConfirmScreen
 
         question = "A change is running on the host. If you quit now its outcome is unknown. Quit anyway?"
         await self.push_screen(ConfirmScreen("Quit?", question, confirm="Quit"), self._quit_confirmed)
@@ -239,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     """`avma-tui [--demo | --scenario FILE | HOST …]`: a bad target fails here, before the screen opens."""
     path = scenario_path(args)
     if path is not None:
-        from ..audit import AuditLog
+        from avma_tui.services.audit import AuditLog
 
         app = AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
     else:

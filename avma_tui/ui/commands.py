@@ -12,8 +12,8 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from . import safe
-from .screens.dashboard import DashboardScreen
+from avma_tui.ui import safe
+from avma_tui.ui.screens.dashboard import DashboardScreen
 
 Command = tuple[str, Callable[[], Any], str]
 

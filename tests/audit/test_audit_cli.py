@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui import audit
-from avma_tui.audit import AuditLog, Target, record_hash
+from avma_tui.services import audit
+from avma_tui.services.audit import AuditLog, Target, record_hash
 
 HOSTILE = "=HYPERLINK(1)[red]x[/]\x1b[31m"
 TIMES = ["2026-10-31T23:59:59.999Z", "2026-11-01T00:00:00.000Z", "2026-11-15T08:30:00.000Z", "2026-12-01T09:00:00.000Z"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui import audit
-from avma_tui.audit import GENESIS, AuditError, AuditLog, Target, new_interaction, record_hash, redact
 from avma_tui.config import audit_path
+from avma_tui.services import audit
+from avma_tui.services.audit import GENESIS, AuditError, AuditLog, Target, new_interaction, record_hash, redact
 
 # Copied from docs/avma-reference.md (Windows Server 2022 Datacenter AVMA key).
 FULL_KEY = "W3GNR-8DDXR-2TFRP-H8P33-DV9BG"
@@ -214,7 +214,7 @@ def test_an_append_gives_up_with_one_line_when_the_lock_stays_held(monkeypatch: 
 APPENDER = """
 import sys, time
 from pathlib import Path
-from avma_tui.audit import AuditLog, Target
+from avma_tui.services.audit import AuditLog, Target
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)

@@ -10,8 +10,8 @@ from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from avma_tui.audit import AuditLog, Target
-from avma_tui.ui.audit_screen import AuditScreen
+from avma_tui.services.audit import AuditLog, Target
+from avma_tui.ui.screens.audit import AuditScreen
 
 HOSTILE = "[red]x[/]'; Remove-VM *\x1b[2J"
 SHOWN = "[red]x[/]'; Remove-VM *[2J"  # exactly as written, minus the control character

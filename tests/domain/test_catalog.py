@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from avma_tui.catalog import FAMILIES, Catalog, CatalogError, Edition, load_catalog
+from avma_tui.core.catalog import FAMILIES, Catalog, CatalogError, Edition, load_catalog
 
 KEY_SHAPE = re.compile(r"[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}")
 

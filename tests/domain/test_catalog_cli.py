@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from avma_tui.catalog import load_catalog
-from avma_tui.catalog_cli import UNATTEND_NS, unattend
-from avma_tui.cli import CliError
+from avma_tui.cli.catalog import UNATTEND_NS, unattend
+from avma_tui.core.catalog import load_catalog
+from avma_tui.errors import CliError
 
 NS = {"u": UNATTEND_NS}
 

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from avma_tui.diagnosis import ORDER, SPEC, diagnose
-from avma_tui.model import (
+from avma_tui.core.diagnosis import ORDER, SPEC, diagnose
+from avma_tui.core.model import (
     AvmaEvent,
     Cluster,
     ClusterNode,

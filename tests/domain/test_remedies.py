@@ -6,9 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from avma_tui.catalog import load_catalog
-from avma_tui.hyperv.scripts import script_text
-from avma_tui.model import (
+from avma_tui.core.catalog import load_catalog
+from avma_tui.core.model import (
     Diagnosis,
     Finding,
     GuestErrorKind,
@@ -26,7 +25,7 @@ from avma_tui.model import (
     VmDiagnosis,
     VmStatus,
 )
-from avma_tui.remedies import (
+from avma_tui.core.remedies import (
     INFO_ONLY_CODES,
     StepKind,
     key_step,
@@ -34,6 +33,7 @@ from avma_tui.remedies import (
     plan_for_host,
     plan_for_vm,
 )
+from avma_tui.hyperv.operations import script_text
 
 VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
 CATALOG = load_catalog()
@@ -390,10 +390,10 @@ SCENARIOS = ("demo", "hostile", "standard-host", "unactivated-host", "nested-eva
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 async def test_every_real_diagnosis_has_a_plan_for_every_vm(scenario: str) -> None:
-    from avma_tui.assets import asset
     from avma_tui.hyperv.host import HyperVHost
     from avma_tui.hyperv.transport import Credential
-    from avma_tui.session import Session
+    from avma_tui.paths import asset
+    from avma_tui.services.session import Session
     from avma_tui.sim.engine import SimHost
     from avma_tui.sim.scenario import load_scenario
     from avma_tui.sim.transport import SimTransport

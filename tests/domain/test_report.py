@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.assets import asset
-from avma_tui.cli import main
+from avma_tui.cli.main import main
+from avma_tui.paths import asset
 from avma_tui.sim.scenario import load_scenario
 
 #: Every finding code of spec/findings.md (kept here: the spec is not shipped with the tests).
@@ -200,7 +200,7 @@ def test_unreachable_host_exits_2_with_one_line(capsys, monkeypatch) -> None:
 
 def test_report_does_not_load_textual(tmp_path: Path) -> None:
     code = (
-        "import sys; from avma_tui.cli import main; "
+        "import sys; from avma_tui.cli.main import main; "
         f"main(['report', '--demo', '--format', 'json', '--output', {str(tmp_path / 'r.json')!r}]); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'pypsrp')))"
     )

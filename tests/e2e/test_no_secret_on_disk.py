@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.assets import asset
+from avma_tui.paths import asset
 
 HOST_PASSWORD = "Host-Pw-7f3a9c"
 GUEST_PASSWORD = "Guest-Pw-2b8e41"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from textual.widgets import Input, Select, Static
 
-from avma_tui.audit import AuditLog
+from avma_tui.services.audit import AuditLog
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.screens.connect import ConnectScreen
+from avma_tui.ui.screens.connection import ConnectScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
 
 PASSWORD = "Sim-S3cret!"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from avma_tui.core.model import GuestErrorKind, KvpStatus, LicenseState
 from avma_tui.hyperv.host import classify_guest_error, hresult_of, parse_inventory, parse_licenses, parse_vm
 from avma_tui.hyperv.transport import Credential, RemoteError
-from avma_tui.model import GuestErrorKind, KvpStatus, LicenseState
 
 
 def test_a_well_formed_vm_is_parsed() -> None:

@@ -45,7 +45,7 @@ def _run(installed: Path, tmp_path: Path, *args: str) -> subprocess.CompletedPro
 def test_installed_wheel_uses_its_own_assets(installed: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed)}
     code = (
-        "import avma_tui.assets as a; from avma_tui.hyperv.scripts import OPERATIONS, script_text; "
+        "import avma_tui.paths as a; from avma_tui.hyperv.operations import OPERATIONS, script_text; "
         "[script_text(op) for op in OPERATIONS]; print(a.__file__); print(a.assets_dir())"
     )
     out = subprocess.run(

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.assets import asset
-from avma_tui.audit import AuditLog
+from avma_tui.core.model import VmDiagnosis
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
-from avma_tui.model import VmDiagnosis
-from avma_tui.service import FixService
-from avma_tui.session import Session
+from avma_tui.paths import asset
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.fixing import FixService
+from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import load_scenario
 from avma_tui.sim.transport import SimTransport

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.assets import asset
-from avma_tui.catalog import load_catalog
+from avma_tui.core.catalog import load_catalog
+from avma_tui.core.model import VmStatus
+from avma_tui.core.remedies import Step, StepKind, key_step, plan_for_vm
 from avma_tui.hyperv.transport import ConnectionLost, Credential, TimedOut
-from avma_tui.model import VmStatus
-from avma_tui.remedies import Step, StepKind, key_step, plan_for_vm
+from avma_tui.paths import asset
 
 from .conftest import GUEST, Rig
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.assets import asset
-from avma_tui.cli import main
-from avma_tui.hyperv.scripts import script_text
+from avma_tui.cli.main import main
+from avma_tui.hyperv.operations import script_text
+from avma_tui.paths import asset
 
 PASSWORD = "Passw0rd!"
 HOSTILE = str(asset("scenarios", "hostile.toml"))

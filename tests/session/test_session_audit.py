@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from avma_tui.assets import asset
-from avma_tui.audit import AuditLog
-from avma_tui.connect import open_simulated
 from avma_tui.hyperv.transport import Unreachable
-from avma_tui.session import Session
+from avma_tui.paths import asset
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.session import Session
+from avma_tui.services.targets import open_simulated
 
 
 async def test_a_session_records_connect_once_and_disconnect() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from avma_tui.catalog import load_catalog
+from avma_tui.core.catalog import load_catalog
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.sim.engine import SimHost

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from simkit import FakeClock
 
-from avma_tui.assets import asset, demo_scenario
-from avma_tui.diagnosis import SPEC
+from avma_tui.core.diagnosis import SPEC
+from avma_tui.core.model import VmStatus
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
-from avma_tui.model import VmStatus
-from avma_tui.session import Session
+from avma_tui.paths import asset, demo_scenario
+from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.generate import generate_scenario
 from avma_tui.sim.scenario import load_scenario, parse_scenario

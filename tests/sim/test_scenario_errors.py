@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.assets import demo_scenario
-from avma_tui.cli import CliError
-from avma_tui.connect import open_simulated
+from avma_tui.errors import CliError
+from avma_tui.paths import demo_scenario
+from avma_tui.services.targets import open_simulated
 from avma_tui.sim.scenario import ScenarioError, load_scenario
 
 HOST = '[host]\nname = "HV01"\nbuild = 20348\nsku = 8\n'

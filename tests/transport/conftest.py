@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from transport_support import PASSWORD, USER, make_engine, settings_for
 
-from avma_tui.assets import asset
 from avma_tui.hyperv.psrp import PsrpTransport
+from avma_tui.paths import asset
 from avma_tui.sim.engine import SimHost
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from transport_support import PASSWORD, USER, settings_for
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import AuthenticationFailed, CertificateRejected, TransportError, Unreachable
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 
 async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:

@@ -11,8 +11,8 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 from transport_support import PASSWORD, USER, make_engine
 
-from avma_tui.hyperv.scripts import script_text
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.hyperv.operations import script_text
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 
 def _pool(endpoint: WinRMEndpoint) -> RunspacePool:

@@ -14,7 +14,7 @@ import pytest
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Cancelled, ConnectionLost, TimedOut, TransportError
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"
 

@@ -19,7 +19,7 @@ from avma_tui.hyperv.transport import (
     TransportError,
 )
 from avma_tui.sim.engine import SimHost
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 SETTINGS = ConnectionSettings(host="hv01.contoso.local", auth="negotiate", username="CONTOSO\\admin")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from avma_tui.core.model import Diagnosis
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
-from avma_tui.model import Diagnosis
-from avma_tui.session import Session
+from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.transport import SimTransport
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 
 def _without_read_time(diagnosis: Diagnosis) -> Diagnosis:

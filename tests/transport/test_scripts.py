@@ -12,10 +12,10 @@ import tree_sitter
 import tree_sitter_powershell
 
 import avma_tui
-from avma_tui.assets import assets_dir
 from avma_tui.hyperv import host as host_module
-from avma_tui.hyperv.scripts import OPERATIONS, script_text
+from avma_tui.hyperv.operations import OPERATIONS, script_text
 from avma_tui.hyperv.transport import Credential, RemoteError
+from avma_tui.paths import assets_dir
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import load_scenario
 

@@ -16,8 +16,8 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-from avma_tui.hyperv import scripts
-from avma_tui.hyperv.scripts import OPERATIONS, script_text
+from avma_tui.hyperv import operations as scripts
+from avma_tui.hyperv.operations import OPERATIONS, script_text
 
 SCRIPTS_DIR = Path(scripts.__file__).with_name("scripts")
 FRAGMENTS = sorted(SCRIPTS_DIR.glob("lib/*.ps1"))

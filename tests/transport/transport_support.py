@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avma_tui.assets import demo_scenario
 from avma_tui.config import ConnectionSettings
+from avma_tui.paths import demo_scenario
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import load_scenario
-from avma_tui.sim.winrm import WinRMEndpoint
+from avma_tui.sim.winrm.server import WinRMEndpoint
 
 USER = "admin"
 PASSWORD = "Sim-Pa55word!"

@@ -10,9 +10,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from avma_tui.assets import asset
-from avma_tui.connect import open_simulated
-from avma_tui.session import Session
+from avma_tui.paths import asset
+from avma_tui.services.session import Session
+from avma_tui.services.targets import open_simulated
 from avma_tui.sim.transport import SimTransport
 from avma_tui.ui.app import AvmaApp
 

@@ -9,12 +9,12 @@ from datetime import datetime
 from textual.widgets import Checkbox, Input, OptionList, Static
 from textual.worker import get_current_worker
 
-from avma_tui.assets import asset
 from avma_tui.config import ConnectionSettings, config_dir, load_profiles, save_profile
-from avma_tui.connect import open_simulated
 from avma_tui.hyperv.host import HyperVHost
+from avma_tui.paths import asset
+from avma_tui.services.targets import open_simulated
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.screens.connect import ConnectScreen
+from avma_tui.ui.screens.connection import ConnectScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
 
 FIXED = datetime(2026, 11, 27, 9, 0, 0)

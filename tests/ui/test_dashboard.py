@@ -270,7 +270,7 @@ async def test_e_shows_events_newest_first_with_meaning(make_app, settle) -> Non
 
 
 async def test_question_mark_shows_keys_and_primer(make_app, settle) -> None:
-    from avma_tui.catalog import load_catalog
+    from avma_tui.core.catalog import load_catalog
     from avma_tui.ui.screens.help import HelpScreen
 
     app = make_app()
@@ -341,7 +341,7 @@ async def test_q_quits_and_closes_the_session(make_app, settle, transport_of) ->
 
 
 async def test_a_opens_the_audit_log_for_this_host(make_app, settle) -> None:
-    from avma_tui.ui.audit_screen import AuditScreen
+    from avma_tui.ui.screens.audit import AuditScreen
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

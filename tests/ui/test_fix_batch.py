@@ -9,14 +9,14 @@ from test_fix_support import GUEST, Gate, click, fast_app, settle, shown, visibl
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from avma_tui.audit import AuditLog
-from avma_tui.remedies import plan_for_vm
+from avma_tui.core.remedies import plan_for_vm
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.plan import BATCH_PARALLELISM, FixTiming
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.fix_batch import BatchFix
-from avma_tui.ui.fix_plan import BATCH_PARALLELISM, FixTiming
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.fix.batch import BatchFix
 
 #: Verification gives up long before a VM that takes 5 s to boot reads back Running.
 SHORT = FixTiming(verify_timeout=0.2, poll_interval=0.02)

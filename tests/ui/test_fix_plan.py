@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from avma_tui.assets import asset
-from avma_tui.audit import AuditLog
-from avma_tui.connect import open_simulated
+from avma_tui.core.model import Diagnosis
+from avma_tui.core.remedies import Step, StepKind, plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import Credential
-from avma_tui.model import Diagnosis
-from avma_tui.remedies import Step, StepKind, plan_for_host, plan_for_vm
-from avma_tui.service import StepResult
-from avma_tui.session import Session
-from avma_tui.ui import fix_plan
-from avma_tui.ui.fix_plan import (
+from avma_tui.paths import asset
+from avma_tui.services import plan as fix_plan
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.fixing import StepResult
+from avma_tui.services.plan import (
     FixTiming,
     StepGroup,
     VmAccount,
@@ -25,6 +23,8 @@ from avma_tui.ui.fix_plan import (
     runnable,
     summary_counts,
 )
+from avma_tui.services.session import Session
+from avma_tui.services.targets import open_simulated
 
 
 async def _diagnosis(scenario: str = "demo.toml") -> tuple[Session, Diagnosis]:

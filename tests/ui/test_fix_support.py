@@ -16,17 +16,17 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
-from avma_tui.assets import asset
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
-from avma_tui.session import Session
+from avma_tui.paths import asset
+from avma_tui.services import plan as fix_plan
+from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import load_scenario
 from avma_tui.sim.transport import SimTransport
-from avma_tui.ui import fix_plan
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.fix_wizard import FixWizardScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.screens.fix import FixWizardScreen
 
 FAST = fix_plan.FixTiming(verify_timeout=3.0, poll_interval=0.02)
 GUEST = Credential("Administrator", "Passw0rd!")

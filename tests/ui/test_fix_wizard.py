@@ -11,12 +11,12 @@ from test_fix_support import GUEST, Gate, click, fast_app, open_on, settle, show
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from avma_tui.audit import AuditLog
+from avma_tui.core.model import VmDiagnosis
 from avma_tui.hyperv.transport import ConnectionLost, Credential
-from avma_tui.model import VmDiagnosis
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.plan import FixTiming
 from avma_tui.sim.transport import SimTransport
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.fix_plan import FixTiming
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen

@@ -11,7 +11,7 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
-from avma_tui import cli
+from avma_tui.cli import main as cli
 from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen

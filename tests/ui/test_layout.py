@@ -13,8 +13,8 @@ from test_fix_support import fast_app, open_on, settle
 from textual.pilot import Pilot
 from textual.widgets import Button
 
-from avma_tui.ui.fix_wizard import FixWizardScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.screens.fix import FixWizardScreen
 
 SMALL = (80, 24)
 
@@ -84,7 +84,7 @@ async def test_the_kvp_column_is_in_view_at_160x50(make_app, settle) -> None:
 async def test_the_recheck_dialog_fits_at_80x24(monkeypatch: pytest.MonkeyPatch) -> None:
     from test_recheck import DC01, PRINT01, _interrupted
 
-    from avma_tui.ui.recheck import RecheckScreen
+    from avma_tui.ui.screens.recheck import RecheckScreen
 
     for name, vm in (("PRINT01", PRINT01), ("DC01", DC01), ("DC01", DC01)):
         _interrupted(name, vm, "enable_kvp")
@@ -100,7 +100,7 @@ async def test_a_big_batch_keeps_its_buttons_and_table_at_80x24(monkeypatch: pyt
     from test_fix_batch import _mark_and_open, _run_all
     from test_fix_support import GUEST
 
-    from avma_tui.ui.fix_plan import FixTiming
+    from avma_tui.services.plan import FixTiming
 
     app = fast_app(monkeypatch, credential=GUEST, timing=FixTiming(verify_timeout=0.2, poll_interval=0.02), boot_s=5.0)
     async with app.run_test(size=SMALL) as pilot:

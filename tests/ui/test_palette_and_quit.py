@@ -6,10 +6,10 @@ import asyncio
 
 from textual.command import CommandPalette
 
-from avma_tui.ui.app import OPERATION_GROUP
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.screens.help import HelpScreen
+from avma_tui.ui.workers import OPERATION_GROUP
 
 
 async def test_colon_opens_the_palette_and_jumps_to_a_vm(make_app, settle) -> None:

@@ -8,10 +8,10 @@ import pytest
 from test_fix_support import click, fast_app, settle
 from textual.widgets import DataTable, Static
 
-from avma_tui.audit import AuditLog, Target, new_interaction
+from avma_tui.services.audit import AuditLog, Target, new_interaction
 from avma_tui.ui.app import AvmaApp
-from avma_tui.ui.recheck import RecheckScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.screens.recheck import RecheckScreen
 
 HOST = "HV01.contoso.local"  # the demo host's fqdn, as FixService records it
 PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"  # KVP disabled in the demo

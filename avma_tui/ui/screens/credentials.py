@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ...hyperv.transport import Credential
+from avma_tui.hyperv.transport import Credential
 
 
 class CredentialsScreen(ModalScreen[Credential | None]):

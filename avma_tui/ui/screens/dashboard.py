@@ -16,16 +16,16 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from ...hyperv.transport import Credential
-from ...model import Diagnosis
-from .. import safe
-from ..widgets.cells import COLUMNS
-from ..widgets.host_summary import HostSummary
-from ..widgets.vm_details import VmDetails
-from ..widgets.vm_table import VmTable
+from avma_tui.core.model import Diagnosis
+from avma_tui.hyperv.transport import Credential
+from avma_tui.ui import safe
+from avma_tui.ui.widgets.cells import COLUMNS
+from avma_tui.ui.widgets.host_summary import HostSummary
+from avma_tui.ui.widgets.vm_details import VmDetails
+from avma_tui.ui.widgets.vm_table import VmTable
 
 if TYPE_CHECKING:
-    from ..app import AvmaApp
+    from avma_tui.ui.app import AvmaApp
 
 _SORTABLE = tuple(column for column in COLUMNS if column != "mark")
 
@@ -59,7 +59,7 @@ class DashboardScreen(Screen[None]):
 
     @property
     def avma_app(self) -> AvmaApp:
-        from ..app import AvmaApp
+        from avma_tui.ui.app import AvmaApp
 
         assert isinstance(self.app, AvmaApp)
         return self.app
@@ -209,7 +209,7 @@ class DashboardScreen(Screen[None]):
             self.notify("No VM is marked: mark VMs with space, then F fixes them.", markup=False)
 
     def action_credentials(self) -> None:
-        from .credentials import CredentialsScreen
+        from avma_tui.ui.screens.credentials import CredentialsScreen
 
         session = self.avma_app.session
         current = session.guest_credential if session else None
@@ -223,7 +223,7 @@ class DashboardScreen(Screen[None]):
         self.avma_app.refresh_after_change()
 
     def action_events(self) -> None:
-        from .events import EventsScreen
+        from avma_tui.ui.screens.events import EventsScreen
 
         if self.diagnosis is not None:
             self.app.push_screen(EventsScreen(self.diagnosis.inventory.events))

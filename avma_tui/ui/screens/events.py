@@ -15,10 +15,10 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from ...catalog import load_catalog
-from ...model import AvmaEvent
-from .. import safe
-from ..widgets.content_table import ContentTable
+from avma_tui.core.catalog import load_catalog
+from avma_tui.core.model import AvmaEvent
+from avma_tui.ui import safe
+from avma_tui.ui.widgets.content_table import ContentTable
 
 
 def notification_cell(event: AvmaEvent) -> Content:

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from ...catalog import Catalog, load_catalog
+from avma_tui.core.catalog import Catalog, load_catalog
 
 _HEADING = "bold $text-primary"
 _NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Denied")
@@ -127,8 +127,8 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark", "app.pop_screen", "Close", id="close-help")]
 
     def compose(self) -> ComposeResult:
-        from ..app import AvmaApp
-        from .dashboard import DashboardScreen
+        from avma_tui.ui.app import AvmaApp
+        from avma_tui.ui.screens.dashboard import DashboardScreen
 
         with VerticalScroll(id="help", classes="dialog") as scroll:
             scroll.border_title = "avma-tui help"

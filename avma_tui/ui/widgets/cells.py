@@ -12,8 +12,8 @@ from typing import Any
 
 from textual.content import Content
 
-from ...model import GuestLicense, KvpStatus, LicenseState, Severity, Vm, VmDiagnosis, VmStatus
-from .. import safe
+from avma_tui.core.model import GuestLicense, KvpStatus, LicenseState, Severity, Vm, VmDiagnosis, VmStatus
+from avma_tui.ui import safe
 
 Cell = tuple[Content, Any]
 

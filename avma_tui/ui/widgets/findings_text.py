@@ -10,9 +10,9 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from ...model import Finding
-from .. import safe
-from .cells import SEVERITY_STYLE
+from avma_tui.core.model import Finding
+from avma_tui.ui import safe
+from avma_tui.ui.widgets.cells import SEVERITY_STYLE
 
 #: Finding details and evidence can be a sentence or two; longer text is still capped.
 LONG_TEXT = 600

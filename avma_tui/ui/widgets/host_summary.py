@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from ...catalog import load_catalog
-from ...model import ClusterNode, Diagnosis, Severity, VmStatus
-from .. import safe
-from .cells import LICENSE_STATUS, SEVERITY_STYLE
+from avma_tui.core.catalog import load_catalog
+from avma_tui.core.model import ClusterNode, Diagnosis, Severity, VmStatus
+from avma_tui.ui import safe
+from avma_tui.ui.widgets.cells import LICENSE_STATUS, SEVERITY_STYLE
 
 
 def _activation(status: int | None) -> Content:

@@ -15,10 +15,10 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from ...model import Diagnosis, LicenseState, VmDiagnosis
-from .. import safe
-from .cells import GRACE_STATES, LICENSE_STATUS, channel_name, grace_days
-from .findings_text import finding_widgets
+from avma_tui.core.model import Diagnosis, LicenseState, VmDiagnosis
+from avma_tui.ui import safe
+from avma_tui.ui.widgets.cells import GRACE_STATES, LICENSE_STATUS, channel_name, grace_days
+from avma_tui.ui.widgets.findings_text import finding_widgets
 
 Part = str | Content | tuple[object, str]
 

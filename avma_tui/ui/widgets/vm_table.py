@@ -16,9 +16,9 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
-from ...model import VmDiagnosis
-from .cells import COLUMNS, activation_cell, mark_cell, row_cells
-from .content_table import ContentTable
+from avma_tui.core.model import VmDiagnosis
+from avma_tui.ui.widgets.cells import COLUMNS, activation_cell, mark_cell, row_cells
+from avma_tui.ui.widgets.content_table import ContentTable
 
 
 def matches(diag: VmDiagnosis, needle: str) -> bool:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .assets import asset
+from avma_tui.paths import asset
 
 if sys.version_info >= (3, 11):
     import tomllib

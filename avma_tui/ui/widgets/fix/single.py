@@ -24,21 +24,21 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from ..audit import AuditError
-from ..hyperv.transport import Credential, TransportError
-from ..remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
-from ..service import FixService, StepResult
-from . import safe
-from .app import OPERATION_GROUP
-from .fix_body import FixBody
-from .fix_plan import PlannedStep, next_step, plan_steps
-from .fix_step import StepView, lines, result_text
-from .screens.confirm import ConfirmScreen
-from .screens.credentials import CredentialsScreen
-from .widgets.cells import LICENSE_STATUS, STATUS_WORDS, channel_name
+from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
+from avma_tui.hyperv.transport import Credential, TransportError
+from avma_tui.services.audit import AuditError
+from avma_tui.services.fixing import FixService, StepResult
+from avma_tui.services.plan import PlannedStep, next_step, plan_steps
+from avma_tui.ui import safe
+from avma_tui.ui.screens.confirm import ConfirmScreen
+from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.widgets.cells import LICENSE_STATUS, STATUS_WORDS, channel_name
+from avma_tui.ui.widgets.fix.body import FixBody
+from avma_tui.ui.widgets.fix.step import StepView, lines, result_text
+from avma_tui.ui.workers import OPERATION_GROUP
 
 if TYPE_CHECKING:
-    from ..model import Diagnosis
+    from avma_tui.core.model import Diagnosis
 
 #: A Windows product key as typed: five groups of five letters and digits.
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")

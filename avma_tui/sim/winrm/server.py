@@ -32,9 +32,9 @@ import spnego
 from pypsrp.encryption import WinRMEncryption
 from spnego.channel_bindings import GssChannelBindings
 
-from .engine import SimHost
-from .winrm_tls import make_certificate
-from .winrm_wsman import RECEIVE, WSManService
+from avma_tui.sim.engine import SimHost
+from avma_tui.sim.winrm.tls import make_certificate
+from avma_tui.sim.winrm.wsman import RECEIVE, WSManService
 
 FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive")
 _HTTP_FAULTS = ("drop", "401")

@@ -26,8 +26,8 @@ from psrpcore.types import (
     PSSecureString,
 )
 
-from ..hyperv.scripts import OPERATIONS, script_text
-from ..hyperv.transport import Credential, RemoteError
+from avma_tui.hyperv.operations import OPERATIONS, script_text
+from avma_tui.hyperv.transport import Credential, RemoteError
 
 #: Runs one operation with its parameters and returns its JSON document (raises RemoteError).
 Runner = Callable[[str, Mapping[str, Any]], Any]

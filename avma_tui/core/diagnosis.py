@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 
-from .catalog import AZURE_EDITION, DATACENTER, FAMILIES, AvmaKey, Catalog, Edition, load_catalog
-from .model import (
+from avma_tui.core.catalog import AZURE_EDITION, DATACENTER, FAMILIES, AvmaKey, Catalog, Edition, load_catalog
+from avma_tui.core.model import (
     AvmaEvent,
     ClusterNode,
     Diagnosis,

@@ -14,9 +14,9 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from ..remedies import Step, StepKind
-from ..service import StepResult
-from . import safe
+from avma_tui.core.remedies import Step, StepKind
+from avma_tui.services.fixing import StepResult
+from avma_tui.ui import safe
 
 #: Longest line of a script, command or message kept (scripts are ours; messages may be remote).
 LINE_LIMIT = 400

@@ -11,8 +11,8 @@ from textual.content import Content
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from ..service import FixService
-from .app import OPERATION_GROUP
+from avma_tui.services.fixing import FixService
+from avma_tui.ui.workers import OPERATION_GROUP
 
 
 class FixBody(Vertical):

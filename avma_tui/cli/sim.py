@@ -10,14 +10,14 @@ import os
 import sys
 import threading
 
-from ..cli import CliError
-from ..connect import scenario_path
+from avma_tui.errors import CliError
+from avma_tui.services.targets import scenario_path
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import SimHost
-    from .scenario import ScenarioError, load_scenario
-    from .winrm import WinRMEndpoint
+    from avma_tui.sim.engine import SimHost
+    from avma_tui.sim.scenario import ScenarioError, load_scenario
+    from avma_tui.sim.winrm.server import WinRMEndpoint
 
     password = os.environ.get("AVMA_SIM_PASSWORD")
     if not password:

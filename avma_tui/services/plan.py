@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..audit import AuditLog
-from ..diagnosis import ORDER
-from ..model import Diagnosis, Finding
-from ..remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
-from ..service import FixService, StepResult
-from ..session import Session
+from avma_tui.core.diagnosis import ORDER
+from avma_tui.core.model import Diagnosis, Finding
+from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.fixing import FixService, StepResult
+from avma_tui.services.session import Session
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from ..audit import AuditError, AuditLog, ChainState, canonical
-from . import safe
+from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical
+from avma_tui.ui import safe
 
 # Column → widest it grows. Widths are set from the cells because DataTable (8.2.8) cannot measure
 # Content cells and would leave every column as narrow as its label.

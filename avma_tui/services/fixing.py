@@ -19,21 +19,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .audit import AuditLog, Target, redact
-from .catalog import Catalog, load_catalog
-from .hyperv.host import classify_guest_error, hresult_of
-from .hyperv.transport import (
-    OUTCOME_UNKNOWN_ERRORS,
-    AuthenticationFailed,
-    Cancelled,
-    CertificateRejected,
-    Credential,
-    RemoteError,
-    TransportError,
-    Unreachable,
+from avma_tui.core.catalog import Catalog, load_catalog
+from avma_tui.core.model import (
+    GuestErrorKind,
+    GuestLicense,
+    Host,
+    KvpStatus,
+    LicenseRead,
+    LicenseState,
+    Vm,
+    VmDiagnosis,
 )
-from .model import GuestErrorKind, GuestLicense, Host, KvpStatus, LicenseRead, LicenseState, Vm, VmDiagnosis
-from .remedies import (
+from avma_tui.core.remedies import (
     NEEDS_GUEST_CREDENTIALS,
     NEEDS_HOST_PRODUCT_KEY,
     NEEDS_VM_RUNNING,
@@ -44,7 +41,19 @@ from .remedies import (
     plan_for_host,
     plan_for_vm,
 )
-from .session import Session
+from avma_tui.hyperv.host import classify_guest_error, hresult_of
+from avma_tui.hyperv.transport import (
+    OUTCOME_UNKNOWN_ERRORS,
+    AuthenticationFailed,
+    Cancelled,
+    CertificateRejected,
+    Credential,
+    RemoteError,
+    TransportError,
+    Unreachable,
+)
+from avma_tui.services.audit import AuditLog, Target, redact
+from avma_tui.services.session import Session
 
 #: StepResult.outcome values. "skipped": not run (refused, or something it needs is missing);
 #: "manual": the admin runs it; the others as in the audit log.

@@ -20,17 +20,17 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from ...config import AUTH_KINDS, ConnectionSettings, load_profiles, save_profile
-from ...hyperv.host import HyperVHost
-from ...session import Session
-from .. import safe
+from avma_tui.config import AUTH_KINDS, ConnectionSettings, load_profiles, save_profile
+from avma_tui.hyperv.host import HyperVHost
+from avma_tui.services.session import Session
+from avma_tui.ui import safe
 
 Connector = Callable[[ConnectionSettings, str], HyperVHost]
 
 
 def open_host(settings: ConnectionSettings, password: str) -> HyperVHost:
     """A HyperVHost over WinRM (pypsrp), loaded only when the admin actually connects."""
-    from ...hyperv.psrp import PsrpTransport
+    from avma_tui.hyperv.psrp import PsrpTransport
 
     return HyperVHost(PsrpTransport(settings, password))
 
@@ -184,7 +184,7 @@ class ConnectScreen(Screen[None]):
     # which here include the password.
     @work(exclusive=True, group="connect", exit_on_error=False, description="connect to the host")
     async def _connect(self, settings: ConnectionSettings, password: str) -> None:
-        from ..app import AvmaApp, describe_error
+        from avma_tui.ui.app import AvmaApp, describe_error
 
         assert isinstance(self.app, AvmaApp)
         session: Session | None = None

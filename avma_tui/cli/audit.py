@@ -22,8 +22,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .audit import AuditError, AuditLog, ChainState, canonical
-from .cli import CliError
+from avma_tui.errors import CliError
+from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical
 
 CSV_COLUMNS = (
     "seq",

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from collections.abc import Callable
 
-from .winrm_shell import PsrpShell, Runner
+from avma_tui.sim.winrm.shell import PsrpShell, Runner
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",

@@ -10,8 +10,8 @@ import argparse
 import re
 import xml.etree.ElementTree as ET
 
-from .catalog import AvmaKey, Catalog, load_catalog
-from .cli import CliError
+from avma_tui.core.catalog import AvmaKey, Catalog, load_catalog
+from avma_tui.errors import CliError
 
 UNATTEND_NS = "urn:schemas-microsoft-com:unattend"
 #: The fixed identity of the Windows Shell-Setup component in every 64-bit Windows Server unattend file.

@@ -15,15 +15,15 @@ import os
 import sys
 from collections.abc import Callable
 
-from .audit import AuditError, AuditLog, new_interaction
-from .cli import CliError
-from .connect import guest_credential, open_target
-from .hyperv.transport import TransportError
-from .model import Diagnosis, Vm
-from .remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
-from .report import printable
-from .service import FixService, StepResult
-from .session import Session
+from avma_tui.core.model import Diagnosis, Vm
+from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
+from avma_tui.errors import CliError
+from avma_tui.hyperv.transport import TransportError
+from avma_tui.services.audit import AuditError, AuditLog, new_interaction
+from avma_tui.services.fixing import FixService, StepResult
+from avma_tui.services.report import printable
+from avma_tui.services.session import Session
+from avma_tui.services.targets import guest_credential, open_target
 
 #: Environment variable that may carry the host's product key for a headless run (never the command line).
 HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .diagnosis import diagnose
-from .hyperv.host import HyperVHost, with_licenses
-from .hyperv.transport import Credential
-from .model import Diagnosis, Inventory
+from avma_tui.core.diagnosis import diagnose
+from avma_tui.core.model import Diagnosis, Inventory
+from avma_tui.hyperv.host import HyperVHost, with_licenses
+from avma_tui.hyperv.transport import Credential
 
 if TYPE_CHECKING:
-    from .audit import AuditLog
+    from avma_tui.services.audit import AuditLog
 
 
 class Session:
@@ -75,7 +75,7 @@ class Session:
         """One connection record; the file write (fsync) runs off the event loop."""
         if self.audit is None:
             return
-        from .audit import Target, new_interaction
+        from avma_tui.services.audit import Target, new_interaction
 
         if action == "connect" and outcome == "ok":
             self._interaction = new_interaction()

@@ -31,7 +31,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from .config import audit_path
+from avma_tui.config import audit_path
 
 GENESIS = "0" * 64
 PHASES = ("intent", "result")

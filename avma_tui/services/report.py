@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .audit import AuditError
-from .cli import CliError
-from .connect import guest_credential, open_target
-from .hyperv.transport import TransportError
-from .model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
+from avma_tui import __version__
+from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
+from avma_tui.errors import CliError
+from avma_tui.hyperv.transport import TransportError
+from avma_tui.services.audit import AuditError
+from avma_tui.services.targets import guest_credential, open_target
 
 #: Widest a cell of the text table gets; longer values end in an ellipsis (the findings show them whole).
 MAX_CELL = 32
@@ -269,8 +269,8 @@ def render(diagnosis: Diagnosis, fmt: str) -> str:
 
 
 async def _diagnose(args: argparse.Namespace) -> Diagnosis:
-    from .audit import AuditLog
-    from .session import Session
+    from avma_tui.services.audit import AuditLog
+    from avma_tui.services.session import Session
 
     session = Session(
         open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()

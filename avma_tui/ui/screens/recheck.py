@@ -25,15 +25,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
-from ..audit import AuditError, AuditLog
-from ..hyperv.transport import TransportError
-from ..model import Diagnosis
-from ..remedies import plan_for_host, plan_for_vm
-from ..session import Session
-from . import safe
+from avma_tui.core.model import Diagnosis
+from avma_tui.core.remedies import plan_for_host, plan_for_vm
+from avma_tui.hyperv.transport import TransportError
+from avma_tui.services.audit import AuditError, AuditLog
+from avma_tui.services.session import Session
+from avma_tui.ui import safe
 
 if TYPE_CHECKING:
-    from .app import AvmaApp
+    from avma_tui.ui.app import AvmaApp
 
 #: Apps that were offered the re-check already: it is offered once per start, not after every refresh.
 _offered: weakref.WeakSet[App[Any]] = weakref.WeakSet()

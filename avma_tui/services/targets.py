@@ -12,11 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from .assets import demo_scenario
-from .cli import CliError
-from .config import ConnectionSettings
-from .hyperv.host import HyperVHost
-from .hyperv.transport import Credential
+from avma_tui.config import ConnectionSettings
+from avma_tui.errors import CliError
+from avma_tui.hyperv.host import HyperVHost
+from avma_tui.hyperv.transport import Credential
+from avma_tui.paths import demo_scenario
 
 
 def scenario_path(args: argparse.Namespace) -> Path | None:
@@ -32,9 +32,9 @@ def scenario_path(args: argparse.Namespace) -> Path | None:
 
 def open_simulated(path: Path) -> HyperVHost:
     """A HyperVHost on the in-process simulated host; a bad scenario file raises CliError."""
-    from .sim.engine import SimHost
-    from .sim.scenario import ScenarioError, load_scenario
-    from .sim.transport import SimTransport
+    from avma_tui.sim.engine import SimHost
+    from avma_tui.sim.scenario import ScenarioError, load_scenario
+    from avma_tui.sim.transport import SimTransport
 
     try:
         scenario = load_scenario(path)
@@ -71,7 +71,7 @@ def secret(env: str, prompt: str) -> str | None:
 
 
 def open_remote(settings: ConnectionSettings) -> HyperVHost:
-    from .hyperv.psrp import PsrpTransport
+    from avma_tui.hyperv.psrp import PsrpTransport
 
     password = ""
     if settings.auth in ("basic", "ntlm", "credssp") or settings.username:

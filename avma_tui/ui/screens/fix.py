@@ -14,13 +14,13 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 
-from ..audit import AuditLog, new_interaction
-from ..session import Session
-from .fix_batch import BatchFix
-from .fix_body import FixBody
-from .fix_plan import FixTiming, make_service
-from .fix_single import SingleFix
-from .screens.confirm import ConfirmScreen
+from avma_tui.services.audit import AuditLog, new_interaction
+from avma_tui.services.plan import FixTiming, make_service
+from avma_tui.services.session import Session
+from avma_tui.ui.screens.confirm import ConfirmScreen
+from avma_tui.ui.widgets.fix.batch import BatchFix
+from avma_tui.ui.widgets.fix.body import FixBody
+from avma_tui.ui.widgets.fix.single import SingleFix
 
 TITLES = {"fix": "Guided fix", "key": "Install the AVMA key", "batch": "Fix the marked VMs"}
 MODES = tuple(TITLES)

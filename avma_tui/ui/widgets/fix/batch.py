@@ -18,14 +18,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static
 
-from ..audit import AuditError
-from ..hyperv.transport import Credential, TransportError
-from ..remedies import NEEDS_GUEST_CREDENTIALS
-from ..service import FixService
-from . import safe
-from .app import OPERATION_GROUP
-from .fix_body import FixBody
-from .fix_plan import (
+from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS
+from avma_tui.hyperv.transport import Credential, TransportError
+from avma_tui.services.audit import AuditError
+from avma_tui.services.fixing import FixService
+from avma_tui.services.plan import (
     BATCH_PARALLELISM,
     PlannedStep,
     StepGroup,
@@ -37,9 +34,12 @@ from .fix_plan import (
     steps_left,
     summary_counts,
 )
-from .fix_step import OUTCOME_STYLE
-from .screens.confirm import ConfirmScreen
-from .screens.credentials import CredentialsScreen
+from avma_tui.ui import safe
+from avma_tui.ui.screens.confirm import ConfirmScreen
+from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.widgets.fix.body import FixBody
+from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE
+from avma_tui.ui.workers import OPERATION_GROUP
 
 #: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
 COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))

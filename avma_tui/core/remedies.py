@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from .catalog import AvmaKey, Catalog, Edition, load_catalog
-from .hyperv.scripts import script_text
-from .model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
+from avma_tui.core.catalog import AvmaKey, Catalog, Edition, load_catalog
+from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
+from avma_tui.hyperv.operations import script_text
 
 
 class StepKind(str, Enum):

@@ -11,14 +11,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .config import AUTH_KINDS
+from avma_tui import __version__
+from avma_tui.config import AUTH_KINDS
+from avma_tui.errors import CliError
 
 SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim")
-
-
-class CliError(Exception):
-    """A problem to report as one line on stderr, with exit status 2."""
 
 
 def _add_target(parser: argparse.ArgumentParser, *, host_required: bool = False) -> None:
@@ -101,19 +98,19 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
 
 def _dispatch(name: str, args: argparse.Namespace) -> int:
     if name == "report":
-        from .report import run
+        from avma_tui.services.report import run
     elif name == "fix":
-        from .fixcli import run
+        from avma_tui.cli.fix import run
     elif name == "audit":
-        from .audit_cli import run
+        from avma_tui.cli.audit import run
     elif name == "keys":
-        from .catalog_cli import keys as run
+        from avma_tui.cli.catalog import keys as run
     elif name == "unattend":
-        from .catalog_cli import unattend as run
+        from avma_tui.cli.catalog import unattend as run
     elif name == "sim":
-        from .sim.serve import run
+        from avma_tui.cli.sim import run
     else:
-        from .ui.app import run
+        from avma_tui.ui.app import run
     return run(args)
 
 
