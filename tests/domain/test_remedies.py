@@ -416,7 +416,7 @@ def test_console_steps_say_how_to_check_them_where_the_host_cannot() -> None:
 
 @pytest.mark.parametrize(("build", "kms_version"), [(18363, "SAC 20H2/2004/1909/1903/1809"), (17763, "2019")])
 def test_kms_alternative_names_the_gvlk_of_the_guests_release(build: int, kms_version: str) -> None:
-    """A 1909 guest takes the Semi-Annual Channel GVLK, not Windows Server 2019's (reference §1.5)."""
+    """A 1909 guest takes the Semi-Annual Channel GVLK, not Windows Server 2019's (docs/avma-reference.md §1.5)."""
     host = Host("HV01", "", "Windows Server 2016 Datacenter", 14393, 8, 1, "ABCDE", True, False)
     d = diagnosis("GUEST_NEWER_THAN_HOST", guest=guest_os(build, 7, "Windows Server Standard"), host=host)
     (step,) = plan_for_vm(d, VM_ID)[0].steps
