@@ -141,7 +141,8 @@ class GuestLicense:
 
 class LicenseState(str, Enum):
     READ = "read"  # license (or its absence) known
-    NOT_READ = "not-read"  # no guest credentials given yet
+    NOT_READ = "not-read"  # no guest credentials given yet, or PowerShell Direct cannot reach the guest
+    READING = "reading"  # a background read is under way (services/licenses.py)
     FAILED = "failed"  # the query failed; see LicenseRead.error
 
 
@@ -151,6 +152,7 @@ class GuestErrorKind(str, Enum):
     CREDENTIAL = "credential"  # "The credential is invalid."
     PS_DIRECT = "ps-direct"  # PowerShell Direct cannot reach the guest (too old, no session service)
     NOT_RUNNING = "not-running"
+    TIMEOUT = "timeout"  # the chunk this guest was read in did not finish within its timeout
     OTHER = "other"
 
 

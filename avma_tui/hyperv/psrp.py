@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -184,6 +185,12 @@ class PsrpTransport:
         self.description = settings.url
         self._password = password
         self._conn: _Connection | None = None
+
+    def clone(self, *, timeout: float | None = None) -> PsrpTransport:
+        """Another connection to the same host, same credentials and options (its own WinRM shell);
+        the session's background license reads run on such lanes (services/licenses.py)."""
+        settings = self.settings if timeout is None else replace(self.settings, timeout=timeout)
+        return PsrpTransport(settings, self._password)
 
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run `op` on the connection's worker thread; bounded by settings.timeout, whatever the host does."""

@@ -148,8 +148,9 @@ class FixService:
     # --- public ------------------------------------------------------------------------------------
 
     async def recheck(self, vm_id: str) -> VmDiagnosis:
-        """Read the host again; the VM's fresh diagnosis (KeyError when the VM is gone)."""
-        diagnosis = await self.session.refresh()
+        """Read the host again, the VM's license too; the VM's fresh diagnosis (KeyError when the VM is gone)."""
+        self.session.forget_license(vm_id)
+        diagnosis = await self.session.refresh(licenses=[vm_id])
         vmd = diagnosis.for_vm(vm_id)
         if vmd is None:
             raise KeyError(f"VM {vm_id} is no longer on the host")
@@ -190,6 +191,8 @@ class FixService:
             before=before,
         )
         progress(f"{step.title}…")
+        if vm_id:
+            self.session.forget_license(vm_id)  # whatever happens next, the cached license may be wrong now
         try:
             returned = await self._run_op(vm_id, step, host_product_key)
         except asyncio.CancelledError:
@@ -224,7 +227,9 @@ class FixService:
 
     async def confirm_manual(self, vm_id: str | None, step: Step, *, interaction: str) -> StepResult:
         """The admin says a manual step is done: re-check, and record whether the plan still needs it."""
-        diagnosis = await self.session.refresh()
+        if vm_id:
+            self.session.forget_license(vm_id)
+        diagnosis = await self.session.refresh(licenses=[vm_id] if vm_id else False)
         vmd = diagnosis.for_vm(vm_id) if vm_id else None
         if vm_id and vmd is None:
             return StepResult(step, "failed", "The VM is no longer on the host.", "Refresh the host.")
@@ -281,6 +286,13 @@ class FixService:
                 "skipped",
                 "Not run: this step needs guest credentials.",
                 "Enter the guest's administrator account (c in the TUI; --guest-user with AVMA_GUEST_PASSWORD).",
+            )
+        if NEEDS_GUEST_CREDENTIALS in step.needs and self.session.guest_login_rejected:
+            return StepResult(
+                step,
+                "skipped",
+                "Not run: a guest rejected the guest credentials; no further logon is tried with them.",
+                "Enter the guest's administrator account again (c in the TUI; --guest-user with AVMA_GUEST_PASSWORD).",
             )
         if NEEDS_HOST_PRODUCT_KEY in step.needs and not host_product_key:
             return StepResult(step, "skipped", "Not run: this step needs the host's product key.", "Type it first.")
@@ -454,6 +466,7 @@ class FixService:
         text = _remote_text(err)
         kind = classify_guest_error(text)
         if kind is GuestErrorKind.CREDENTIAL:
+            self.session.reject_guest_credential()  # no further logon with it until one is entered again
             return _Failure(
                 "failed",
                 "The guest rejected the credentials: wrong guest user name or password.",

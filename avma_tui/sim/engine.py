@@ -142,6 +142,9 @@ class SimHost:
         self._clock = clock
         self._catalog: Catalog = load_catalog()
         self._lock = threading.Lock()
+        #: PowerShell Direct logon attempts (event 4624/4625 in a guest) and sessions opened, for tests and benches.
+        self.guest_logons = 0
+        self.guest_sessions = 0
         self._started = clock()
         self._started_wall = datetime.now(timezone.utc)
         self._host_license_status = scenario.host.license_status
@@ -300,8 +303,10 @@ class SimHost:
             return f"The virtual machine '{vm.name}' is not in a valid state to perform the operation."
         if not vm.ps_direct:
             return PS_DIRECT_LOST
+        self.guest_logons += 1
         if not self._credential_ok(credential):
             return CREDENTIAL_INVALID
+        self.guest_sessions += 1
         return None
 
     def _ps_direct(self, params: Mapping[str, Any]) -> _Vm:

@@ -101,7 +101,10 @@ class DashboardScreen(Screen[None]):
         self.diagnosis, self._read_at = diagnosis, read_at
         session = self.avma_app.session
         guest = session.guest_credential if session else None
-        self.query_one("#summary", HostSummary).show(diagnosis, guest.username if guest else "", read_at)
+        rejected = session.guest_login_rejected if session else False
+        self.query_one("#summary", HostSummary).show(
+            diagnosis, guest.username if guest else "", read_at, login_rejected=rejected
+        )
         self.query_one("#stale", Static).display = False
         self.table.loading = False
         self.table.show(diagnosis.vms)
