@@ -138,6 +138,7 @@ def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, A
         },
         "vms": [_vm_json(d) for d in diagnosis.vms],
         "summary": _summary(diagnosis),
+        "read_errors": list(diagnosis.inventory.read_errors),
     }
 
 
@@ -226,6 +227,9 @@ def render_text(diagnosis: Diagnosis) -> str:
         ", ".join(f"{summary[s.value]} {s.value}" for s in VmStatus)
         + f"; {summary['errors']} errors, {summary['warnings']} warnings",
     ]
+    if diagnosis.inventory.read_errors:
+        lines += ["", "Not readable from the host"]
+        lines += [printable(f"  {error}") for error in diagnosis.inventory.read_errors]
     findings = diagnosis.findings
     if findings:
         lines += ["", "Findings"]
