@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -100,18 +99,6 @@ def test_console_fallbacks_come_from_the_table() -> None:
     for name, op in OPERATIONS.items():
         text = console_commands(_op_step(name, ()))
         assert text == ("" if not op.console else text) and "{" not in text
-
-
-FORBIDDEN_IN_CORE = ("textual", "avma_tui.hyperv", "avma_tui.sim", "avma_tui.services", "avma_tui.ui", "avma_tui.cli")
-
-
-@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=lambda p: p.name)
-def test_the_domain_imports_neither_textual_nor_the_transport(path: Path) -> None:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    imported += [alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names]
-    bad = [m for m in imported if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_IN_CORE)]
-    assert bad == []
 
 
 def test_no_module_names_a_change_operation_in_an_if_chain() -> None:
