@@ -1,4 +1,4 @@
-"""`avma-tui fix … --vm NAME`: the remedies for one VM without the TUI (spec/cli.md).
+"""`avma-tui fix … --vm NAME`: the remedies for one VM without the TUI (docs/cli.md).
 
 It walks the plan the way an admin would: take the first step that can run, show it, ask, run it
 through FixService (audited, verified), re-check, plan again — because each fix changes what the

@@ -1,4 +1,4 @@
-"""The one entry point, `avma-tui`: the TUI by default, sub-commands for scripts (spec/cli.md).
+"""The one entry point, `avma-tui`: the TUI by default, sub-commands for scripts (docs/cli.md).
 
 Imports are lazy: `avma-tui report` never loads Textual, and the TUI loads only what its first
 screen needs.

@@ -1,4 +1,4 @@
-"""Inventory → findings and a status per VM (spec/findings.md; rules from the reference, §6). Pure, no I/O.
+"""Inventory → findings and a status per VM (docs/findings.md; rules from docs/avma-reference.md §6). Pure, no I/O.
 
 Each finding says what is wrong in plain words with the facts it rests on and where they came from,
 so an admin can check the tool's reasoning. Findings come in fix order (`ORDER`), so "fix all" can walk
@@ -37,7 +37,7 @@ from avma_tui.core.model import (
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 _AUTO, _ASSIST, _MANUAL, _NONE = RemedyKind.AUTOMATIC, RemedyKind.ASSISTED, RemedyKind.MANUAL, RemedyKind.NONE
 
-#: Every code with its severity and remedy kind (spec/findings.md), in fix order: host before nodes before
+#: Every code with its severity and remedy kind (docs/findings.md), in fix order: host before nodes before
 #: VMs; within a VM, power and KVP first, then what the guest is, then the key, then activation.
 SPEC: dict[str, tuple[Severity, RemedyKind]] = {
     "HOST_NOT_HYPERV": (_E, _MANUAL),
@@ -857,7 +857,7 @@ class _VmCheck:
         )
 
     def _wrong_avma_key(self, license_: GuestLicense, evidence: list[str]) -> str:
-        """An AVMA-channel key that is not this guest's (reference §6 V10), e.g. left over from an in-place upgrade."""
+        """An AVMA-channel key that is not this guest's (docs/avma-reference.md §6 V10), e.g. from an upgrade."""
         want, partial = self.guest.key, license_.partial_product_key.strip().upper()
         if not license_.is_avma or want is None or not partial or partial == want.last5:
             return ""

@@ -4,7 +4,7 @@ Pure: a plan is computed from one Diagnosis and the catalog, with no I/O. Plans 
 after any step runs, re-check and plan again (FixService.recheck), because fixing one thing (enabling
 KVP, installing a key) changes what the guest reports and therefore what is left to do.
 
-Three kinds of step (spec/findings.md): automatic steps run an operation of docs/operations.md;
+Three kinds of step (docs/findings.md): automatic steps run an operation of docs/operations.md;
 assisted steps run one too but need something from the admin first (guest credentials, the host's
 product key); manual steps are exact commands to type elsewhere, after which the tool re-checks.
 

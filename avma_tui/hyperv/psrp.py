@@ -1,4 +1,4 @@
-"""PsrpTransport: operations run on a real Hyper-V host over WinRM with pypsrp (docs/pypsrp-notes.md).
+"""PsrpTransport: operations run on a real Hyper-V host over WinRM with pypsrp.
 
 pypsrp is synchronous and not thread-safe, so each connection (one WSMan + one RunspacePool) lives
 on its own single worker thread and is only touched there. After any transport failure, timeout or

@@ -1,4 +1,4 @@
-"""The tamper-evident audit log (spec/audit.md): one hash-chained JSON object per line.
+"""The tamper-evident audit log (docs/audit.md): one hash-chained JSON object per line.
 
 Why a hash chain: whoever reads the log later (an auditor, a licence check, the admin after an
 incident) must be able to tell whether records were edited, removed or reordered. Each record

@@ -1,6 +1,6 @@
 """FixService: the one way the TUI and the `fix` command change anything.
 
-Every change follows the same path (DESIGN.md, spec/audit.md): audit "intent" (fsynced) → run the
+Every change follows the same path (docs/architecture.md, docs/audit.md): audit "intent" (fsynced) → run the
 operation → verify by reading the state back until it matches or the time is up → audit "result"
 with the state before and after. A link that drops mid-change leaves the outcome "unknown" and the
 admin is offered a re-check; every other failure is explained in plain words with the next step.
@@ -58,7 +58,7 @@ from avma_tui.services.session import Session
 #: StepResult.outcome values. "skipped": not run (refused, or something it needs is missing);
 #: "manual": the admin runs it; the others as in the audit log.
 OUTCOMES = ("ok", "failed", "cancelled", "unknown", "skipped", "manual")
-#: The audit action of each operation (spec/audit.md names activation "activate").
+#: The audit action of each operation (docs/audit.md names activation "activate").
 ACTIONS = {"activate_guest": "activate"}
 #: Longest piece of remote error text kept in a message.
 MAX_REMOTE_TEXT = 300

@@ -1,4 +1,4 @@
-"""`avma-tui report`: where the VMs stand, as text, JSON or CSV (spec/report.md).
+"""`avma-tui report`: where the VMs stand, as text, JSON or CSV (docs/report.md).
 
 For cron, monitoring checks and monthly licensing records, so it stays fast and plain: no Textual
 import. Exit status: 0 no error finding, 1 at least one, 2 the report could not be made.
@@ -114,7 +114,7 @@ def _summary(diagnosis: Diagnosis) -> dict[str, int]:
 
 
 def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, Any]:
-    """The report document of spec/report.md (format 1)."""
+    """The report document of docs/report.md (format 1)."""
     host = diagnosis.inventory.host
     moment = now or datetime.now(timezone.utc)
     return {

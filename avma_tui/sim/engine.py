@@ -363,7 +363,8 @@ class SimHost:
         host_edition = self._catalog.edition(host.sku, host.os_name)
         if not host.hyperv or host_edition.name not in ("Datacenter", "Datacenter: Azure Edition"):
             return FD01, "Invalid Host"
-        # A host that is itself a VM: the one public report (nested in Azure) saw 0xC004FD02 (reference §2.3).
+        # A host that is itself a VM: the one public report (nested in Azure) saw 0xC004FD02
+        # (docs/avma-reference.md §2.3).
         if host.virtual or self._host_license_status != LICENSED:
             return FD02, "Invalid Host"
         key = self._catalog.avma_key_by_last5(vm.license.partial_product_key if vm.license else "")
@@ -417,7 +418,7 @@ class SimHost:
 
     def _enable_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         vm = self._find(params)
-        vm.kvp_enabled, vm.kvp_status = True, "OK"  # spec/scenario.md: enabling makes the status OK
+        vm.kvp_enabled, vm.kvp_status = True, "OK"  # docs/scenario.md: enabling makes the status OK
         return {"vm": self._vm_doc(vm)}
 
     def _start_vm(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Scenario TOML (spec/scenario.md) → a frozen Scenario, with one precise line for every mistake.
+"""Scenario TOML (docs/scenario.md) → a frozen Scenario, with one precise line for every mistake.
 
 People write scenario files by hand to reproduce what they saw at a customer, so a typo must not
 pass silently (unknown keys are errors) and every error names the file, the table, the key and what

@@ -1,4 +1,4 @@
-"""The audit log's guarantees (spec/audit.md): chain, tamper detection, crash recovery, locking, redaction."""
+"""The audit log's guarantees (docs/audit.md): chain, tamper detection, crash recovery, locking, redaction."""
 
 from __future__ import annotations
 

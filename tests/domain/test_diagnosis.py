@@ -39,7 +39,7 @@ MAK = "Windows(R) Operating System, VOLUME_MAK channel"
 PS_DIRECT_ERROR = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
 VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
 
-# spec/findings.md, every code with its severity and remedy kind.
+# docs/findings.md, every code with its severity and remedy kind.
 SPEC_TABLE = {
     "HOST_NOT_HYPERV": ("error", "manual"),
     "HOST_VERSION_UNSUPPORTED": ("error", "manual"),

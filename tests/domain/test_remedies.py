@@ -39,7 +39,7 @@ VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
 CATALOG = load_catalog()
 ALL_KEYS = [k.key for k in CATALOG.avma_keys] + [k.key for k in CATALOG.kms_keys]
 
-#: spec/findings.md, host part: code → remedy kind.
+#: docs/findings.md, host part: code → remedy kind.
 HOST_CODES = {
     "HOST_NOT_HYPERV": RemedyKind.MANUAL,
     "HOST_VERSION_UNSUPPORTED": RemedyKind.MANUAL,
@@ -52,7 +52,7 @@ HOST_CODES = {
     "CLUSTER_NODE_NOT_ACTIVATED": RemedyKind.MANUAL,
     "CLUSTER_NODE_TOO_OLD": RemedyKind.MANUAL,
 }
-#: spec/findings.md, VM part: code → remedy kind.
+#: docs/findings.md, VM part: code → remedy kind.
 VM_CODES = {
     "VM_NOT_RUNNING": RemedyKind.AUTOMATIC,
     "KVP_DISABLED": RemedyKind.AUTOMATIC,
@@ -446,7 +446,7 @@ def test_console_steps_say_how_to_check_them_where_the_host_cannot() -> None:
 
 @pytest.mark.parametrize(("build", "kms_version"), [(18363, "SAC 20H2/2004/1909/1903/1809"), (17763, "2019")])
 def test_kms_alternative_names_the_gvlk_of_the_guests_release(build: int, kms_version: str) -> None:
-    """A 1909 guest takes the Semi-Annual Channel GVLK, not Windows Server 2019's (reference §1.5)."""
+    """A 1909 guest takes the Semi-Annual Channel GVLK, not Windows Server 2019's (docs/avma-reference.md §1.5)."""
     host = Host("HV01", "", "Windows Server 2016 Datacenter", 14393, 8, 1, "ABCDE", True, False)
     d = diagnosis("GUEST_NEWER_THAN_HOST", guest=guest_os(build, 7, "Windows Server Standard"), host=host)
     (step,) = plan_for_vm(d, VM_ID)[0].steps

@@ -16,7 +16,7 @@ from avma_tui.cli.main import main
 from avma_tui.paths import asset
 from avma_tui.sim.scenario import load_scenario
 
-#: Every finding code of spec/findings.md (kept here: the spec is not shipped with the tests).
+#: Every finding code of docs/findings.md (kept here: the spec is not shipped with the tests).
 ALL_CODES = frozenset(
     {
         "HOST_NOT_HYPERV", "HOST_VERSION_UNSUPPORTED", "HOST_NOT_DATACENTER", "HOST_EVALUATION",

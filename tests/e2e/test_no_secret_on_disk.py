@@ -1,5 +1,5 @@
 """No secret ever reaches disk: a whole fix session over real WinRM with known passwords and a host
-product key, then every file the tool wrote is searched for them (spec/audit.md, DESIGN.md)."""
+product key, then every file the tool wrote is searched for them (docs/audit.md, docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A session records its connection and disconnection in the audit log (spec/audit.md: every connection)."""
+"""A session records its connection and disconnection in the audit log (docs/audit.md: every connection)."""
 
 from __future__ import annotations
 

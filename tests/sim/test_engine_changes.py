@@ -41,7 +41,7 @@ async def test_enable_kvp_makes_status_ok_and_guest_data_appear(make_sim):
 
 
 async def test_enable_kvp_makes_status_ok_even_where_the_scenario_gave_another(make_sim):
-    """spec/scenario.md: enabling KVP on a running VM makes the status OK, whatever it was set to."""
+    """docs/scenario.md: enabling KVP on a running VM makes the status OK, whatever it was set to."""
     sim = make_sim('[[vms]]\nname = "A"\nkvp_enabled = false\nkvp_status = "NoContact"\n' + guest("2019", "Standard"))
     vm = await sim.host.enable_kvp(await sim.vm_id("A"))
     assert vm.kvp.status is KvpStatus.OK and vm.guest is not None

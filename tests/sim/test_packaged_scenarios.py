@@ -51,7 +51,7 @@ async def test_packaged_scenarios_together_show_every_finding_and_the_demo_every
         if path == demo_scenario():
             demo_codes = {finding.code for finding in diagnosis.findings}
             assert {vm.status for vm in diagnosis.vms} == set(VmStatus)
-    assert set(SPEC) <= codes  # every code of spec/findings.md, as the diagnosis knows them
+    assert set(SPEC) <= codes  # every code of docs/findings.md, as the diagnosis knows them
     host_only = {code for code in SPEC if code.startswith("HOST_")}
     assert set(SPEC) - host_only <= demo_codes  # every VM and cluster code in the demo itself
 

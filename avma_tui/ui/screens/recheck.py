@@ -1,7 +1,7 @@
 """Interrupted changes: at start, the audit log's intents with no result are shown and can be re-checked.
 
 An intent without a result means the tool died or the link dropped mid-change, so nobody knows
-whether the change happened (spec/audit.md). The first successful refresh of a session offers a
+whether the change happened (docs/audit.md). The first successful refresh of a session offers a
 re-check of those targets on this host; the re-check reads the host, records what it found
 (AuditLog.record_recheck, after which the intent is no longer pending) and says it in plain words.
 

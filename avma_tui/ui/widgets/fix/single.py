@@ -4,8 +4,8 @@ One step at a time: preview (StepView) → what it needs (guest credentials, the
 → confirmation with Cancel focused → run in a worker with visible progress and elapsed time →
 FixService verifies → the host is read again and the plan recomputed, because every fix changes
 what the guest reports. Manual steps show the commands (copyable) and a Re-check. The worker is in
-the app's operation group and not exclusive: a second worker must never silently cancel a change
-(docs/textual-notes.md §2.4); the screen asks before anything stops it.
+the app's operation group and not exclusive: a second worker must never silently cancel a change (Textual cancels the
+running worker of an exclusive group); the screen asks before anything stops it.
 """
 
 from __future__ import annotations
