@@ -48,7 +48,7 @@ from benchkit import Row, emit, median, parse_args, runs_for
 from tui_big import enable_some_kvp, key_latencies, served_host
 
 from avma_tui.config import ConnectionSettings
-from avma_tui.core.diagnosis import diagnose
+from avma_tui.core.findings import diagnose
 from avma_tui.core.model import Diagnosis, Inventory
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport

@@ -193,7 +193,9 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
         parser.description = "The tamper-evident audit log."
         sub = parser.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
         verify = sub.add_parser("verify", help="walk the hash chain")
-        verify.add_argument("--head", metavar="HASH", help="an exported head hash that must still be there")
+        verify.add_argument(
+            "--head", metavar="HASH", help="an earlier head hash (or its first 12+ characters) that must be there"
+        )
         show = sub.add_parser("show", help="print records")
         show.add_argument("--host", help="only records for this host")
         show.add_argument("--since", metavar="DATE", help="only records at or after this date (YYYY-MM-DD)")
@@ -201,8 +203,9 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
         export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
         export.add_argument("--month", metavar="YYYY-MM", help="only this month")
         export.add_argument("--output", metavar="FILE")
-        for nested in (verify, show, export):
-            _add_debug(nested, nested=True)
+        for command in (verify, show, export):
+            command.add_argument("--file", metavar="FILE", help="read this log (e.g. an auditor's copy; only read)")
+            _add_debug(command, nested=True)
     elif name == "keys":
         parser.description = "The AVMA key table (version, edition, key) with sources."
     elif name == "unattend":

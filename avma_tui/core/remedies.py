@@ -18,10 +18,12 @@ type them (Microsoft publishes them); a host's own product key is never known to
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from avma_tui.core.catalog import AvmaKey, Catalog, Edition, load_catalog
+from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
 from avma_tui.hyperv.operations import script_text
 
@@ -61,27 +63,6 @@ class Remedy:
 NEEDS_GUEST_CREDENTIALS = "guest_credentials"
 NEEDS_HOST_PRODUCT_KEY = "host_product_key"
 NEEDS_VM_RUNNING = "vm_running"
-
-#: Findings that say "nothing to fix": their remedy has no steps.
-INFO_ONLY_CODES = frozenset({"GUEST_NOT_WINDOWS_SERVER", "GUEST_TOO_OLD"})
-
-#: Host findings that stop AVMA for every guest: listed first in a VM's plan.
-BLOCKING_HOST_CODES = (
-    "HOST_NOT_HYPERV",
-    "HOST_VERSION_UNSUPPORTED",
-    "HOST_NOT_DATACENTER",
-    "HOST_NOT_ACTIVATED",
-    "HOST_IS_VIRTUAL",
-)
-
-#: VM findings that make installing an AVMA key pointless or impossible, in the order they are named.
-KEY_BLOCKERS = (
-    "GUEST_NOT_WINDOWS_SERVER",
-    "GUEST_TOO_OLD",
-    "GUEST_AZURE_EDITION",
-    "NO_AVMA_KEY",
-    "GUEST_NEWER_THAN_HOST",
-)
 
 #: Oldest guest build PowerShell Direct can reach (Windows Server 2016).
 PS_DIRECT_MIN_BUILD = 14393
@@ -591,92 +572,94 @@ def _activate_host(diagnosis: Diagnosis) -> Step:
     )
 
 
+_ON_NODE = "# On cluster node {node} (console or RDP):\n"
+
+#: The manual host and node steps: code → (step id, title, commands, what it changes); {node} is the node.
+_HOST_MANUAL: dict[str, tuple[str, str, str, str]] = {
+    "HOST_NOT_HYPERV": (
+        "manual_install_hyperv",
+        "Install the Hyper-V role on this host",
+        "Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart",
+        "Installs the Hyper-V role and restarts the host.",
+    ),
+    "HOST_VERSION_UNSUPPORTED": (
+        "manual_upgrade_host",
+        "Upgrade the host to Windows Server 2012 R2 Datacenter or newer",
+        "# AVMA exists on Windows Server 2012 R2 and newer Datacenter hosts. Check the version:\n"
+        "Get-CimInstance Win32_OperatingSystem | Format-List Caption, BuildNumber\n"
+        "# then upgrade in place or migrate the VMs to a newer Datacenter host.",
+        "Nothing until you upgrade the host.",
+    ),
+    "HOST_NOT_DATACENTER": (
+        "manual_host_datacenter",
+        "Upgrade the host to Datacenter, or activate the guests another way",
+        "DISM /Online /Get-TargetEditions\n"
+        "DISM /Online /Set-Edition:ServerDatacenter /ProductKey:<your Datacenter product key> /AcceptEula\n"
+        "# The host restarts. Without a Datacenter license, activate each guest with KMS, a MAK or retail keys.",
+        "Upgrades the host's edition to Datacenter (restart).",
+    ),
+    "HOST_EVALUATION": (
+        "manual_host_convert_evaluation",
+        "Convert the host from Evaluation to a licensed Datacenter",
+        "DISM /Online /Set-Edition:ServerDatacenter /ProductKey:<your Datacenter product key> /AcceptEula\n"
+        "# The host restarts. An Evaluation host stops working when the evaluation expires.",
+        "Converts the host to the licensed edition (restart).",
+    ),
+    "HOST_IS_VIRTUAL": (
+        "manual_host_kms_alternative",
+        "Activate the guests with KMS instead: this host is itself a VM",
+        "# In each guest (in Azure use azkms.core.windows.net:1688 as the KMS host):\n"
+        "slmgr /ipk <KMS client key for the guest's version and edition>\n"
+        "slmgr /skms <your KMS host>:1688\n"
+        "slmgr /ato",
+        "Switches the guests to KMS activation.",
+    ),
+    "CLUSTER_NODE_UNREACHABLE": (
+        "manual_node_check",
+        "Check node {node}'s edition and activation",
+        _ON_NODE + "cscript //nologo $env:SystemRoot\\System32\\slmgr.vbs /dlv\n"
+        "Get-CimInstance Win32_OperatingSystem | Format-List Caption, OperatingSystemSKU, BuildNumber",
+        "Nothing: it only reads the node's state.",
+    ),
+    "CLUSTER_NODE_NOT_DATACENTER": (
+        "manual_node_datacenter",
+        "Upgrade node {node} to Datacenter",
+        _ON_NODE + "DISM /Online /Set-Edition:ServerDatacenter /ProductKey:<the node's Datacenter product key> "
+        "/AcceptEula\n# Drain the node first (Suspend-ClusterNode -Drain); it restarts.",
+        "Upgrades the node's edition to Datacenter (restart).",
+    ),
+    "CLUSTER_NODE_NOT_ACTIVATED": (
+        "manual_node_activate",
+        "Activate node {node}",
+        _ON_NODE + "slmgr /ipk <the node's product key>\nslmgr /ato",
+        "Installs the node's product key and activates it.",
+    ),
+    "CLUSTER_NODE_TOO_OLD": (
+        "manual_node_upgrade",
+        "Upgrade node {node}, or keep newer guests off it",
+        _ON_NODE + "# Upgrade it to the newest guest's Windows Server version, or on this host limit the\n"
+        "# newer guests' preferred owners to nodes that can activate them:\n"
+        "Get-ClusterGroup -Name <VM role> | Set-ClusterOwnerNode -Owners <capable node>,<capable node>",
+        "Upgrades the node, or restricts where newer guests may run.",
+    ),
+}
+
+
 def _host_manual(finding: Finding) -> Step:
     node = _node_ref(finding.subject)
-    on_node = f"# On cluster node {node} (console or RDP):\n"
-    steps = {
-        "HOST_NOT_HYPERV": (
-            "manual_install_hyperv",
-            "Install the Hyper-V role on this host",
-            "Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart",
-            "Installs the Hyper-V role and restarts the host.",
-        ),
-        "HOST_VERSION_UNSUPPORTED": (
-            "manual_upgrade_host",
-            "Upgrade the host to Windows Server 2012 R2 Datacenter or newer",
-            "# AVMA exists on Windows Server 2012 R2 and newer Datacenter hosts. Check the version:\n"
-            "Get-CimInstance Win32_OperatingSystem | Format-List Caption, BuildNumber\n"
-            "# then upgrade in place or migrate the VMs to a newer Datacenter host.",
-            "Nothing until you upgrade the host.",
-        ),
-        "HOST_NOT_DATACENTER": (
-            "manual_host_datacenter",
-            "Upgrade the host to Datacenter, or activate the guests another way",
-            "DISM /Online /Get-TargetEditions\n"
-            "DISM /Online /Set-Edition:ServerDatacenter /ProductKey:<your Datacenter product key> /AcceptEula\n"
-            "# The host restarts. Without a Datacenter license, activate each guest with KMS, a MAK or retail keys.",
-            "Upgrades the host's edition to Datacenter (restart).",
-        ),
-        "HOST_EVALUATION": (
-            "manual_host_convert_evaluation",
-            "Convert the host from Evaluation to a licensed Datacenter",
-            "DISM /Online /Set-Edition:ServerDatacenter /ProductKey:<your Datacenter product key> /AcceptEula\n"
-            "# The host restarts. An Evaluation host stops working when the evaluation expires.",
-            "Converts the host to the licensed edition (restart).",
-        ),
-        "HOST_IS_VIRTUAL": (
-            "manual_host_kms_alternative",
-            "Activate the guests with KMS instead: this host is itself a VM",
-            "# In each guest (in Azure use azkms.core.windows.net:1688 as the KMS host):\n"
-            "slmgr /ipk <KMS client key for the guest's version and edition>\n"
-            "slmgr /skms <your KMS host>:1688\n"
-            "slmgr /ato",
-            "Switches the guests to KMS activation.",
-        ),
-        "CLUSTER_NODE_UNREACHABLE": (
-            "manual_node_check",
-            f"Check node {node}'s edition and activation",
-            on_node + "cscript //nologo $env:SystemRoot\\System32\\slmgr.vbs /dlv\n"
-            "Get-CimInstance Win32_OperatingSystem | Format-List Caption, OperatingSystemSKU, BuildNumber",
-            "Nothing: it only reads the node's state.",
-        ),
-        "CLUSTER_NODE_NOT_DATACENTER": (
-            "manual_node_datacenter",
-            f"Upgrade node {node} to Datacenter",
-            on_node + "DISM /Online /Set-Edition:ServerDatacenter /ProductKey:<the node's Datacenter product key> "
-            "/AcceptEula\n# Drain the node first (Suspend-ClusterNode -Drain); it restarts.",
-            "Upgrades the node's edition to Datacenter (restart).",
-        ),
-        "CLUSTER_NODE_NOT_ACTIVATED": (
-            "manual_node_activate",
-            f"Activate node {node}",
-            on_node + "slmgr /ipk <the node's product key>\nslmgr /ato",
-            "Installs the node's product key and activates it.",
-        ),
-        "CLUSTER_NODE_TOO_OLD": (
-            "manual_node_upgrade",
-            f"Upgrade node {node}, or keep newer guests off it",
-            on_node + "# Upgrade it to the newest guest's Windows Server version, or on this host limit the\n"
-            "# newer guests' preferred owners to nodes that can activate them:\n"
-            "Get-ClusterGroup -Name <VM role> | Set-ClusterOwnerNode -Owners <capable node>,<capable node>",
-            "Upgrades the node, or restricts where newer guests may run.",
-        ),
-    }
-    step_id, title, commands, changes = steps[finding.code]
+    step_id, title, commands, changes = _HOST_MANUAL[finding.code]
     return _manual_step(
         id=step_id,
-        title=title,
+        title=title.format(node=node),
         why=finding.detail or finding.title,
-        commands=commands,
+        commands=commands.format(node=node),
         changes=changes,
         verify="Re-check: the finding is gone.",
     )
 
 
 def _host_remedy(diagnosis: Diagnosis, finding: Finding) -> Remedy:
-    if finding.code == "HOST_NOT_ACTIVATED":
-        return Remedy(finding, (_activate_host(diagnosis),))
-    return Remedy(finding, (_host_manual(finding),))
+    return Remedy(finding, _HOST_REMEDIES[finding.code](diagnosis, finding))
 
 
 # --- VM remedies ---------------------------------------------------------------------------------------
@@ -693,43 +676,6 @@ def _activation_steps(g: _Guest, why: str) -> tuple[Step, ...]:
     if "KEY_NOT_AVMA" in g.codes or has_key or keep_avma_key or "GUEST_EVALUATION" in g.codes:
         return (_activate(g, why),)
     return (_install_key(g), _activate(g, why))
-
-
-def _vm_steps(g: _Guest, finding: Finding) -> tuple[Step, ...]:
-    code = finding.code
-    if code in INFO_ONLY_CODES:
-        return ()
-    if code == "VM_NOT_RUNNING":
-        return (_start_vm(g),)
-    if code == "KVP_DISABLED":
-        return (_enable_kvp(g),)
-    if code == "KVP_NO_CONTACT":
-        return (_start_guest_kvp(g),)
-    if code == "GUEST_OS_UNKNOWN":
-        return (_manual_guest_os_data(),)
-    if code == "GUEST_NEWER_THAN_HOST":
-        return (_move_vm(g),)
-    if code == "GUEST_AZURE_EDITION":
-        return (_manual_reinstall_azure_edition(g),)
-    if code == "NO_AVMA_KEY":
-        return (_manual_no_avma_key(g),)
-    if code == "GUEST_EVALUATION":
-        return (_set_edition(g),)
-    if code == "LICENSE_UNKNOWN":
-        return (_enter_credentials(g),)
-    if code == "PS_DIRECT_UNAVAILABLE":
-        return _console_activation(g)
-    if code == "KEY_NOT_AVMA":
-        return (_install_key(g), _activate(g, "After the key change the guest activates against this host."))
-    if code in ("NOT_ACTIVATED", "GRACE_PERIOD"):
-        return _activation_steps(g, "The guest is not activated; with the prerequisites in place AVMA activates it.")
-    if code == "ACTIVATED_BY_OTHER_HOST":
-        return (_activate(g, "The guest was last activated by another host (moved here); activation re-binds it."),)
-    if code == "AVMA_DATA_AFTER_KEY_CHANGE":
-        return (_manual_remove_kvp_data(g),)
-    if code == "AVMA_EVENT_FAILURE":
-        return (_manual_events(g),)
-    raise KeyError(f"no remedy for finding code {code}")
 
 
 def _console_activation(g: _Guest) -> tuple[Step, ...]:
@@ -750,6 +696,57 @@ def _console_activation(g: _Guest) -> tuple[Step, ...]:
     )
 
 
+# --- one remedy builder per finding code (the registry's codes; checked when this module is imported) ----
+
+_NOT_ACTIVATED_WHY = "The guest is not activated; with the prerequisites in place AVMA activates it."
+
+#: Host and cluster-node codes → their steps.
+_HOST_REMEDIES: dict[str, Callable[[Diagnosis, Finding], tuple[Step, ...]]] = {
+    "HOST_NOT_ACTIVATED": lambda d, f: (_activate_host(d),),
+    **{code: (lambda d, f: (_host_manual(f),)) for code in _HOST_MANUAL},
+}
+
+#: VM codes → their steps (an info-only code has none).
+_VM_REMEDIES: dict[str, Callable[[_Guest], tuple[Step, ...]]] = {
+    **{code: (lambda g: ()) for code in INFO_ONLY_CODES},
+    "VM_NOT_RUNNING": lambda g: (_start_vm(g),),
+    "KVP_DISABLED": lambda g: (_enable_kvp(g),),
+    "KVP_NO_CONTACT": lambda g: (_start_guest_kvp(g),),
+    "GUEST_OS_UNKNOWN": lambda g: (_manual_guest_os_data(),),
+    "GUEST_NEWER_THAN_HOST": lambda g: (_move_vm(g),),
+    "GUEST_AZURE_EDITION": lambda g: (_manual_reinstall_azure_edition(g),),
+    "NO_AVMA_KEY": lambda g: (_manual_no_avma_key(g),),
+    "GUEST_EVALUATION": lambda g: (_set_edition(g),),
+    "LICENSE_UNKNOWN": lambda g: (_enter_credentials(g),),
+    "PS_DIRECT_UNAVAILABLE": lambda g: _console_activation(g),
+    "KEY_NOT_AVMA": lambda g: (
+        _install_key(g),
+        _activate(g, "After the key change the guest activates against this host."),
+    ),
+    "NOT_ACTIVATED": lambda g: _activation_steps(g, _NOT_ACTIVATED_WHY),
+    "GRACE_PERIOD": lambda g: _activation_steps(g, _NOT_ACTIVATED_WHY),
+    "ACTIVATED_BY_OTHER_HOST": lambda g: (
+        _activate(g, "The guest was last activated by another host (moved here); activation re-binds it."),
+    ),
+    "AVMA_DATA_AFTER_KEY_CHANGE": lambda g: (_manual_remove_kvp_data(g),),
+    "AVMA_EVENT_FAILURE": lambda g: (_manual_events(g),),
+}
+
+
+def _check_every_code_has_a_remedy() -> None:
+    """A registry code without a builder (or a builder for no code) stops the import, not a fix at run time."""
+    for spec in REGISTRY:
+        table: dict[str, object] = dict(_VM_REMEDIES if spec.subject is Subject.VM else _HOST_REMEDIES)
+        if spec.code not in table:
+            raise ImportError(f"finding {spec.code} has no remedy builder in avma_tui.core.remedies")
+    unknown = (set(_VM_REMEDIES) | set(_HOST_REMEDIES)) - {spec.code for spec in REGISTRY}
+    if unknown:
+        raise ImportError(f"remedy builders for codes not in the finding registry: {sorted(unknown)}")
+
+
+_check_every_code_has_a_remedy()
+
+
 def _guest(diagnosis: Diagnosis, vm_id: str, catalog: Catalog | None, reveal: bool) -> _Guest:
     vmd = diagnosis.for_vm(vm_id)
     if vmd is None:
@@ -765,7 +762,7 @@ def plan_for_vm(
     remedies = []
     if g.vmd.status is not VmStatus.NOT_ELIGIBLE:
         remedies = [_host_remedy(diagnosis, f) for f in g.host_blockers()]
-    return remedies + [Remedy(f, _vm_steps(g, f)) for f in g.vmd.findings]
+    return remedies + [Remedy(f, _VM_REMEDIES[f.code](g)) for f in g.vmd.findings]
 
 
 def plan_for_host(diagnosis: Diagnosis) -> list[Remedy]:

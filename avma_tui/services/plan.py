@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from avma_tui.core.diagnosis import ORDER
+from avma_tui.core.findings.registry import ORDER
 from avma_tui.core.model import Diagnosis, Finding
 from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
 from avma_tui.services.audit import AuditLog

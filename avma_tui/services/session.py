@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from avma_tui.core.diagnosis import diagnose
+from avma_tui.core.findings import diagnose
 from avma_tui.core.model import Diagnosis, Inventory
 from avma_tui.hyperv.host import HyperVHost, with_licenses
 from avma_tui.hyperv.transport import Credential

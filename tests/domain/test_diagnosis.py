@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from avma_tui.core.diagnosis import ORDER, SPEC, diagnose
+from avma_tui.core.findings import ORDER, SPEC, diagnose
 from avma_tui.core.model import (
     AvmaEvent,
     Cluster,
@@ -38,39 +38,6 @@ KMS = "Windows(R) Operating System, VOLUME_KMSCLIENT channel"
 MAK = "Windows(R) Operating System, VOLUME_MAK channel"
 PS_DIRECT_ERROR = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
 VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
-
-# docs/findings.md, every code with its severity and remedy kind.
-SPEC_TABLE = {
-    "HOST_NOT_HYPERV": ("error", "manual"),
-    "HOST_VERSION_UNSUPPORTED": ("error", "manual"),
-    "HOST_NOT_DATACENTER": ("error", "manual"),
-    "HOST_EVALUATION": ("warning", "manual"),
-    "HOST_NOT_ACTIVATED": ("error", "assisted"),
-    "HOST_IS_VIRTUAL": ("warning", "manual"),
-    "CLUSTER_NODE_UNREACHABLE": ("warning", "manual"),
-    "CLUSTER_NODE_NOT_DATACENTER": ("error", "manual"),
-    "CLUSTER_NODE_NOT_ACTIVATED": ("error", "manual"),
-    "CLUSTER_NODE_TOO_OLD": ("warning", "manual"),
-    "VM_NOT_RUNNING": ("info", "automatic"),
-    "KVP_DISABLED": ("error", "automatic"),
-    "KVP_NO_CONTACT": ("error", "assisted"),
-    "GUEST_OS_UNKNOWN": ("warning", "manual"),
-    "GUEST_NOT_WINDOWS_SERVER": ("info", "none"),
-    "GUEST_TOO_OLD": ("info", "none"),
-    "GUEST_NEWER_THAN_HOST": ("error", "manual"),
-    "GUEST_AZURE_EDITION": ("error", "manual"),
-    "NO_AVMA_KEY": ("error", "manual"),
-    "GUEST_EVALUATION": ("error", "assisted"),
-    "LICENSE_UNKNOWN": ("info", "assisted"),
-    "PS_DIRECT_UNAVAILABLE": ("info", "manual"),
-    "KEY_NOT_AVMA": ("warning", "assisted"),
-    "NOT_ACTIVATED": ("error", "assisted"),
-    "GRACE_PERIOD": ("warning", "assisted"),
-    "ACTIVATED_BY_OTHER_HOST": ("info", "assisted"),
-    "AVMA_DATA_AFTER_KEY_CHANGE": ("warning", "manual"),
-    "AVMA_EVENT_FAILURE": ("warning", "manual"),
-}
-
 
 # --- builders -------------------------------------------------------------------------------------
 
@@ -184,9 +151,15 @@ def all_codes(diagnosis: Diagnosis) -> list[str]:
 # --- the contract ---------------------------------------------------------------------------------
 
 
-def test_spec_table_matches_findings_md() -> None:
-    assert {code: (sev.value, kind.value) for code, (sev, kind) in SPEC.items()} == SPEC_TABLE
-    assert set(ORDER) == set(SPEC_TABLE)
+def test_findings_are_made_with_the_registry_severity_and_kind_and_subject() -> None:
+    for code, positive, _ in CASES:
+        for finding in (f for f in diagnose(positive).findings if f.code == code):
+            spec = SPEC[code]
+            assert (finding.severity, finding.remedy_kind, finding.subject_kind) == (
+                spec.severity,
+                spec.remedy,
+                spec.subject.value,
+            )
 
 
 def test_healthy_baseline_has_no_findings() -> None:
@@ -345,7 +318,7 @@ CASES: list[tuple[str, Inventory, Inventory]] = [
 
 
 def test_cases_cover_every_code() -> None:
-    assert sorted(code for code, _, _ in CASES) == sorted(SPEC_TABLE)
+    assert sorted(code for code, _, _ in CASES) == sorted(SPEC)
 
 
 @pytest.mark.parametrize(("code", "positive", "negative"), CASES, ids=[c[0] for c in CASES])
@@ -353,9 +326,8 @@ def test_code_raised_and_not_raised(code: str, positive: Inventory, negative: In
     raised = diagnose(positive)
     hits = [f for f in raised.findings if f.code == code]
     assert hits, all_codes(raised)
-    severity, kind = SPEC_TABLE[code]
     for finding in hits:
-        assert (finding.severity.value, finding.remedy_kind.value) == (severity, kind)
+        assert (finding.severity, finding.remedy_kind) == (SPEC[code].severity, SPEC[code].remedy)
         assert finding.title and finding.detail and finding.evidence and finding.remedy_summary
         assert "\n" not in finding.title + finding.remedy_summary
     assert code not in all_codes(diagnose(negative))

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from avma_tui.core.catalog import load_catalog
+from avma_tui.core.findings.registry import REGISTRY, Subject
 from avma_tui.core.model import (
     Diagnosis,
     Finding,
@@ -39,40 +40,9 @@ VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
 CATALOG = load_catalog()
 ALL_KEYS = [k.key for k in CATALOG.avma_keys] + [k.key for k in CATALOG.kms_keys]
 
-#: docs/findings.md, host part: code → remedy kind.
-HOST_CODES = {
-    "HOST_NOT_HYPERV": RemedyKind.MANUAL,
-    "HOST_VERSION_UNSUPPORTED": RemedyKind.MANUAL,
-    "HOST_NOT_DATACENTER": RemedyKind.MANUAL,
-    "HOST_EVALUATION": RemedyKind.MANUAL,
-    "HOST_NOT_ACTIVATED": RemedyKind.ASSISTED,
-    "HOST_IS_VIRTUAL": RemedyKind.MANUAL,
-    "CLUSTER_NODE_UNREACHABLE": RemedyKind.MANUAL,
-    "CLUSTER_NODE_NOT_DATACENTER": RemedyKind.MANUAL,
-    "CLUSTER_NODE_NOT_ACTIVATED": RemedyKind.MANUAL,
-    "CLUSTER_NODE_TOO_OLD": RemedyKind.MANUAL,
-}
-#: docs/findings.md, VM part: code → remedy kind.
-VM_CODES = {
-    "VM_NOT_RUNNING": RemedyKind.AUTOMATIC,
-    "KVP_DISABLED": RemedyKind.AUTOMATIC,
-    "KVP_NO_CONTACT": RemedyKind.ASSISTED,
-    "GUEST_OS_UNKNOWN": RemedyKind.MANUAL,
-    "GUEST_NOT_WINDOWS_SERVER": RemedyKind.NONE,
-    "GUEST_TOO_OLD": RemedyKind.NONE,
-    "GUEST_NEWER_THAN_HOST": RemedyKind.MANUAL,
-    "GUEST_AZURE_EDITION": RemedyKind.MANUAL,
-    "NO_AVMA_KEY": RemedyKind.MANUAL,
-    "GUEST_EVALUATION": RemedyKind.ASSISTED,
-    "LICENSE_UNKNOWN": RemedyKind.ASSISTED,
-    "PS_DIRECT_UNAVAILABLE": RemedyKind.MANUAL,
-    "KEY_NOT_AVMA": RemedyKind.ASSISTED,
-    "NOT_ACTIVATED": RemedyKind.ASSISTED,
-    "GRACE_PERIOD": RemedyKind.ASSISTED,
-    "ACTIVATED_BY_OTHER_HOST": RemedyKind.ASSISTED,
-    "AVMA_DATA_AFTER_KEY_CHANGE": RemedyKind.MANUAL,
-    "AVMA_EVENT_FAILURE": RemedyKind.MANUAL,
-}
+#: code → remedy kind, from the finding registry.
+HOST_CODES = {s.code: s.remedy for s in REGISTRY if s.subject is not Subject.VM}
+VM_CODES = {s.code: s.remedy for s in REGISTRY if s.subject is Subject.VM}
 
 HOST = Host("HV01", "contoso.local", "Windows Server 2022 Datacenter", 20348, 8, 1, "ABCDE", True, False)
 

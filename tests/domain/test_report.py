@@ -13,21 +13,11 @@ from pathlib import Path
 import pytest
 
 from avma_tui.cli.main import main
+from avma_tui.core.findings.registry import SPEC
 from avma_tui.paths import asset
 from avma_tui.sim.scenario import load_scenario
 
-#: Every finding code of docs/findings.md (kept here: the spec is not shipped with the tests).
-ALL_CODES = frozenset(
-    {
-        "HOST_NOT_HYPERV", "HOST_VERSION_UNSUPPORTED", "HOST_NOT_DATACENTER", "HOST_EVALUATION",
-        "HOST_NOT_ACTIVATED", "HOST_IS_VIRTUAL", "CLUSTER_NODE_UNREACHABLE", "CLUSTER_NODE_NOT_DATACENTER",
-        "CLUSTER_NODE_NOT_ACTIVATED", "CLUSTER_NODE_TOO_OLD",
-        "VM_NOT_RUNNING", "KVP_DISABLED", "KVP_NO_CONTACT", "GUEST_OS_UNKNOWN", "GUEST_NOT_WINDOWS_SERVER",
-        "GUEST_TOO_OLD", "GUEST_NEWER_THAN_HOST", "GUEST_AZURE_EDITION", "NO_AVMA_KEY", "GUEST_EVALUATION",
-        "LICENSE_UNKNOWN", "PS_DIRECT_UNAVAILABLE", "KEY_NOT_AVMA", "NOT_ACTIVATED", "GRACE_PERIOD",
-        "ACTIVATED_BY_OTHER_HOST", "AVMA_DATA_AFTER_KEY_CHANGE", "AVMA_EVENT_FAILURE",
-    }
-)  # fmt: skip
+ALL_CODES = frozenset(SPEC)
 ALL_STATUSES = {"activated-avma", "activated-other", "not-activated", "not-eligible", "unknown"}
 REMEDY_KINDS = {"automatic", "assisted", "manual", "none"}
 HOST_SCENARIOS = ("standard-host", "unactivated-host", "nested-eval-host", "no-hyperv", "old-host")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from simkit import FakeClock
 
-from avma_tui.core.diagnosis import SPEC
+from avma_tui.core.findings.registry import SPEC, Subject
 from avma_tui.core.model import VmStatus
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
@@ -51,8 +51,8 @@ async def test_packaged_scenarios_together_show_every_finding_and_the_demo_every
         if path == demo_scenario():
             demo_codes = {finding.code for finding in diagnosis.findings}
             assert {vm.status for vm in diagnosis.vms} == set(VmStatus)
-    assert set(SPEC) <= codes  # every code of docs/findings.md, as the diagnosis knows them
-    host_only = {code for code in SPEC if code.startswith("HOST_")}
+    assert set(SPEC) <= codes  # every code of the finding registry
+    host_only = {code for code, spec in SPEC.items() if spec.subject is Subject.HOST}
     assert set(SPEC) - host_only <= demo_codes  # every VM and cluster code in the demo itself
 
 

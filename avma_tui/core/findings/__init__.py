@@ -1,0 +1,46 @@
+"""Inventory → findings and a status per VM. Pure, no I/O.
+
+Each finding says what is wrong in plain words with the facts it rests on and where they came from, so an
+admin can check the tool's reasoning. The codes, their severity, remedy kind and fix order are the registry's
+(`registry.py`, documented in docs/findings.md); detection lives in `host` (host and cluster nodes), `guest`
+(what the guest is) and `vm` (one VM's checks). Findings come in fix order, so "fix all" can walk them top
+to bottom.
+"""
+
+from __future__ import annotations
+
+from avma_tui.core.catalog import FAMILIES, Catalog, load_catalog
+from avma_tui.core.findings.common import LICENSE_STATUS, grace_left
+from avma_tui.core.findings.host import can_activate_reason, host_facts, host_findings, node_findings
+from avma_tui.core.findings.registry import ORDER, RANK, REGISTRY, SPEC, FindingSpec, Subject
+from avma_tui.core.findings.vm import EventIndex, VmCheck
+from avma_tui.core.model import Diagnosis, Inventory, VmStatus
+
+__all__ = ["LICENSE_STATUS", "ORDER", "REGISTRY", "SPEC", "FindingSpec", "Subject", "diagnose", "grace_left"]
+
+
+def diagnose(inventory: Inventory, catalog: Catalog | None = None) -> Diagnosis:
+    """Every finding for the host, its cluster nodes and each VM, with a status per VM."""
+    catalog = catalog or load_catalog()
+    host = inventory.host
+    facts = host_facts(host, catalog)
+    events = EventIndex(inventory.events)
+    vms = tuple(VmCheck(vm, inventory, facts, catalog, events).run() for vm in inventory.vms)
+
+    found = sorted(host_findings(host, facts, catalog), key=lambda f: RANK[f.code])
+    can_activate, reason = can_activate_reason(host, facts, found)
+    if inventory.cluster is not None:
+        server_families = {d.family for d in vms if d.family is not None and d.status is not VmStatus.NOT_ELIGIBLE}
+        newest = max(server_families, key=FAMILIES.index, default=None)
+        for node in sorted(inventory.cluster.nodes, key=lambda n: n.name.casefold()):
+            node_found = node_findings(inventory.cluster.name, node, newest, catalog)
+            found.extend(sorted(node_found, key=lambda f: RANK[f.code]))
+    return Diagnosis(
+        inventory=inventory,
+        host_findings=tuple(found),
+        host_family=facts.family,
+        host_edition=facts.edition.label,
+        host_can_activate=can_activate,
+        host_can_activate_reason=reason,
+        vms=vms,
+    )
