@@ -12,12 +12,11 @@ is gone or the record names no step.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -31,12 +30,6 @@ from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
 from avma_tui.services.session import Session
 from avma_tui.ui import safe
-
-if TYPE_CHECKING:
-    from avma_tui.ui.app import AvmaApp
-
-#: Apps that were offered the re-check already: it is offered once per start, not after every refresh.
-_offered: weakref.WeakSet[App[Any]] = weakref.WeakSet()
 
 
 def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -171,18 +164,3 @@ class RecheckScreen(ModalScreen[None]):
         later.label = "Close"
         later.focus()
         self.worker = None
-
-
-async def offer_recheck(app: AvmaApp) -> None:
-    """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
-    session = app.session
-    if app in _offered or session is None:
-        return
-    _offered.add(app)
-    try:
-        intents = [intent for intent in app.audit.pending() if intent.get("host") == session.host_name]
-    except AuditError as err:
-        app.notify(str(err), title="Audit log", severity="error", markup=False)
-        return
-    if intents:
-        app.push_screen(RecheckScreen(session, app.audit, intents), lambda _result: app.action_refresh())
