@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from avma_tui.core.findings import diagnose
 from avma_tui.core.model import Diagnosis, Inventory
+from avma_tui.core.operations import Outcome
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.services.licenses import LicenseBook, LicenseOptions
@@ -86,14 +87,9 @@ class Session:
         """The tool changed this guest (or the admin re-checks it): read its license again."""
         self.licenses.forget([vm_id])
 
-    async def read(self) -> Inventory:
-        """The inventory, with the running guests' licenses when guest credentials are known."""
-        await self.refresh()
-        assert self.diagnosis is not None
-        return self.diagnosis.inventory
-
-    async def refresh(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Diagnosis:
-        """Read the inventory; then the licenses that are due (all with True, these VMs' with a list, none with False).
+    async def read(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Inventory:
+        """Read the inventory; then the licenses that are due (all with True, these VMs' with a list, none
+        with False). The inventory is returned with what is known of every license.
 
         `force` (r, re-check) forgets every cached license first. A license read that fails never
         costs the inventory: the VM says why its license is unknown.
@@ -102,27 +98,35 @@ class Session:
             inventory = await self.host.inventory()
         except Exception as err:
             if not self._interaction:
-                await self._record("connect", "failed", {"code": type(err).__name__, "message": str(err)})
+                await self._record("connect", Outcome.FAILED, {"code": type(err).__name__, "message": str(err)})
             raise
         self.inventory = inventory
         if force:
             self.licenses.forget_all()
-        self._diagnose()
-        if not self._interaction:
-            await self._record("connect", "ok")
         if licenses is not False:
             only = None if licenses is True else set(licenses)
             wanted = [vm.id for vm in inventory.vms if only is None or vm.id in only]
             for _ in range(2):  # a read another caller began before a change is not kept: read once more
-                async for _ in self.read_licenses(only):
+                async for _ in self._reads(only):
                     pass
                 await self.licenses.wait(wanted)
-            self._diagnose()
-        assert self.diagnosis is not None
+        return self.licenses.overlay(inventory, self._guest_credential)
+
+    async def refresh(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Diagnosis:
+        """`read`, then the diagnosis (kept in `self.diagnosis`)."""
+        self.diagnosis = diagnose(await self.read(licenses=licenses, force=force))
+        if not self._interaction:
+            await self._record("connect", Outcome.OK)
         return self.diagnosis
 
     async def read_licenses(self, only: set[str] | None = None) -> AsyncIterator[Diagnosis]:
-        """Read the licenses that are due (of `only` these VMs); a fresh diagnosis after each chunk."""
+        """Read the licenses that are due (of `only` these VMs); a fresh diagnosis when they start and after
+        each chunk (the TUI shows each)."""
+        async for _ in self._reads(only):
+            yield self._diagnose()
+
+    async def _reads(self, only: set[str] | None) -> AsyncIterator[None]:
+        """Start the due reads (yield: they show as being read), then yield after each chunk."""
         inventory, credential = self.inventory, self._guest_credential
         if inventory is None or credential is None:
             return
@@ -131,9 +135,9 @@ class Session:
             return
         reads, release = self.licenses.read(inventory, due, credential)
         try:
-            yield self._diagnose()  # the VMs being read say so
+            yield None
             async for _ in reads:
-                yield self._diagnose()
+                yield None
         finally:
             release()
 
@@ -149,16 +153,16 @@ class Session:
             await self.host.close()
         finally:
             if self._interaction:
-                await self._record("disconnect", "ok")
+                await self._record("disconnect", Outcome.OK)
                 self._interaction = ""
 
-    async def _record(self, action: str, outcome: str, error: dict[str, str] | None = None) -> None:
+    async def _record(self, action: str, outcome: Outcome, error: dict[str, str] | None = None) -> None:
         """One connection record; the file write (fsync) runs off the event loop."""
         if self.audit is None:
             return
         from avma_tui.services.audit import Target, new_interaction
 
-        if action == "connect" and outcome == "ok":
+        if action == "connect" and outcome is Outcome.OK:
             self._interaction = new_interaction()
         await asyncio.to_thread(
             self.audit.append,
