@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from avma_tui import __version__
 from avma_tui.config import AUTH_KINDS
+from avma_tui.core.text import clean
 from avma_tui.errors import CliError
 
 SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim")
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(name, args)
     except CliError as err:
-        print(f"avma-tui: error: {err}", file=sys.stderr)
+        print(f"avma-tui: error: {clean(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("avma-tui: interrupted", file=sys.stderr)

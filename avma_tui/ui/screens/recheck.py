@@ -182,7 +182,7 @@ async def offer_recheck(app: AvmaApp) -> None:
     try:
         intents = [intent for intent in app.audit.pending() if intent.get("host") == session.host_name]
     except AuditError as err:
-        app.notify(str(err), title="Audit log", severity="error", markup=False)
+        app.notify(safe.clean(str(err)), title="Audit log", severity="error", markup=False)
         return
     if intents:
         app.push_screen(RecheckScreen(session, app.audit, intents), lambda _result: app.action_refresh())
