@@ -3,7 +3,8 @@
 `show` prints records oldest first, like `journalctl`, so `| tail` gives the latest. Exports are
 UTF-8 and end with the log's head hash and record count (what `verify` printed when the export was
 made), whatever the month filter, so a copy can be checked against the live log later: the head must
-still be in its chain. Every value from a record is untrusted (VM names and error text come from the
+still be in its chain. All three only read the log, line by line, so a big log streams and a
+read-only copy (`--file`) works. Every value from a record is untrusted (VM names and error text come from the
 host), so everything goes through the one sanitiser (`avma_tui.core.text`): `show` drops control and bidi
 characters, the exports write them as `\\uXXXX` escapes (the JSONL lines still parse to the very records that
 were hashed), and CSV cells that a spreadsheet would run as a formula are quoted.
@@ -13,18 +14,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import os
 import re
 import sys
-from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
-from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical
+from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical, head_prefix
 
 CSV_COLUMNS = (
     "seq",
@@ -51,7 +50,8 @@ _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 def run(args: argparse.Namespace) -> int:
     try:
-        log = AuditLog()
+        file = getattr(args, "file", None)
+        log = AuditLog(Path(file) if file else None)
         if args.audit_command == "verify":
             return _verify(log, getattr(args, "head", None))
         if args.audit_command == "show":
@@ -62,83 +62,109 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(log: AuditLog, head: str | None = None) -> int:
+    """Stream the chain once (the log is only read); exit 0 intact, 1 broken."""
+    if head is not None:
+        try:
+            head = head_prefix(head)
+        except ValueError as err:
+            raise CliError(str(err)) from None
     if not log.path.exists():
         _emit(f"no audit log yet ({log.path})\n")
         return 0
-    state = log.verify(head)
+    scan, notes = log.scan(head), []
+    for _, record in scan:
+        if record is not None and record.get("action") == "recovered":
+            aside = _clean((record.get("params") or {}).get("set_aside", ""))
+            notes.append(f"note: record {record['seq']} says a torn last line was set aside in {aside}")
+    state = scan.state
     if not state.ok:
         _emit(f"BROKEN at record {state.broken_at}: {state.problem}\n")
         return 1
-    lines = [f"intact: {state.count} record{'' if state.count == 1 else 's'}, head {state.head}"]
-    for record in log.records():
-        if record.get("action") == "recovered":
-            aside = _clean((record.get("params") or {}).get("set_aside", ""))
-            lines.append(f"note: record {record['seq']} says a torn last line was set aside in {aside}")
+    lines = [f"intact: {state.count} record{'' if state.count == 1 else 's'}, head {state.head}", *notes]
+    if scan.unfinished:
+        lines.append(
+            f"note: the last line is unfinished ({scan.unfinished} bytes, not counted): an append in progress, "
+            "or a torn write that the next append sets aside"
+        )
     _emit("\n".join(lines) + "\n")
     return 0
 
 
 def _show(log: AuditLog, *, host: str | None, since: str | None) -> int:
-    records = log.records()
-    if not records:
+    """Print matching records as they are read (the first lines appear at once), then warn about the chain."""
+    scan, out, seen, shown = log.scan(), _Out(), 0, 0
+    for _, record in scan:
+        if record is None:
+            continue
+        seen += 1
+        if (host is None or _same_host(record.get("host"), host)) and (since is None or _time(record) >= since):
+            shown += 1
+            if not out.write(_show_line(record) + "\n"):
+                return 0  # the reader went away (`| head`)
+    out.flush()
+    if not seen:
         print(f"no audit records yet ({log.path})", file=sys.stderr)
         return 0
-    state = log.verify()
+    state = scan.state
     if not state.ok:
         print(f"warning: the audit chain is broken at record {state.broken_at}: {state.problem}", file=sys.stderr)
-    shown = [
-        record
-        for record in records
-        if (host is None or _same_host(record.get("host"), host)) and (since is None or _time(record) >= since)
-    ]
     if not shown:
         print("no audit records match", file=sys.stderr)
-    _emit("".join(_show_line(record) + "\n" for record in shown))
     return 0
 
 
 def _export(log: AuditLog, *, fmt: str, month: str | None, output: str | None) -> int:
-    records = log.records()
-    if not records:
-        print(f"no audit records yet ({log.path}); nothing exported", file=sys.stderr)
-        return 0
-    state = log.verify()
-    chosen = [record for record in records if month is None or _time(record).startswith(month + "-")]
-    text = _csv(chosen, state) if fmt == "csv" else _jsonl(chosen, state)
-    if output is None:
-        _emit(text)
-    else:
-        try:
-            Path(output).write_text(text, encoding="utf-8", newline="")
-        except OSError as err:
-            raise CliError(f"cannot write {output}: {err.strerror or err}") from None
-        print(f"exported {len(chosen)} records to {output}", file=sys.stderr)
+    """Stream the chosen records out, then the head; the output file is made only when there is a record."""
+    scan, sink, chosen = log.scan(), _Sink(output), 0
+    writer = csv.writer(sink, lineterminator="\n") if fmt == "csv" else None
+    try:
+        for _, record in scan:
+            if record is None:
+                continue
+            if writer is not None and sink.fresh:
+                writer.writerow(CSV_COLUMNS)
+            sink.fresh = False
+            if month is not None and not _time(record).startswith(month + "-"):
+                continue
+            chosen += 1
+            if writer is None:
+                sink.write(json_text(canonical(record)) + "\n")
+            else:
+                writer.writerow(_csv_row(record))
+            if sink.gone:
+                return 0
+        if sink.fresh:
+            print(f"no audit records yet ({log.path}); nothing exported", file=sys.stderr)
+            return 0
+        state = scan.state
+        sink.write(_trailer(fmt, state))
+        sink.close()
+    except OSError as err:
+        raise CliError(f"cannot write {output}: {err.strerror or err}") from None
+    if output is not None:
+        print(f"exported {chosen} records to {output}", file=sys.stderr)
     if not state.ok:
         print(f"warning: the audit chain is broken at record {state.broken_at}: {state.problem}", file=sys.stderr)
         return 1
     return 0
 
 
-def _jsonl(records: Iterable[dict[str, Any]], state: ChainState) -> str:
-    """Each record exactly as in the log (so its hash can be recomputed), then the head."""
-    body = "".join(json_text(canonical(record)) + "\n" for record in records)
-    return body + canonical({"head": state.head, "records": state.count}) + "\n"
+def _trailer(fmt: str, state: ChainState) -> str:
+    """What ends an export: the head and count `verify` gives now, so a copy can be checked later."""
+    if fmt == "csv":
+        return f"# head {state.head} records {state.count}\n"
+    return canonical({"head": state.head, "records": state.count}) + "\n"
 
 
-def _csv(records: Iterable[dict[str, Any]], state: ChainState) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for record in records:
-        target = record.get("target") if isinstance(record.get("target"), dict) else {}
-        flat = {
-            **record,
-            "target_kind": target.get("kind"),
-            "target_name": target.get("name"),
-            "target_id": target.get("id"),
-        }
-        writer.writerow(_csv_cell(flat.get(column)) for column in CSV_COLUMNS)
-    return out.getvalue() + f"# head {state.head} records {state.count}\n"
+def _csv_row(record: dict[str, Any]) -> list[str]:
+    target = record.get("target") if isinstance(record.get("target"), dict) else {}
+    flat = {
+        **record,
+        "target_kind": target.get("kind"),
+        "target_name": target.get("name"),
+        "target_id": target.get("id"),
+    }
+    return [_csv_cell(flat.get(column)) for column in CSV_COLUMNS]
 
 
 def _csv_cell(value: Any) -> str:
@@ -213,9 +239,67 @@ def _month(value: str | None) -> str | None:
 
 def _emit(text: str) -> None:
     """Write UTF-8 whatever the console's code page, so names in any script survive a redirect."""
-    try:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(text.encode("utf-8"))
-        sys.stdout.buffer.flush()
-    except BrokenPipeError:  # `| head` has read what it wanted; Python must not complain at exit either
+    out = _Out()
+    if out.write(text):
+        out.flush()
+
+
+class _Out:
+    """UTF-8 to stdout; `write` and `flush` say False once the reader went away (`| head`), quietly."""
+
+    def __init__(self) -> None:
+        self.gone = False
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._close()
+
+    def write(self, text: str) -> bool:
+        if not self.gone:
+            try:
+                sys.stdout.buffer.write(text.encode("utf-8"))
+            except BrokenPipeError:
+                self._close()
+        return not self.gone
+
+    def flush(self) -> bool:
+        if not self.gone:
+            try:
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                self._close()
+        return not self.gone
+
+    def _close(self) -> None:
+        # Python must not complain at exit either: stdout now goes nowhere.
+        self.gone = True
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class _Sink:
+    """Where an export goes: stdout, or a file created (UTF-8) on the first write."""
+
+    def __init__(self, output: str | None) -> None:
+        self.output = output
+        self.fresh = True  # nothing read yet
+        self._out = _Out() if output is None else None
+        self._file: IO[str] | None = None
+
+    @property
+    def gone(self) -> bool:
+        return self._out is not None and self._out.gone
+
+    def write(self, text: str) -> None:
+        if self._out is not None:
+            self._out.write(text)
+            return
+        if self._file is None:
+            assert self.output is not None
+            self._file = open(self.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._file.write(text)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.flush()
+        elif self._file is not None:
+            self._file.close()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,13 +70,134 @@ def test_verify_names_the_changed_record_and_exits_1(log: AuditLog) -> None:
     assert (done.returncode, done.stdout) == (1, "BROKEN at record 2: record 2 (line 2) was changed\n")
 
 
-def test_verify_mentions_a_recovered_torn_tail(log: AuditLog) -> None:
+def test_verify_reads_a_torn_tail_without_writing_and_the_next_append_sets_it_aside(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with open(log.path, "ab") as fh:
         fh.write(b'{"seq":5,')
+    before = log.path.read_bytes()
+    done = avma("verify")
+    assert (done.returncode, log.path.read_bytes()) == (0, before)
+    assert done.stdout.startswith("intact: 4 records")
+    assert "note: the last line is unfinished (9 bytes, not counted)" in done.stdout
+    monkeypatch.setattr(audit, "_now", lambda: TIMES[-1])
+    log.append(
+        host="hv02", remote_user="admin", target=Target("host", "hv02"), action="connect", phase="result",
+        interaction="i5", outcome="ok",
+    )  # fmt: skip
     done = avma("verify")
     assert done.returncode == 0
-    assert done.stdout.startswith("intact: 5 records")
+    assert done.stdout.startswith("intact: 6 records")
     assert "note: record 5 says a torn last line was set aside in audit.jsonl.torn-" in done.stdout
+
+
+def test_verify_never_writes_a_log_missing_its_last_newline(log: AuditLog) -> None:
+    """It used to move the last record aside, append a `recovered` record and then say "intact"."""
+    log.path.write_bytes(log.path.read_bytes().rstrip(b"\n"))
+    before = sorted((path.name, path.read_bytes()) for path in log.path.parent.iterdir())
+    done = avma("verify", "--head", log.records()[-1]["hash"])
+    assert (done.returncode, done.stdout) == (0, f"intact: 4 records, head {log.records()[-1]['hash']}\n")
+    assert sorted((path.name, path.read_bytes()) for path in log.path.parent.iterdir()) == before
+
+
+WALL = b"[" * 100_000
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["middle", "last"])
+def test_a_line_of_100k_brackets_is_one_line_of_report_never_a_traceback(log: AuditLog, last: bool) -> None:
+    content = log.path.read_bytes().splitlines(keepends=True)
+    content.insert(len(content) if last else 2, WALL + b"\n")
+    log.path.write_bytes(b"".join(content))
+    verify = avma("verify")
+    assert (verify.returncode, verify.stderr) == (1, "")
+    assert verify.stdout == f"BROKEN at record {5 if last else 3}: line {5 if last else 3} is not a valid record\n"
+    show = avma("show")
+    assert show.returncode == 0 and len(show.stdout.splitlines()) == 4
+    assert show.stderr == f"warning: the audit chain is broken at record {5 if last else 3}: " + (
+        f"line {5 if last else 3} is not a valid record\n"
+    )
+    export = avma("export", "--format", "csv")
+    assert export.returncode == 1 and "Traceback" not in export.stderr
+    assert len(export.stderr.splitlines()) == 1
+
+
+def test_report_and_fix_append_after_a_hostile_last_line(log: AuditLog) -> None:
+    with open(log.path, "ab") as fh:
+        fh.write(WALL + b"\n")
+    for args in (["report", "--demo", "--format", "json"], ["fix", "--demo", "--vm", "PRINT01", "--dry-run"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "avma_tui", *args], capture_output=True, text=True, encoding="utf-8", timeout=60
+        )
+        assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    asides = list(log.path.parent.glob("audit.jsonl.torn-*"))
+    assert [path.read_bytes() for path in asides] == [WALL + b"\n"]
+    assert avma("verify").returncode == 0
+
+
+def test_verify_head_accepts_an_unambiguous_prefix_of_12_and_refuses_a_short_one(log: AuditLog) -> None:
+    records = log.records()
+    for head in (records[-1]["hash"], records[-1]["hash"][:12], records[1]["hash"][:20].upper()):
+        done = avma("verify", "--head", head)
+        assert (done.returncode, done.stdout) == (0, f"intact: 4 records, head {records[-1]['hash']}\n")
+    for short in (records[-1]["hash"][:11], "abc"):
+        done = avma("verify", "--head", short)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr == (
+            f"avma-tui: error: --head '{short}' is too short: it needs the full hash (or at least 12 characters)\n"
+        )
+    done = avma("verify", "--head", "not-a-hash-at-all")
+    assert done.returncode == 2 and "--head expects a hash of hex digits" in done.stderr
+    missing = avma("verify", "--head", "0123456789ab")
+    assert missing.returncode == 1 and missing.stdout.startswith("BROKEN at record 5: head 0123456789ab… is not in")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_a_read_only_copy_verifies_shows_and_exports(log: AuditLog) -> None:
+    """An auditor's copy: file 0444 in a 0555 directory, read by a user who cannot write there."""
+    copy_dir = Path(tempfile.mkdtemp(prefix="avma-audit-copy-"))
+    try:
+        copy = copy_dir / "audit.jsonl"
+        copy.write_bytes(log.path.read_bytes()[:-1])  # and its last newline lost on the way
+        copy.chmod(0o444)
+        copy_dir.chmod(0o555)
+        for args in (("verify",), ("show",), ("export", "--format", "csv")):
+            done = as_other_user(["audit", *args, "--file", str(copy)])
+            assert (done.returncode, done.stderr) == (0, ""), args
+            assert done.stdout
+        assert done.stdout.endswith(f"# head {log.records()[-1]['hash']} records 4\n")
+        assert sorted(path.name for path in copy_dir.iterdir()) == ["audit.jsonl"]
+        cannot = as_other_user(["append", str(copy)])
+        assert cannot.stdout.startswith(f"audit log {copy}") and cannot.stdout.count("\n") == 1
+    finally:
+        copy_dir.chmod(0o755)
+        shutil.rmtree(copy_dir)
+
+
+OTHER_USER = """
+import os, sys
+from pathlib import Path
+import avma_tui.cli.audit, avma_tui.cli.main, locale, shutil  # everything needed, imported while still allowed
+from avma_tui.services.audit import AuditError, AuditLog, Target
+if os.name != "nt" and os.geteuid() == 0:  # root ignores file modes: become nobody
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+if sys.argv[1] == "append":
+    try:
+        AuditLog(Path(sys.argv[2])).append(host="h", remote_user="u", target=Target("host", "h"), action="connect",
+                                           phase="result", interaction="i", outcome="ok")
+    except AuditError as err:
+        print(err)
+else:
+    sys.exit(avma_tui.cli.main.main(sys.argv[1:]))
+"""
+
+
+def as_other_user(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user who may read the copy but not write next to it."""
+    return subprocess.run(
+        [sys.executable, "-c", OTHER_USER, *args], capture_output=True, text=True, encoding="utf-8", timeout=60
+    )
 
 
 def test_show_prints_oldest_first_with_hostile_text_defused(log: AuditLog) -> None:

@@ -158,20 +158,22 @@ def test_truncation_at_the_end_is_caught_with_a_known_head() -> None:
     assert state.problem.startswith(f"head {exported_head[:12]}… is not in the log")
 
 
-@pytest.mark.parametrize("torn", [b'{"action":"enable_kvp","seq":5,"ho', b"{not json at all}\n"])
-def test_a_torn_last_line_is_set_aside_and_the_chain_continues(torn: bytes) -> None:
+@pytest.mark.parametrize("torn", [b'{"action":"enable_kvp","seq":5,"ho', b"{not json at all}\n", b"[" * 100_000])
+def test_a_torn_last_line_is_set_aside_at_the_next_append_and_the_chain_continues(torn: bytes) -> None:
     log = AuditLog()
     written = fill(log, 4)
     with open(log.path, "ab") as fh:
         fh.write(torn)
     reopened = AuditLog()
+    reopened.verify()
+    assert not list(log.path.parent.glob("audit.jsonl.torn-*"))  # opening and reading never write
+    fill(reopened, 2)
     asides = list(log.path.parent.glob("audit.jsonl.torn-*"))
     assert len(asides) == 1 and asides[0].read_bytes() == torn
-    recovered = reopened.records()[-1]
+    recovered = reopened.records()[4]
     assert recovered["seq"] == 5 and recovered["prev"] == written[-1]["hash"]
     assert recovered["action"] == "recovered" and recovered["params"]["set_aside"] == asides[0].name
     assert recovered["params"]["bytes"] == len(torn)
-    fill(reopened, 2)
     state = reopened.verify()
     assert (state.ok, state.count) == (True, 7)
 
@@ -183,9 +185,103 @@ def test_an_open_log_recovers_a_tail_torn_by_another_instance() -> None:
         fh.write(b'{"seq":3,"hash":"ab')
     # To a reader an unterminated line may be an append in progress, not damage.
     assert (log.verify().ok, log.verify().count, len(log.records())) == (True, 2, 2)
+    scan = log.scan()
+    assert [lineno for lineno, _ in scan] == [1, 2] and scan.unfinished == len(b'{"seq":3,"hash":"ab')
     fill(log, 1)
     assert [record["action"] for record in log.records()] == ["enable_kvp", "enable_kvp", "recovered", "enable_kvp"]
     assert log.verify().ok
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted(directory.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "tail", [b"", b'{"seq":9,"ha', b"[" * 100_000 + b"\n", b"[" * 100_000, b"{not a record}\n", b"\n"]
+)
+def test_reading_never_writes(tail: bytes) -> None:
+    """verify, records, pending, newest_first and opening: the directory is byte-for-byte and time-for-time the same."""
+    log = AuditLog()
+    fill(log, 3)
+    (log.path.parent / "audit.jsonl.lock").unlink()
+    with open(log.path, "ab") as fh:
+        fh.write(tail)
+    before = snapshot(log.path.parent)
+    reader = AuditLog()
+    reader.verify(head=reader.records()[0]["hash"])
+    reader.pending()
+    list(reader.newest_first())
+    assert snapshot(log.path.parent) == before
+
+
+def test_a_last_record_without_its_newline_is_a_record_and_the_next_append_completes_the_line() -> None:
+    log = AuditLog()
+    written = fill(log, 3)
+    log.path.write_bytes(log.path.read_bytes()[:-1])  # an editor dropped the final newline
+    state = log.verify(head=written[-1]["hash"])
+    assert (state.ok, state.count, state.head) == (True, 3, written[-1]["hash"])
+    assert [record for _, record in log.newest_first()] == written[::-1]
+    fill(log, 1)
+    assert [record["action"] for record in log.records()] == ["enable_kvp"] * 4  # no `recovered`: nothing was torn
+    assert not list(log.path.parent.glob("audit.jsonl.torn-*"))
+    assert log.verify().ok and log.verify().count == 4
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"[" * 100_000,  # RecursionError in json
+        b"{" * 50_000 + b"}" * 50_000,
+        b'{"seq":2,"hash":"x","params":' + b"[" * 40 + b"]" * 40 + b"}",  # parses, but deeper than any record
+        b'{"seq":2,"hash":"x","nan":NaN}',
+        b"\xff\xfe not utf-8",
+    ],
+)
+def test_a_hostile_line_is_not_a_valid_record_never_an_exception(bad: bytes) -> None:
+    log = AuditLog()
+    fill(log, 3)
+    content = lines(log.path)
+    with open(log.path, "wb") as fh:
+        fh.write(content[0].encode() + bad + b"\n" + "".join(content[1:]).encode())
+    state = log.verify()
+    assert (state.ok, state.broken_at, state.problem) == (False, 2, "line 2 is not a valid record")
+    assert len(log.records()) == 3 and len(log.pending()) == 1
+    assert [record is None for _, record in log.newest_first()] == [False, False, True, False]
+
+
+def test_an_oversized_line_is_never_held_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "MAX_LINE", 4096)
+    log = AuditLog()
+    fill(log, 2)
+    content = lines(log.path)
+    write_lines(log.path, [content[0], "x" * 100_000 + "\n", content[1]])
+    scanned = list(log.scan())
+    assert [record is None for _, record in scanned] == [False, True, False]
+    assert [record is None for _, record in log.newest_first()] == [False, True, False]
+    assert log.verify().problem == "line 2 is not a valid record"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX modes; on Windows the tool leaves ACLs alone")
+def test_files_are_created_0600_and_the_directory_0700() -> None:
+    os.umask(0o022)
+    log = AuditLog()
+    fill(log, 1)
+    with open(log.path, "ab") as fh:
+        fh.write(b"{torn")
+    fill(log, 1)
+    assert oct(log.path.parent.stat().st_mode & 0o777) == "0o700"
+    files = list(log.path.parent.iterdir())
+    assert {path.name.split("-")[0] for path in files} == {"audit.jsonl", "audit.jsonl.lock", "audit.jsonl.torn"}
+    assert {oct(path.stat().st_mode & 0o777) for path in files} == {"0o600"}
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
+def test_an_older_world_readable_log_is_narrowed_to_0600_when_appended_to() -> None:
+    log = AuditLog()
+    fill(log, 1)
+    log.path.chmod(0o644)
+    fill(log, 1)
+    assert oct(log.path.stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_record_is_on_disk_and_fsynced_before_append_returns(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,8 +36,10 @@ from avma_tui.sim.engine import SimHost
 from avma_tui.sim.winrm.tls import make_certificate
 from avma_tui.sim.winrm.wsman import RECEIVE, WSManService
 
-FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive")
-_HTTP_FAULTS = ("drop", "401")
+FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive", "dribble")
+_HTTP_FAULTS = ("drop", "401", "dribble")
+#: Longest a dribbled answer trickles: bounded, so a test that forgets it never leaves a thread running.
+_DRIBBLE_STEPS = 4000
 _ENCRYPTED_TYPE = (
     'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
 )
@@ -60,6 +62,7 @@ class WinRMEndpoint:
         self.requests = 0
         self.latency_ms = 0.0
         self.slow_receive_seconds = 5.0
+        self.dribble_seconds = 0.5
         self._password = password
         self._faults: list[str] = []
         self._lock = threading.Lock()
@@ -135,6 +138,10 @@ class WinRMEndpoint:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self._lock:
             self._faults.extend([kind] * count)
+
+    def open_shells(self) -> int:
+        """How many remote shells are open (all users)."""
+        return self._service.shell_count()
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -297,7 +304,25 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Type"] = _ENCRYPTED_TYPE
         else:
             headers["Content-Type"] = "application/soap+xml;charset=UTF-8"
+        if fault == "dribble":
+            self._dribble(status, answer, headers)
+            return
         self._reply(status, answer, headers)
+
+    def _dribble(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """The answer, one byte every `dribble_seconds`: no single read of the client ever times out."""
+        self.close_connection = True
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        lines += [f"{name}: {value}" for name, value in {**headers, "Content-Length": str(len(body))}.items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        stopping = self.server.endpoint._stopping
+        for index in range(min(len(raw), _DRIBBLE_STEPS)):
+            if stopping.wait(self.server.endpoint.dribble_seconds):
+                return
+            try:
+                self.connection.sendall(raw[index : index + 1])
+            except OSError:
+                return  # the client gave up
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         try:
