@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from avma_tui import __version__
+from avma_tui.core.catalog import GRACE_STATES, channel_name
 from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
 from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
@@ -34,15 +35,6 @@ from avma_tui.services.targets import guest_credential, open_target, remote_user
 MAX_CELL = 32
 COLUMNS = ("name", "state", "guest_os", "kvp", "activation", "worst_finding")
 _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
-#: Short names of license channels for the table (the JSON keeps Windows' token).
-_CHANNELS = {
-    "VIRTUAL_MACHINE_ACTIVATION": "AVMA",
-    "VOLUME_KMSCLIENT": "KMS client",
-    "VOLUME_MAK": "MAK",
-    "RETAIL": "retail",
-    "OEM_DM": "OEM",
-    "TIMEBASED_EVAL": "Evaluation",
-}
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -164,10 +156,10 @@ def _activation_cell(vmd: VmDiagnosis) -> str:
     lic = read.license
     text = vmd.status.value
     if lic is not None and lic.channel:
-        text += f" ({_CHANNELS.get(lic.channel, lic.channel)})"
+        text += f" ({channel_name(lic.channel) or lic.channel})"
     elif read.state is LicenseState.FAILED:
         text += " (read failed)"
-    if lic is not None and lic.status in (2, 3, 4, 6) and lic.grace_minutes:
+    if lic is not None and lic.status in GRACE_STATES and lic.grace_minutes:
         text += f", grace {lic.grace_minutes // 1440 or '<1'}d"
     return text
 
