@@ -26,7 +26,7 @@ from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Sev
 from avma_tui.errors import CliError
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError
-from avma_tui.services.targets import guest_credential, open_target
+from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 #: Widest a cell of the text table gets; longer values end in an ellipsis (the findings show them whole).
 MAX_CELL = 32
@@ -273,7 +273,7 @@ async def _diagnose(args: argparse.Namespace) -> Diagnosis:
     from avma_tui.services.session import Session
 
     session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
     )
     try:
         return await session.refresh()
