@@ -8,7 +8,9 @@ authentication, encryption, faults and timeouts; `avma-tui sim serve` uses it fo
 The password is kept in memory; the NTLM acceptor reads its account from a temporary file holding
 only the NT hash, deleted on stop. Fault injection (`fail_next`) reproduces what goes wrong with
 real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts, slow answers, hung
-operations. Like WinRM it refuses a Create beyond MaxShellsPerUser, so a client that leaks shells fails.
+operations. `fail_after_change` makes the next change operation run on the engine and then go wrong
+(an error, garbled output, a dropped connection): the ambiguous failures only a read-back can settle.
+Like WinRM it refuses a Create beyond MaxShellsPerUser, so a client that leaks shells fails.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import json
 import os
 import re
 import shutil
@@ -33,10 +36,14 @@ import spnego
 from pypsrp.encryption import WinRMEncryption
 from spnego.channel_bindings import GssChannelBindings
 
+from avma_tui.core.operations import OPERATIONS
+from avma_tui.hyperv.transport import RemoteError
 from avma_tui.sim.engine import SimHost
+from avma_tui.sim.winrm.shell import RawOutput
 from avma_tui.sim.winrm.tls import make_certificate
 from avma_tui.sim.winrm.wsman import RECEIVE, WSManService
 
+AFTER_CHANGE_FAULTS = ("error", "not_json", "two_documents", "drop")
 FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive", "dribble", "hang")
 _HTTP_FAULTS = ("drop", "401", "dribble")
 #: Longest a dribbled answer trickles: bounded, so a test that forgets it never leaves a thread running.
@@ -81,6 +88,8 @@ class WinRMEndpoint:
         self.hang_seconds = 30.0
         self._password = password
         self._faults: list[str] = []
+        self._after_change: list[tuple[str, str]] = []
+        self._receiving = threading.Event()  # a Receive is being answered (set), or a Command started (clear)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         #: Every pipeline clients created: (shell id, operation or None when refused, UseLocalScope per command).
@@ -172,6 +181,15 @@ class WinRMEndpoint:
     def max_shells_per_user(self, value: int) -> None:
         self._service.max_shells_per_user = value
 
+    def fail_after_change(self, kind: str, message: str = "The Hyper-V socket target process has ended.") -> None:
+        """The next change operation runs on the engine, then: `error` (the pipeline fails with `message`),
+        `not_json` (text that is not JSON), `two_documents` (its document twice), or `drop` (the connection
+        waiting for its answer is cut)."""
+        if kind not in AFTER_CHANGE_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(AFTER_CHANGE_FAULTS)}")
+        with self._lock:
+            self._after_change.append((kind, message))
+
     def open_shells(self) -> int:
         """How many remote shells are open (all users)."""
         return self._service.shell_count()
@@ -188,6 +206,10 @@ class WinRMEndpoint:
     # --- used by the request handler -----------------------------------------------------------
 
     def _take_fault(self, kinds: tuple[str, ...], action: str = "") -> str | None:
+        if action == RECEIVE:
+            self._receiving.set()
+        elif action:
+            self._receiving.clear()
         with self._lock:
             for index, kind in enumerate(self._faults):
                 if kind in kinds and (kind != "slow_receive" or action == RECEIVE):
@@ -215,7 +237,24 @@ class WinRMEndpoint:
         )
 
     def _run_op(self, op: str, params: Any) -> Any:
-        return self.engine.run(op, params)
+        result = self.engine.run(op, params)
+        with self._lock:
+            fault = self._after_change.pop(0) if self._after_change and OPERATIONS[op].changes else None
+        if fault is None:
+            return result
+        kind, message = fault
+        if kind == "error":
+            raise RemoteError(message, "avma-tui.AfterChange")
+        if kind == "not_json":
+            return RawOutput(("The operation completed successfully.",))
+        if kind == "two_documents":
+            return RawOutput((json.dumps(result),) * 2)
+        # drop: cut the connection once the client waits for this answer (its Receive has arrived).
+        self._receiving.wait(5)
+        time.sleep(0.05)
+        if self._server is not None:
+            self._server.close_connections()
+        return result
 
     def _new_context(self) -> Any:
         bindings = GssChannelBindings(application_data=self._channel_binding) if self._channel_binding else None

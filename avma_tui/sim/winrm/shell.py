@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from psrpcore import CreatePipelineEvent, PSRPPayload, ServerPipeline, ServerRunspacePool, StreamType
@@ -34,6 +35,14 @@ from avma_tui.hyperv.transport import Credential, RemoteError
 Runner = Callable[[str, Mapping[str, Any]], Any]
 #: Told of every pipeline a client creates: (shell id, operation or None, its commands' UseLocalScope values).
 Recorder = Callable[[str, "str | None", "tuple[bool | None, ...]"], None]
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    """What a runner returns to make the pipeline write these texts as they are (fault injection)."""
+
+    texts: tuple[str, ...]
+
 
 _FINISHED = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
 
@@ -186,12 +195,13 @@ class PsrpShell:
 
     def _run(self, pipeline: ServerPipeline, op: str, params: dict[str, Any]) -> None:
         """Runs on its own thread, like a real pipeline: Receive, Signal and Send stay answerable."""
-        output: str | None = None
+        outputs: tuple[str, ...] = ()
         record: ErrorRecord | None = None
         if self.closed.wait(self._pause()):
             return  # a hung operation whose shell was deleted: it ends with its shell
         try:
-            output = json.dumps(self._runner(op, params), separators=(",", ":"))
+            result = self._runner(op, params)
+            outputs = result.texts if isinstance(result, RawOutput) else (json.dumps(result, separators=(",", ":")),)
         except RemoteError as err:
             record = _error_record(err.remote_message, err.error_id or "RemoteError", ErrorCategory.NotSpecified)
         except Exception as err:  # an engine bug must fail the pipeline, not hang the client
@@ -204,6 +214,7 @@ class PsrpShell:
             if record is not None:
                 pipeline._change_state(PSInvocationState.Failed, record)
             else:
-                pipeline.write_output(output)
+                for output in outputs:
+                    pipeline.write_output(output)
                 pipeline.complete()
             self._drain()
