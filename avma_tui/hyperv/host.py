@@ -8,7 +8,7 @@ None / "" rather than an exception — one bad VM never hides the others.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +28,7 @@ from avma_tui.core.model import (
     LicenseState,
     Vm,
 )
+from avma_tui.core.operations import CREDENTIAL, OPERATIONS, PRODUCT_KEY, VM_ID, Returns
 from avma_tui.hyperv.transport import Credential, RemoteError, Transport
 
 #: Longest string kept from any remote field (KVP Data is at most 1024 characters on Windows).
@@ -57,29 +58,40 @@ class HyperVHost:
         doc = await self.transport.run("guest_licenses", {"VmIds": ids, "Credential": credential})
         return parse_licenses(doc)
 
+    async def change(self, op: str, params: Mapping[str, Any]) -> Any:
+        """Run change operation `op` (core/operations.py) with its bound parameters; what it returns, parsed.
+
+        Any operation of the table runs here without a method of its own: the table says what the
+        returned document carries.
+        """
+        record = OPERATIONS[op]
+        if not record.changes:
+            raise ValueError(f"{op} is not a change")
+        return _PARSE[record.returns](await self.transport.run(op, dict(params)))
+
+    # Typed conveniences over change(), one per change operation of today's table.
+
     async def enable_kvp(self, vm_id: str) -> Vm:
-        return parse_vm(_member(await self.transport.run("enable_kvp", {"VmId": vm_id}), "vm"))
+        return await self.change("enable_kvp", {VM_ID: vm_id})
 
     async def start_vm(self, vm_id: str) -> Vm:
-        return parse_vm(_member(await self.transport.run("start_vm", {"VmId": vm_id}), "vm"))
+        return await self.change("start_vm", {VM_ID: vm_id})
 
     async def start_guest_kvp(self, vm_id: str, credential: Credential) -> None:
-        await self.transport.run("start_guest_kvp", {"VmId": vm_id, "Credential": credential})
+        await self.change("start_guest_kvp", {VM_ID: vm_id, CREDENTIAL: credential})
 
     async def install_key(self, vm_id: str, product_key: str, credential: Credential) -> GuestLicense | None:
-        params = {"VmId": vm_id, "ProductKey": product_key, "Credential": credential}
-        return parse_license(_member(await self.transport.run("install_key", params), "license"))
+        return await self.change("install_key", {VM_ID: vm_id, PRODUCT_KEY: product_key, CREDENTIAL: credential})
 
     async def activate_guest(self, vm_id: str, credential: Credential) -> GuestLicense | None:
-        doc = await self.transport.run("activate_guest", {"VmId": vm_id, "Credential": credential})
-        return parse_license(_member(doc, "license"))
+        return await self.change("activate_guest", {VM_ID: vm_id, CREDENTIAL: credential})
 
     async def set_edition(self, vm_id: str, edition: str, product_key: str, credential: Credential) -> None:
-        params = {"VmId": vm_id, "Edition": edition, "ProductKey": product_key, "Credential": credential}
-        await self.transport.run("set_edition", params)
+        params = {VM_ID: vm_id, "Edition": edition, PRODUCT_KEY: product_key, CREDENTIAL: credential}
+        await self.change("set_edition", params)
 
     async def activate_host(self, product_key: str) -> Host:
-        return parse_host(_member(await self.transport.run("activate_host", {"ProductKey": product_key}), "host"))
+        return await self.change("activate_host", {PRODUCT_KEY: product_key})
 
     async def close(self) -> None:
         await self.transport.close()
@@ -284,6 +296,18 @@ def parse_licenses(doc: Any) -> dict[str, LicenseRead]:
         else:
             reads[vm_id] = LicenseRead(LicenseState.READ, license=parse_license(entry.get("license")))
     return reads
+
+
+#: How each kind of returned document becomes model objects (core/operations.py, `Operation.returns`).
+_PARSE: dict[Returns, Callable[[Any], Any]] = {
+    Returns.NOTHING: lambda _doc: None,
+    Returns.INVENTORY: parse_inventory,
+    Returns.VM: parse_vm,
+    Returns.LICENSES: parse_licenses,
+    Returns.VM_MEMBER: lambda doc: parse_vm(_member(doc, "vm")),
+    Returns.LICENSE_MEMBER: lambda doc: parse_license(_member(doc, "license")),
+    Returns.HOST_MEMBER: lambda doc: parse_host(_member(doc, "host")),
+}
 
 
 def with_licenses(inventory: Inventory, reads: Mapping[str, LicenseRead]) -> Inventory:
