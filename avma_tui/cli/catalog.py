@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 
@@ -123,5 +124,11 @@ def unattend_xml(key: AvmaKey) -> str:
 def unattend(args: argparse.Namespace) -> int:
     """Print an unattend.xml fragment with the AVMA key for --version and --edition."""
     key = _pick(load_catalog(), args.os_version, args.edition)
+    if not key.confirmed:  # the XML comment says it too, but a redirect into a file hides that from the eye
+        print(
+            f"avma-tui: warning: the {key.versions} {key.edition} AVMA key is UNCONFIRMED "
+            "(not from Microsoft's published text); check learn.microsoft.com before use",
+            file=sys.stderr,
+        )
     print(unattend_xml(key), end="")
     return 0
