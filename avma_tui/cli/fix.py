@@ -26,7 +26,7 @@ from avma_tui.services.audit import AuditError, AuditLog, new_interaction
 from avma_tui.services.fixing import FixService, StepResult
 from avma_tui.services.report import printable
 from avma_tui.services.session import Session
-from avma_tui.services.targets import guest_credential, open_target
+from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 #: Environment variable that may carry the host's product key for a headless run (never the command line).
 HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"
@@ -294,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
         raise CliError("no terminal to confirm each change: pass --yes to run without asking, or --dry-run")
     session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
     )
 
     def out(text: str) -> None:

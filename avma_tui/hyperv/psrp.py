@@ -48,6 +48,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import SelectorSet, WSMan
 
 from avma_tui.config import ConnectionSettings
+from avma_tui.hyperv.kerberos import kerberos_problem
 from avma_tui.hyperv.operations import script_text
 from avma_tui.hyperv.transport import (
     AuthenticationFailed,
@@ -323,6 +324,9 @@ class _Connection:
             reconnection_retries=0,
             reconnection_backoff=0.1,  # pypsrp's own Receive retries: 0.1, 0.3, 0.7 … s, not 2, 6, 14 …
             no_proxy=True,  # WinRM hosts sit on the management network, never behind a web proxy
+            # Kerberos asks for HTTP/<host>, the service class Windows' own WinRM client uses (pypsrp's default
+            # is HOST/, which an Active Directory computer account also answers; a keytab-only realm may not).
+            negotiate_service="HTTP",
         )
         sockets = _Sockets()
         sockets.attach(wsman)
@@ -513,8 +517,15 @@ class PsrpTransport:
         url = self.description
         user = self.settings.username or "the current user"
         message: TransportError
+        kerberos = (
+            kerberos_problem(err, host=self.settings.host, user=self.settings.username)
+            if self.settings.auth in ("kerberos", "negotiate")
+            else None
+        )
         if isinstance(err, TransportError):
             message = err
+        elif kerberos is not None:
+            message = AuthenticationFailed(f"{url}: {kerberos}")
         elif isinstance(err, requests.exceptions.SSLError):
             message = CertificateRejected(
                 f"{url}: the host's TLS certificate was not trusted or does not match the name "

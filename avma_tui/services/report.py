@@ -29,7 +29,7 @@ from avma_tui.errors import CliError
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError
 from avma_tui.services.summary import tally
-from avma_tui.services.targets import guest_credential, open_target
+from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 COLUMNS = ("name", "state", "guest_os", "kvp", "activation", "worst_finding")
 _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
@@ -385,7 +385,7 @@ async def _diagnose(args: argparse.Namespace) -> Diagnosis:
     from avma_tui.services.session import Session
 
     session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
     )
     try:
         return await session.refresh()

@@ -138,6 +138,26 @@ def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:
     return ConnectionSettings(host=args.host, **{name: value for name, value in given.items() if value is not None})
 
 
+#: With these, no --user means the current logon (a Kerberos ticket, or the Windows logon through SSPI).
+CURRENT_LOGON_AUTHS = ("negotiate", "kerberos")
+
+
+def remote_user(settings: ConnectionSettings) -> str:
+    """Who the host will see: the --user given, else (negotiate/kerberos) the current logon's principal."""
+    if settings.username or settings.auth not in CURRENT_LOGON_AUTHS:
+        return settings.username
+    from avma_tui.hyperv.kerberos import current_principal
+
+    return current_principal() or ""
+
+
+def remote_user_of(args: argparse.Namespace) -> str:
+    """remote_user() for command-line arguments; a simulated host has only the --user given."""
+    if scenario_path(args) is not None:
+        return args.user or ""
+    return remote_user(settings_from_args(args))
+
+
 def secret(env: str, prompt: str) -> str | None:
     """A password from `env`, else a prompt when a terminal is attached, else None."""
     value = os.environ.get(env)

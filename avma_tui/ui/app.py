@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
 from avma_tui.services.session import Session
-from avma_tui.services.targets import open_simulated, scenario_path, settings_from_args
+from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
@@ -83,7 +83,7 @@ class AvmaApp(App[None]):
 
     def _open_session(self, settings: ConnectionSettings, password: str) -> Session:
         """The connection screen's way to a session: this app's connector and audit log."""
-        return Session(self.connector(settings, password), remote_user=settings.username, audit=self.audit)
+        return Session(self.connector(settings, password), remote_user=remote_user(settings), audit=self.audit)
 
     @property
     def audit(self) -> AuditLog:

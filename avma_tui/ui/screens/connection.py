@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 from avma_tui.config import AUTH_KINDS, ConnectionSettings, load_profiles, save_profile
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.services.session import Session
+from avma_tui.services.targets import CURRENT_LOGON_AUTHS, remote_user
 from avma_tui.ui import safe
 from avma_tui.ui.messages import Connected
 from avma_tui.ui.workers import describe_error
@@ -158,7 +159,7 @@ class ConnectScreen(Screen[None]):
         except FormError as err:
             self._status(Content.styled(str(err), "$error"))
             return
-        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), "…"))
+        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), _as_whom(settings), "…"))
         self.query_one("#connect", Button).disabled = True
         self._connect(settings, self.query_one("#password", Input).value)
 
@@ -198,6 +199,14 @@ class ConnectScreen(Screen[None]):
             await _close_quietly(session)
         self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
+
+
+def _as_whom(settings: ConnectionSettings) -> str:
+    """as you: alice@CORP.EXAMPLE — when no user is given and the current logon will be used."""
+    if settings.username or settings.auth not in CURRENT_LOGON_AUTHS:
+        return ""
+    who = remote_user(settings)
+    return f" as you: {who}" if who else " as you (no Kerberos ticket found: run kinit, or enter a user)"
 
 
 async def _close_quietly(session: Session) -> None:
