@@ -16,7 +16,6 @@ import csv
 import os
 import re
 import sys
-import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
@@ -211,7 +210,7 @@ def _plain(value: Any) -> str:
 def _clean(value: Any) -> str:
     """One line of printable text: a hostile VM name cannot move the cursor or recolour the terminal."""
     text = "" if value is None else str(value)
-    return "".join(" " if ch in "\t\n\r" else "" if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    return _CONTROL.sub(lambda match: " " if match[0] in "\t\n\r" else "", text)  # Cc is exactly _CONTROL
 
 
 def _same_host(recorded: Any, wanted: str) -> bool:

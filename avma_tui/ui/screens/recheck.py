@@ -12,6 +12,7 @@ is gone or the record names no step.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -179,8 +180,9 @@ async def offer_recheck(app: AvmaApp) -> None:
     if app in _offered or session is None:
         return
     _offered.add(app)
-    try:
-        intents = [intent for intent in app.audit.pending() if intent.get("host") == session.host_name]
+    try:  # a thread: finding them streams the whole log (60 MB at 100k records), never on the event loop
+        pending = await asyncio.to_thread(app.audit.pending)
+        intents = [intent for intent in pending if intent.get("host") == session.host_name]
     except AuditError as err:
         app.notify(str(err), title="Audit log", severity="error", markup=False)
         return
