@@ -7,7 +7,7 @@ The log is generated with the real record code (`canonical`, `record_hash`), as 
 shop's fixes would leave it: intent/result pairs with params, before/after state and some errors,
 ~600 bytes a record (100k records ≈ 60 MB). It is written without fsync (generating is not what is
 measured). Each CLI command runs as its own process; its peak RSS comes from the kernel (wait4).
-The TUI numbers drive the real AuditScreen and offer_recheck in `App.run_test`, with a probe that
+The TUI numbers drive the real app (its re-check offer and AuditScreen) in `App.run_test`, with a probe that
 wakes every 5 ms and records how late it woke: the longest event-loop block.
 """
 

@@ -16,14 +16,16 @@ import sys
 from collections.abc import Callable
 
 from avma_tui.core.model import Diagnosis, Vm
+from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
 from avma_tui.errors import CliError
+from avma_tui.hyperv.operations import step_script
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog, new_interaction
 from avma_tui.services.fixing import FixService, StepResult
 from avma_tui.services.report import printable
 from avma_tui.services.session import Session
-from avma_tui.services.targets import guest_credential, open_target
+from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 #: Environment variable that may carry the host's product key for a headless run (never the command line).
 HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"
@@ -62,7 +64,10 @@ def describe_step(number: int, step: Step, *, with_script: bool = True) -> str:
     if with_script and step.kind is StepKind.MANUAL:
         lines += ["       commands:", _indent(step.script, "         ")]
     elif with_script:
-        lines += [f"       script ({step.op}.ps1, run with the parameters above):", _indent(step.script, "         ")]
+        lines += [
+            f"       script ({step.op}.ps1, run with the parameters above):",
+            _indent(step_script(step), "         "),
+        ]
     lines += [f"       changes: {printable(step.changes)}", f"       verified by: {printable(step.verify)}"]
     return "\n".join(lines)
 
@@ -139,7 +144,7 @@ class _Fixer:
             self.done.add((remedy.finding.code, step.id))
             if not self.args.yes and not self._ask(step):
                 self.out("  declined: nothing changed")
-                self.results.append(StepResult(step, "skipped", "declined", ""))
+                self.results.append(StepResult(step, Outcome.SKIPPED, "declined", ""))
                 self._skip_rest(remedy)
                 continue
             key = self._host_product_key() if NEEDS_HOST_PRODUCT_KEY in step.needs else None
@@ -151,7 +156,7 @@ class _Fixer:
             )
             self.results.append(result)
             self._print_result(result)
-            if result.outcome != "ok":
+            if result.outcome is not Outcome.OK:
                 self._skip_rest(remedy)
             try:
                 await self.service.recheck(vm.id)
@@ -167,7 +172,7 @@ class _Fixer:
         self.out(f"  … {printable(text)}")
 
     def _print_result(self, result: StepResult) -> None:
-        self.out(f"  {result.outcome.upper()}: {printable_lines(result.message)}")
+        self.out(f"  {result.outcome.value.upper()}: {printable_lines(result.message)}")
         if result.next_step:
             self.out(_indent(printable_lines(result.next_step), "  next: "))
 
@@ -181,7 +186,7 @@ class _Fixer:
             f"\n{printable(vm.name)}: {status}; remaining findings: "
             + (", ".join(f.code for f in vmd.findings) if vmd and vmd.findings else "none")
         )
-        failed = [r for r in self.results if r.outcome != "ok"]
+        failed = [r for r in self.results if r.outcome is not Outcome.OK]
         if failed or left:
             self.out(
                 "Not everything the tool can fix is green: "
@@ -217,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
         raise CliError("no terminal to confirm each change: pass --yes to run without asking, or --dry-run")
     session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
     )
 
     def out(text: str) -> None:

@@ -11,12 +11,11 @@ import sys
 import threading
 
 from avma_tui.errors import CliError
-from avma_tui.services.targets import scenario_path
+from avma_tui.services.targets import read_scenario, scenario_path
 
 
 def run(args: argparse.Namespace) -> int:
     from avma_tui.sim.engine import SimHost
-    from avma_tui.sim.scenario import ScenarioError, load_scenario
     from avma_tui.sim.winrm.server import WinRMEndpoint
 
     password = os.environ.get("AVMA_SIM_PASSWORD")
@@ -27,10 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("name the host to serve: --demo or --scenario FILE")
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port} is not a TCP port")
-    try:
-        scenario = load_scenario(path)
-    except ScenarioError as err:
-        raise CliError(str(err)) from None
+    scenario = read_scenario(path)
     engine = SimHost(scenario)
     endpoint = WinRMEndpoint(engine, username=args.user, password=password, https=args.https, port=args.port)
     endpoint.latency_ms = scenario.sim.latency_ms

@@ -11,9 +11,23 @@ on. Messages never contain a secret.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+#: A UTF-16 surrogate code point: in a Python str it is always a lone one (JSON and CLIXML decoders pair
+#: valid pairs up), and no encoder accepts it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8 anywhere.
+
+    Applied where text enters from a host (hyperv.host's parsing, RemoteError), so the report's output
+    stream, the audit hash and the TUI never meet an unencodable string (issue 15 item 3).
+    """
+    return _SURROGATE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class RemoteError(TransportError):
     """
 
     def __init__(self, remote_message: str, error_id: str = "") -> None:
+        remote_message, error_id = valid_text(remote_message), valid_text(error_id)
         super().__init__(remote_message)
         self.remote_message = remote_message
         self.error_id = error_id

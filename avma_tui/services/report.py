@@ -26,7 +26,7 @@ from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Sev
 from avma_tui.errors import CliError
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError
-from avma_tui.services.targets import guest_credential, open_target
+from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 #: Widest a cell of the text table gets; longer values end in an ellipsis (the findings show them whole).
 MAX_CELL = 32
@@ -138,6 +138,7 @@ def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, A
         },
         "vms": [_vm_json(d) for d in diagnosis.vms],
         "summary": _summary(diagnosis),
+        "read_errors": list(diagnosis.inventory.read_errors),
     }
 
 
@@ -226,6 +227,9 @@ def render_text(diagnosis: Diagnosis) -> str:
         ", ".join(f"{summary[s.value]} {s.value}" for s in VmStatus)
         + f"; {summary['errors']} errors, {summary['warnings']} warnings",
     ]
+    if diagnosis.inventory.read_errors:
+        lines += ["", "Not readable from the host"]
+        lines += [printable(f"  {error}") for error in diagnosis.inventory.read_errors]
     findings = diagnosis.findings
     if findings:
         lines += ["", "Findings"]
@@ -273,7 +277,7 @@ async def _diagnose(args: argparse.Namespace) -> Diagnosis:
     from avma_tui.services.session import Session
 
     session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
     )
     try:
         return await session.refresh()

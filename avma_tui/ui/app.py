@@ -5,6 +5,9 @@ Dolphie-style: each refresh re-arms a one-shot timer when it finishes, so slow h
 overlapping reads, and a tick that finds a dialog open only re-arms. A failed refresh keeps the last
 data on screen with a "stale since" banner. Screens other than the first are imported lazily so that
 `avma-tui --demo` is on screen in about a second.
+
+The app gives each screen what it needs (the session, the audit log) and screens ask it for things
+with messages (ui.messages): nothing but this module imports `ui.app`.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from textual.worker import Worker, WorkerState
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
 from avma_tui.services.session import Session
-from avma_tui.services.targets import open_simulated, scenario_path, settings_from_args
+from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
 from avma_tui.ui.commands import AvmaCommands
+from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
@@ -69,9 +73,17 @@ class AvmaApp(App[None]):
         self._timer: Timer | None = None
         self._refresh_worker: Worker[Diagnosis | None] | None = None
         self._memory_settled = False
+        self._recheck_offered = False
 
     def on_mount(self) -> None:
-        self.push_screen(DashboardScreen() if self.session is not None else ConnectScreen(self.settings))
+        if self.session is not None:
+            self.push_screen(DashboardScreen(self.session))
+        else:
+            self.push_screen(ConnectScreen(self._open_session, self.settings))
+
+    def _open_session(self, settings: ConnectionSettings, password: str) -> Session:
+        """The connection screen's way to a session: this app's connector and audit log."""
+        return Session(self.connector(settings, password), remote_user=remote_user(settings), audit=self.audit)
 
     @property
     def audit(self) -> AuditLog:
@@ -88,12 +100,14 @@ class AvmaApp(App[None]):
 
     # --- connection and refresh --------------------------------------------------------------------
 
-    def on_connect_screen_connected(self, message: ConnectScreen.Connected) -> None:
+    def on_connected(self, message: Connected) -> None:
         self.session = message.session
-        self.switch_screen(DashboardScreen())
+        self.switch_screen(DashboardScreen(message.session))
 
-    def dashboard_ready(self, dashboard: DashboardScreen) -> None:
-        """Called by the dashboard once mounted: show what the session knows, or read it now."""
+    def on_dashboard_ready(self, message: DashboardReady) -> None:
+        """The dashboard is mounted: show what the session knows, or read it now."""
+        dashboard = message.dashboard
+        assert isinstance(dashboard, DashboardScreen)
         self.dashboard = dashboard
         if self.session is not None and self.session.diagnosis is not None:
             dashboard.show(self.session.diagnosis, self.clock().strftime("%H:%M:%S"))
@@ -138,13 +152,29 @@ class AvmaApp(App[None]):
             else:
                 dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
                 self._settle_memory()
-                from avma_tui.ui.screens.recheck import offer_recheck
-
-                await offer_recheck(self)
+                await self._offer_recheck()
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
         return diagnosis
+
+    async def _offer_recheck(self) -> None:
+        """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
+        session = self.session
+        if self._recheck_offered or session is None:
+            return
+        self._recheck_offered = True
+        from avma_tui.services.audit import AuditError
+        from avma_tui.ui.screens.recheck import RecheckScreen
+
+        try:  # in a thread: finding them streams the whole log (60 MB at 100k records), never on the event loop
+            pending = await asyncio.to_thread(self.audit.pending)
+            intents = [intent for intent in pending if intent.get("host") == session.host_name]
+        except AuditError as err:
+            self.notify(str(err), title="Audit log", severity="error", markup=False)
+            return
+        if intents:
+            self.push_screen(RecheckScreen(session, self.audit, intents), lambda _result: self.action_refresh())
 
     def _settle_memory(self) -> None:
         """Once the first dashboard is up, move start-up objects out of the cyclic GC's full scans.
@@ -182,7 +212,7 @@ class AvmaApp(App[None]):
         from avma_tui.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *self.BINDINGS]))
 
     def action_audit(self) -> None:
         from avma_tui.ui.screens.audit import AuditScreen
@@ -190,15 +220,22 @@ class AvmaApp(App[None]):
         host = self.session.host_name if self.session else None
         self.push_screen(AuditScreen(self.audit, host=host))
 
-    def open_fix_wizard(self, vm_ids: list[str], *, mode: str) -> None:
+    def on_fix_requested(self, message: FixRequested) -> None:
         """The fix wizard for these VMs ([] = the host); the dashboard refreshes when it closes."""
         from avma_tui.ui.screens.fix import FixWizardScreen
 
         if self.session is None:
             return
         self.push_screen(
-            FixWizardScreen(self.session, self.audit, vm_ids, mode=mode), lambda _result: self.refresh_after_change()
+            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode),
+            lambda _result: self.refresh_after_change(),
         )
+
+    def on_credentials_given(self, message: CredentialsGiven) -> None:
+        """New guest credentials: kept in the session (memory only), and the guests are read with them."""
+        if self.session is not None:
+            self.session.guest_credential = message.credential
+            self.refresh_after_change()
 
     # --- quitting ----------------------------------------------------------------------------------
 

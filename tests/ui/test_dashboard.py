@@ -516,3 +516,33 @@ async def test_a_tall_terminal_shows_table_and_details_together(make_app, settle
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen.query_one(VmDetails).display and app.screen.query_one("#list").display
+
+
+async def test_the_dashboard_asks_the_app_with_messages(make_app, settle) -> None:
+    """Screens never call the app back (issue 14 item 5): f, k, F and c become messages the app handles."""
+    from avma_tui.ui.messages import CredentialsGiven, DashboardReady, FixRequested
+    from avma_tui.ui.screens.fix import FixWizardScreen
+
+    app = make_app()
+    seen: list[object] = []
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        assert any(isinstance(m, DashboardReady) for m in seen)
+        print01 = _id_of(app, "PRINT01")
+        _table(app).move_to(print01)
+        await pilot.press("f")
+        await settle(pilot)
+        # the hook sees a message at each node it bubbles through: the screen, then the app
+        requests = {id(m): m for m in seen if isinstance(m, FixRequested)}.values()
+        assert [(m.vm_ids, m.mode) for m in requests] == [([print01], "fix")]
+        assert isinstance(app.screen, FixWizardScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.click("#guest-password")
+        await pilot.press(*"Passw0rd!", "enter")
+        await settle(pilot)
+        [given] = {id(m): m for m in seen if isinstance(m, CredentialsGiven)}.values()
+        assert given.credential.username == "Administrator"
+        assert app.session.guest_credential == given.credential

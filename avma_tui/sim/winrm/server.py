@@ -36,8 +36,10 @@ from avma_tui.sim.engine import SimHost
 from avma_tui.sim.winrm.tls import make_certificate
 from avma_tui.sim.winrm.wsman import RECEIVE, WSManService
 
-FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive")
-_HTTP_FAULTS = ("drop", "401")
+FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive", "dribble")
+_HTTP_FAULTS = ("drop", "401", "dribble")
+#: Longest a dribbled answer trickles: bounded, so a test that forgets it never leaves a thread running.
+_DRIBBLE_STEPS = 4000
 _ENCRYPTED_TYPE = (
     'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
 )
@@ -50,16 +52,31 @@ _NTLM_ENV_LOCK = threading.Lock()
 class WinRMEndpoint:
     """A WinRM server for one SimHost, running on background threads until stop()."""
 
-    def __init__(self, engine: SimHost, *, username: str, password: str, https: bool = False, port: int = 0) -> None:
+    def __init__(
+        self,
+        engine: SimHost,
+        *,
+        username: str,
+        password: str,
+        https: bool = False,
+        port: int = 0,
+        keytab: Path | None = None,
+    ) -> None:
         self.engine = engine
+        #: With a keytab holding HTTP/<host name>, Kerberos is accepted beside NTLM (Negotiate picks it),
+        #: as a domain-joined Windows host does; the client must then reach this endpoint by that name.
+        self.keytab = keytab
         self.username = username
         self.https = https
         self.host = "127.0.0.1"
         self.port = port
         self.ca_cert_path: Path | None = None
         self.requests = 0
+        #: Who authenticated, in order (`alice@AVMA.TEST` for Kerberos, `DOMAIN\\user` for NTLM): tests read it.
+        self.principals: list[str] = []
         self.latency_ms = 0.0
         self.slow_receive_seconds = 5.0
+        self.dribble_seconds = 0.5
         self._password = password
         self._faults: list[str] = []
         self._lock = threading.Lock()
@@ -136,6 +153,10 @@ class WinRMEndpoint:
         with self._lock:
             self._faults.extend([kind] * count)
 
+    def open_shells(self) -> int:
+        """How many remote shells are open (all users)."""
+        return self._service.shell_count()
+
     def reset_counters(self) -> None:
         with self._lock:
             self.requests = 0
@@ -167,18 +188,30 @@ class WinRMEndpoint:
         return spnego.server(protocol="negotiate", channel_bindings=bindings)
 
     def _step(self, context: Any | None, token: bytes) -> tuple[Any, bytes | None]:
-        """One NTLM leg with this endpoint's account file in effect; a new context when none is given."""
+        """One authentication leg with this endpoint's NTLM account file (and Kerberos keytab) in effect."""
+        settings = {"NTLM_USER_FILE": str(self._user_file)}
+        if self.keytab is not None:
+            settings["KRB5_KTNAME"] = f"FILE:{self.keytab}"
         with _NTLM_ENV_LOCK:
-            saved = os.environ.get("NTLM_USER_FILE")
-            os.environ["NTLM_USER_FILE"] = str(self._user_file)
+            saved = {name: os.environ.get(name) for name in settings}
+            os.environ.update(settings)
             try:
                 context = context or self._new_context()
                 return context, context.step(token)
             finally:
-                if saved is None:
-                    os.environ.pop("NTLM_USER_FILE", None)
-                else:
-                    os.environ["NTLM_USER_FILE"] = saved
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+
+    def accepts(self, principal: str) -> bool:
+        """Whether an authenticated client may use this host: the configured account, by its user part.
+
+        NTLM names it `user` or `DOMAIN\\user`, Kerberos `user@REALM`; the comparison ignores case, as Windows does.
+        """
+        user = principal.rpartition("\\")[2].partition("@")[0]
+        return user.casefold() == self.username.rpartition("\\")[2].partition("@")[0].casefold()
 
     def _basic_ok(self, encoded: str) -> bool:
         try:
@@ -259,6 +292,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(401, headers={"WWW-Authenticate": f"Negotiate {base64.b64encode(out or b'').decode()}"})
                 return
             self.user = str(context.client_principal or endpoint.username)
+            if not endpoint.accepts(self.user):  # a valid ticket of another account
+                self.context, self.user = None, None
+                self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+                return
+            with endpoint._lock:
+                endpoint.principals.append(self.user)
             final_token = out or b""
         elif scheme.lower() == "basic" and endpoint.https:
             if not endpoint._basic_ok(credentials):
@@ -297,7 +336,25 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Type"] = _ENCRYPTED_TYPE
         else:
             headers["Content-Type"] = "application/soap+xml;charset=UTF-8"
+        if fault == "dribble":
+            self._dribble(status, answer, headers)
+            return
         self._reply(status, answer, headers)
+
+    def _dribble(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """The answer, one byte every `dribble_seconds`: no single read of the client ever times out."""
+        self.close_connection = True
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        lines += [f"{name}: {value}" for name, value in {**headers, "Content-Length": str(len(body))}.items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        stopping = self.server.endpoint._stopping
+        for index in range(min(len(raw), _DRIBBLE_STEPS)):
+            if stopping.wait(self.server.endpoint.dribble_seconds):
+                return
+            try:
+                self.connection.sendall(raw[index : index + 1])
+            except OSError:
+                return  # the client gave up
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         try:

@@ -90,6 +90,10 @@ class WSManService:
         self._lock = threading.Lock()
         self._replay: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
 
+    def shell_count(self) -> int:
+        with self._lock:
+            return len(self._shells)
+
     def forget_shells(self) -> None:
         """As after a WinRM service restart: every shell is gone."""
         with self._lock:

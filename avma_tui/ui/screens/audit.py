@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from avma_tui.core.operations import Outcome
 from avma_tui.services.audit import AuditError, AuditLog, ChainState, PendingTracker, canonical
 from avma_tui.ui import safe
 
@@ -52,7 +53,12 @@ FIELD_ORDER = (
     "prev",
     "hash",
 )
-OUTCOME_STYLE = {"ok": "$success", "failed": "$error", "cancelled": "$warning", "unknown": "$warning"}
+OUTCOME_STYLE = {
+    Outcome.OK: "$success",
+    Outcome.FAILED: "$error",
+    Outcome.CANCELLED: "$warning",
+    Outcome.UNKNOWN: "$warning",
+}
 INTERRUPTED = "interrupted"
 #: Records per page: small enough that adding a page's rows stays well under 50 ms of the event loop.
 PAGE = 100

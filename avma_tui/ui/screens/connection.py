@@ -8,14 +8,12 @@ Hyper-V host is reported here rather than as an empty dashboard.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -23,9 +21,15 @@ from textual.widgets.option_list import Option
 from avma_tui.config import AUTH_KINDS, ConnectionSettings, read_profiles, save_profile
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.services.session import Session
+from avma_tui.services.targets import CURRENT_LOGON_AUTHS, remote_user
 from avma_tui.ui import safe
+from avma_tui.ui.messages import Connected
+from avma_tui.ui.workers import describe_error
 
+#: Opens the WinRM transport to a host with a password (tests pass one onto the simulator).
 Connector = Callable[[ConnectionSettings, str], HyperVHost]
+#: What the app gives the screen: a Session on the host (with the app's audit log), not yet read.
+SessionFactory = Callable[[ConnectionSettings, str], Session]
 
 
 def open_host(settings: ConnectionSettings, password: str) -> HyperVHost:
@@ -76,16 +80,11 @@ def profile_label(settings: ConnectionSettings) -> Content:
 
 
 class ConnectScreen(Screen[None]):
-    """Connect to a Hyper-V host over WinRM."""
+    """Connect to a Hyper-V host over WinRM; posts `Connected` once the first read worked."""
 
-    @dataclass
-    class Connected(Message):
-        """The first read worked: the app switches to the dashboard with this session."""
-
-        session: Session
-
-    def __init__(self, settings: ConnectionSettings | None = None) -> None:
+    def __init__(self, open_session: SessionFactory, settings: ConnectionSettings | None = None) -> None:
         super().__init__()
+        self.open_session = open_session
         self.initial = settings
         self.profiles, self.profile_warnings = read_profiles()
 
@@ -165,7 +164,7 @@ class ConnectScreen(Screen[None]):
         except FormError as err:
             self._status(Content.styled(str(err), "$error"))
             return
-        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), "…"))
+        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), _as_whom(settings), "…"))
         self.query_one("#connect", Button).disabled = True
         self._connect(settings, self.query_one("#password", Input).value)
 
@@ -189,27 +188,30 @@ class ConnectScreen(Screen[None]):
     # which here include the password.
     @work(exclusive=True, group="connect", exit_on_error=False, description="connect to the host")
     async def _connect(self, settings: ConnectionSettings, password: str) -> None:
-        from avma_tui.ui.app import AvmaApp, describe_error
-
-        assert isinstance(self.app, AvmaApp)
         session: Session | None = None
         try:
-            session = Session(
-                self.app.connector(settings, password), remote_user=settings.username, audit=self.app.audit
-            )
+            session = self.open_session(settings, password)
             host = (await session.refresh()).inventory.host
         except Exception as err:  # every failure is shown here, in plain words, never as a traceback
             problem = describe_error(err)
         else:
             if host.hyperv:
                 save_profile(settings)
-                self.post_message(self.Connected(session))
+                self.post_message(Connected(session))
                 return
             problem = f"{host.fqdn} is not a Hyper-V host: the Hyper-V role is not installed."
         if session is not None:
             await _close_quietly(session)
         self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
+
+
+def _as_whom(settings: ConnectionSettings) -> str:
+    """as you: alice@CORP.EXAMPLE — when no user is given and the current logon will be used."""
+    if settings.username or settings.auth not in CURRENT_LOGON_AUTHS:
+        return ""
+    who = remote_user(settings)
+    return f" as you: {who}" if who else " as you (no Kerberos ticket found: run kinit, or enter a user)"
 
 
 async def _close_quietly(session: Session) -> None:

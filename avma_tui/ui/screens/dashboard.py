@@ -2,12 +2,11 @@
 
 The screen owns no data and no I/O: the app refreshes the session and hands each diagnosis to
 `show()`; a failed refresh arrives through `show_stale()` and the last data stays on screen.
-Actions that open other screens import them lazily, so the first screen appears fast.
+What needs the app (a fix wizard, new guest credentials) is asked with a message (ui.messages);
+the screen never calls the app back. Dialogs import lazily, so the first screen appears fast.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,14 +17,13 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from avma_tui.core.model import Diagnosis
 from avma_tui.hyperv.transport import Credential
+from avma_tui.services.session import Session
 from avma_tui.ui import safe
+from avma_tui.ui.messages import CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.widgets.cells import COLUMNS
 from avma_tui.ui.widgets.host_summary import HostSummary
 from avma_tui.ui.widgets.vm_details import VmDetails
 from avma_tui.ui.widgets.vm_table import VmTable
-
-if TYPE_CHECKING:
-    from avma_tui.ui.app import AvmaApp
 
 _SORTABLE = tuple(column for column in COLUMNS if column != "mark")
 
@@ -52,17 +50,11 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "back", "Back", show=False, id="back", tooltip="Clear the filter / back to the table"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
+        self.session = session
         self.diagnosis: Diagnosis | None = None
         self._read_at = ""
-
-    @property
-    def avma_app(self) -> AvmaApp:
-        from avma_tui.ui.app import AvmaApp
-
-        assert isinstance(self.app, AvmaApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield HostSummary(id="summary")
@@ -79,7 +71,7 @@ class DashboardScreen(Screen[None]):
         self.query_one("#summary", HostSummary).border_title = Content("connecting…")
         self.table.loading = True
         self.table.focus()
-        self.avma_app.dashboard_ready(self)
+        self.post_message(DashboardReady(self))
 
     @property
     def table(self) -> VmTable:
@@ -99,8 +91,7 @@ class DashboardScreen(Screen[None]):
         """A fresh diagnosis: update in place, clear any stale banner."""
         first = self.diagnosis is None
         self.diagnosis, self._read_at = diagnosis, read_at
-        session = self.avma_app.session
-        guest = session.guest_credential if session else None
+        guest = self.session.guest_credential
         self.query_one("#summary", HostSummary).show(diagnosis, guest.username if guest else "", read_at)
         self.query_one("#stale", Static).display = False
         self.table.loading = False
@@ -186,10 +177,10 @@ class DashboardScreen(Screen[None]):
 
     def action_fix(self) -> None:
         vm_id = self.selected_vm_id()
-        self.avma_app.open_fix_wizard([vm_id] if vm_id else [], mode="fix")
+        self.post_message(FixRequested([vm_id] if vm_id else [], "fix"))
 
     def action_fix_host(self) -> None:
-        self.avma_app.open_fix_wizard([], mode="fix")
+        self.post_message(FixRequested([], "fix"))
 
     def action_host_findings(self) -> None:
         if self.diagnosis is not None:
@@ -199,28 +190,24 @@ class DashboardScreen(Screen[None]):
     def action_install_key(self) -> None:
         vm_id = self.selected_vm_id()
         if vm_id:
-            self.avma_app.open_fix_wizard([vm_id], mode="key")
+            self.post_message(FixRequested([vm_id], "key"))
 
     def action_fix_marked(self) -> None:
         marked = self.marked_vm_ids()
         if marked:
-            self.avma_app.open_fix_wizard(marked, mode="batch")
+            self.post_message(FixRequested(marked, "batch"))
         else:
             self.notify("No VM is marked: mark VMs with space, then F fixes them.", markup=False)
 
     def action_credentials(self) -> None:
         from avma_tui.ui.screens.credentials import CredentialsScreen
 
-        session = self.avma_app.session
-        current = session.guest_credential if session else None
+        current = self.session.guest_credential
         self.app.push_screen(CredentialsScreen(current.username if current else ""), self._credentials_given)
 
     def _credentials_given(self, credential: Credential | None) -> None:
-        session = self.avma_app.session
-        if credential is None or session is None:
-            return
-        session.guest_credential = credential
-        self.avma_app.refresh_after_change()
+        if credential is not None:
+            self.post_message(CredentialsGiven(credential))
 
     def action_events(self) -> None:
         from avma_tui.ui.screens.events import EventsScreen

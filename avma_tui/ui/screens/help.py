@@ -122,17 +122,18 @@ def primer(bindings: Iterable[BindingType]) -> Content:
 
 
 class HelpScreen(ModalScreen[None]):
-    """One scrollable page; escape or ? closes it."""
+    """One scrollable page of the keys the app gives it, then the primer; escape or ? closes it."""
 
     BINDINGS = [Binding("escape,question_mark", "app.pop_screen", "Close", id="close-help")]
 
-    def compose(self) -> ComposeResult:
-        from avma_tui.ui.app import AvmaApp
-        from avma_tui.ui.screens.dashboard import DashboardScreen
+    def __init__(self, bindings: Iterable[BindingType]) -> None:
+        super().__init__()
+        self.bindings = list(bindings)
 
+    def compose(self) -> ComposeResult:
         with VerticalScroll(id="help", classes="dialog") as scroll:
             scroll.border_title = "avma-tui help"
-            yield Static(primer([*DashboardScreen.BINDINGS, *AvmaApp.BINDINGS]))
+            yield Static(primer(self.bindings))
         yield Footer()
 
     def on_mount(self) -> None:

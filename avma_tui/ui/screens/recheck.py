@@ -12,13 +12,11 @@ is gone or the record names no step.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -27,20 +25,15 @@ from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
 from avma_tui.core.model import Diagnosis
+from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
 from avma_tui.services.session import Session
 from avma_tui.ui import safe
 
-if TYPE_CHECKING:
-    from avma_tui.ui.app import AvmaApp
 
-#: Apps that were offered the re-check already: it is offered once per start, not after every refresh.
-_offered: weakref.WeakSet[App[Any]] = weakref.WeakSet()
-
-
-def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Outcome]:
     """The target's state now and the re-check's outcome (see the module docstring)."""
     target = intent.get("target") or {}
     params = intent.get("params") or {}
@@ -48,7 +41,7 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
     if target.get("kind") == "vm":
         vmd = diagnosis.for_vm(str(target.get("id", "")))
         if vmd is None:
-            return {"present": False}, "unknown"
+            return {"present": False}, Outcome.UNKNOWN
         lic = vmd.vm.license.license
         state: dict[str, Any] = {
             "status": vmd.status.value,
@@ -69,15 +62,15 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
         }
         steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
     if not step_id:
-        return state, "unknown"
-    return state, "failed" if step_id in steps else "ok"
+        return state, Outcome.UNKNOWN
+    return state, Outcome.FAILED if step_id in steps else Outcome.OK
 
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
-    "ok": ("in effect: the problem it fixed is gone", "$success"),
-    "failed": ("not in effect: the problem is still there — fix it again", "$error"),
-    "unknown": ("cannot tell (the target is gone, or the record names no step)", "$warning"),
+    Outcome.OK: ("in effect: the problem it fixed is gone", "$success"),
+    Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$error"),
+    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$warning"),
 }
 
 
@@ -172,19 +165,3 @@ class RecheckScreen(ModalScreen[None]):
         later.label = "Close"
         later.focus()
         self.worker = None
-
-
-async def offer_recheck(app: AvmaApp) -> None:
-    """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
-    session = app.session
-    if app in _offered or session is None:
-        return
-    _offered.add(app)
-    try:  # a thread: finding them streams the whole log (60 MB at 100k records), never on the event loop
-        pending = await asyncio.to_thread(app.audit.pending)
-        intents = [intent for intent in pending if intent.get("host") == session.host_name]
-    except AuditError as err:
-        app.notify(str(err), title="Audit log", severity="error", markup=False)
-        return
-    if intents:
-        app.push_screen(RecheckScreen(session, app.audit, intents), lambda _result: app.action_refresh())
