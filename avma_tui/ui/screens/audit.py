@@ -240,7 +240,7 @@ class AuditScreen(Screen[None]):
     def __init__(self, log: AuditLog, *, host: str | None = None) -> None:
         super().__init__()
         self.audit_log = log
-        self._initial_filter = f"host:{safe.clean(host)}" if host else ""
+        self._initial_filter = f"host:{safe.clean(host, limit=64)}" if host else ""  # the host name is untrusted
         self._chain: _Chain | None = None
         self._pager: Pager | None = None
         self._page_loading = False
