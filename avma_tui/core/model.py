@@ -72,6 +72,8 @@ class ClusterNode:
     license_status: int | None
     reachable: bool
     error: str = ""
+    state: str = "Up"  # the node's cluster state (Get-ClusterNode): Up, Down, Paused, Joining
+    pending: bool = False  # being read over its own connection (services/nodes.py): nothing known yet
 
 
 @dataclass(frozen=True)

@@ -441,6 +441,10 @@ class PsrpTransport:
         settings = self.settings if timeout is None else replace(self.settings, timeout=timeout)
         return PsrpTransport(settings, self._password)
 
+    def for_node(self, name: str) -> PsrpTransport:
+        """A connection to cluster node `name` with the same credentials and options (services/nodes.py)."""
+        return PsrpTransport(replace(self.settings, host=name), self._password)
+
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run `op` on the connection's worker thread; bounded by settings.timeout, whatever the host does
         (see the module docstring for the exact guarantee)."""

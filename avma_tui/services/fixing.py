@@ -372,7 +372,9 @@ class FixService:
         """The admin says a manual step is done: re-check, and record whether the plan still needs it."""
         if vm_id:
             self.session.forget_license(vm_id)
-        diagnosis = await self.session.refresh(licenses=[vm_id] if vm_id else False)
+        else:
+            self.session.nodes.forget_all()  # a host step may be about a cluster node: read them again
+        diagnosis = await self.session.refresh(licenses=[vm_id] if vm_id else [])
         vmd = diagnosis.for_vm(vm_id) if vm_id else None
         if vm_id and vmd is None:
             return StepResult(step, Outcome.FAILED, "The VM is no longer on the host.", "Refresh the host.")

@@ -21,6 +21,7 @@ from avma_tui.core.operations import Outcome
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.services.licenses import LicenseBook, LicenseOptions
+from avma_tui.services.nodes import NodeBook
 
 if TYPE_CHECKING:
     from avma_tui.services.audit import AuditLog
@@ -36,6 +37,14 @@ def _lane_opener(host: HyperVHost, options: LicenseOptions) -> Callable[[], Hype
     return lambda: host
 
 
+def _node_opener(host: HyperVHost) -> Callable[[str], HyperVHost] | None:
+    """Connections to cluster nodes, same credentials and options, when the transport can make them."""
+    for_node = getattr(host.transport, "for_node", None)
+    if callable(for_node):
+        return lambda name: HyperVHost(for_node(name))
+    return None
+
+
 class Session:
     def __init__(
         self,
@@ -46,6 +55,7 @@ class Session:
         audit: AuditLog | None = None,
         license_options: LicenseOptions | None = None,
         open_lane: Callable[[], HyperVHost] | None = None,
+        open_node: Callable[[str], HyperVHost] | None = None,
     ) -> None:
         self.host = host
         self.remote_user = remote_user
@@ -55,6 +65,9 @@ class Session:
         #: The license cache and its reads, on lanes of their own when the transport can clone itself.
         options = license_options or LicenseOptions()
         self.licenses = LicenseBook(open_lane or _lane_opener(host, options), options)
+        #: The cluster's other nodes, each read over its own connection (services/nodes.py).
+        settings = getattr(host.transport, "settings", None)
+        self.nodes = NodeBook(open_node or _node_opener(host), timeout=getattr(settings, "timeout", 30.0))
         self._guest_credential = guest_credential
         self._interaction = ""  # the audit id of this connection; "" until the first read succeeded
 
@@ -88,8 +101,9 @@ class Session:
         self.licenses.forget([vm_id])
 
     async def read(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Inventory:
-        """Read the inventory; then the licenses that are due (all with True, these VMs' with a list, none
-        with False). The inventory is returned with what is known of every license.
+        """Read the inventory; then, in parallel, the cluster nodes and the licenses that are due (all with
+        True, these VMs' with a list). With False the inventory alone: read_licenses() and read_nodes()
+        then read the rest in the background. The inventory is returned with what is known of each.
 
         `force` (r, re-check) forgets every cached license first. A license read that fails never
         costs the inventory: the VM says why its license is unknown.
@@ -103,14 +117,35 @@ class Session:
         self.inventory = inventory
         if force:
             self.licenses.forget_all()
-        if licenses is not False:
-            only = None if licenses is True else set(licenses)
-            wanted = [vm.id for vm in inventory.vms if only is None or vm.id in only]
-            for _ in range(2):  # a read another caller began before a change is not kept: read once more
-                async for _ in self._reads(only):
-                    pass
-                await self.licenses.wait(wanted)
-        return self.licenses.overlay(inventory, self._guest_credential)
+            self.nodes.forget_all()
+        if licenses is False:  # the inventory alone: the caller reads licenses and nodes in the background
+            return self._overlay()
+        nodes = asyncio.ensure_future(self._drain(self.nodes.read(self.nodes.due(inventory))))
+        only = None if licenses is True else set(licenses)
+        wanted = [vm.id for vm in inventory.vms if only is None or vm.id in only]
+        for _ in range(2):  # a read another caller began before a change is not kept: read once more
+            async for _ in self._reads(only):
+                pass
+            await self.licenses.wait(wanted)
+        await nodes  # in parallel with the licenses, each node bounded by the timeout
+        return self._overlay()
+
+    @staticmethod
+    async def _drain(reads: AsyncIterator[object]) -> None:
+        async for _ in reads:
+            pass
+
+    def _overlay(self) -> Inventory:
+        """The last inventory with what is known now of each license and each cluster node."""
+        assert self.inventory is not None
+        return self.nodes.overlay(self.licenses.overlay(self.inventory, self._guest_credential))
+
+    async def read_nodes(self) -> AsyncIterator[Diagnosis]:
+        """Read the cluster nodes that are due, in parallel; a fresh diagnosis as each answers (the TUI)."""
+        if self.inventory is None:
+            return
+        async for _ in self.nodes.read(self.nodes.due(self.inventory)):
+            yield self._diagnose()
 
     async def refresh(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Diagnosis:
         """`read`, then the diagnosis (kept in `self.diagnosis`)."""
@@ -144,7 +179,7 @@ class Session:
     def _diagnose(self) -> Diagnosis:
         """The diagnosis of the last inventory with what is known of each license now."""
         assert self.inventory is not None
-        self.diagnosis = diagnose(self.licenses.overlay(self.inventory, self._guest_credential))
+        self.diagnosis = diagnose(self._overlay())
         return self.diagnosis
 
     async def close(self) -> None:

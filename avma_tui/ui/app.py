@@ -170,12 +170,22 @@ class AvmaApp(App[None]):
                 self._read_at = self.clock().strftime("%H:%M:%S")
                 dashboard.show(diagnosis, self._read_at)
                 self.run_worker(self._read_licenses(), name="licenses", group="licenses", exit_on_error=False)
+                self.run_worker(self._read_nodes(), name="nodes", group="nodes", exit_on_error=False)
                 self._settle_memory()
                 await self._offer_recheck()
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
         return diagnosis
+
+    async def _read_nodes(self) -> None:
+        """The cluster nodes, each over its own connection, shown as each answers (the inventory never waits)."""
+        session, dashboard = self.session, self.dashboard
+        if session is None or dashboard is None:
+            return
+        async for diagnosis in session.read_nodes():
+            if self.dashboard is dashboard and session is self.session:
+                dashboard.show(diagnosis, self._read_at)
 
     async def _read_licenses(self) -> None:
         """The licenses that are due, shown as each chunk arrives; a rejected guest login is said where the eye is."""

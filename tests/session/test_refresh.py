@@ -145,3 +145,60 @@ async def test_powershell_direct_is_not_tried_where_it_cannot_work() -> None:
     running = [vm for vm in diagnosis.inventory.vms if vm.running and vm.guest and (vm.guest.build or 0) >= 14393]
     assert running and all(vm.license.error_kind is GuestErrorKind.PS_DIRECT for vm in running)
     assert all("build 9600" in vm.license.error for vm in running)
+
+
+CLUSTER = """format = 1
+[sim]
+node_timeout_s = 0.5
+[host]
+name = "HV01"
+build = 20348
+sku = 8
+[cluster]
+name = "CL01"
+[[cluster.nodes]]
+name = "HV02"
+build = 20348
+sku = 8
+[[cluster.nodes]]
+name = "HV03"
+build = 17763
+sku = 7
+license_status = 5
+[[cluster.nodes]]
+name = "HV04"
+state = "Down"
+[[cluster.nodes]]
+name = "HV05"
+reachable = false
+"""
+
+
+class NodeSpy(SimTransport):
+    def __init__(self, engine: SimHost) -> None:
+        super().__init__(engine)
+        self.nodes_opened: list[str] = []
+
+    def for_node(self, name: str) -> Any:
+        self.nodes_opened.append(name)
+        return super().for_node(name)
+
+
+async def test_cluster_nodes_are_read_by_the_client_and_never_hold_up_the_inventory() -> None:
+    spy = NodeSpy(SimHost(parse_scenario(CLUSTER, "cluster.toml")))
+    session = Session(HyperVHost(spy))
+    diagnosis = await session.refresh(licenses=False)
+    nodes = {node.name: node for node in diagnosis.inventory.cluster.nodes}
+    assert nodes["HV05"].pending  # the silent node (0.5 s) has not answered: the inventory did not wait
+    assert not nodes["HV04"].reachable and "Down" in nodes["HV04"].error
+    shown = [d async for d in session.read_nodes()]
+    assert shown  # each node's answer arrives as a new diagnosis
+    nodes = {node.name: node for node in session.diagnosis.inventory.cluster.nodes}
+    assert (nodes["HV02"].build, nodes["HV02"].reachable) == (20348, True)
+    assert (nodes["HV03"].license_status, nodes["HV03"].sku) == (5, 7)
+    assert not nodes["HV05"].reachable and "WinRM cannot complete" in nodes["HV05"].error
+    assert sorted(spy.nodes_opened) == ["HV02", "HV03", "HV05"]  # HV04 is Down: not contacted
+    codes = {(f.code, f.subject) for f in session.diagnosis.host_findings}
+    assert ("CLUSTER_NODE_UNREACHABLE", "HV05") in codes and ("CLUSTER_NODE_NOT_ACTIVATED", "HV03") in codes
+    await session.refresh()  # cached: no node is read again within 15 minutes
+    assert len(spy.nodes_opened) == 3

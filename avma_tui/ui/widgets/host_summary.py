@@ -20,6 +20,8 @@ def _activation(status: int | None) -> Content:
 
 
 def _node(node: ClusterNode) -> Content:
+    if node.pending:
+        return safe.assemble((node.name, "bold"), (" reading…", "$text-muted"))
     if not node.reachable:
         return safe.assemble((node.name, "bold"), (" unreachable", "$warning"))
     catalog = load_catalog()
