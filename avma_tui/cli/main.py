@@ -148,7 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="avma-tui",
         description="See and fix Automatic Virtual Machine Activation (AVMA) on a Hyper-V host.",
-        epilog="Sub-commands: report, fix, audit, keys, unattend, doctor, capture, sim serve|import (avma-tui SUB --help). "
+        epilog="Sub-commands: report, fix, audit, keys, unattend, doctor, capture, sim serve|import "
+        "(avma-tui SUB --help). "
         "A host whose name looks like a command: avma-tui -- NAME.",
         allow_abbrev=False,
     )

@@ -114,6 +114,7 @@ async def take(
         "phases": [],
         "probe": None,
     }
+    capture["phases"].append(await _phase(transport, "preflight", {}))  # $PSVersionTable, build, culture, rights
     inventory = await _phase(transport, "inventory", {})
     capture["phases"].append(inventory)
     vms = _vms(inventory["document"])

@@ -77,16 +77,21 @@ def _inventory(capture: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _licenses(capture: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """VM id → the license document read, from every guest_licenses answer in the capture."""
-    found: dict[str, dict[str, Any]] = {}
+def _licenses(capture: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """VM id → the license document read (None: PowerShell Direct failed for it), from every guest_licenses
+    answer in the capture."""
+    found: dict[str, dict[str, Any] | None] = {}
     phases = [*capture.get("phases", []), capture.get("probe") or {}]
     for phase in phases:
         document = phase.get("document") if phase.get("op") == "guest_licenses" else None
         reads = document.get("licenses") if isinstance(document, dict) else None
         for read in reads if isinstance(reads, list) else []:
-            if isinstance(read, dict) and isinstance(read.get("license"), dict) and isinstance(read.get("vm_id"), str):
+            if not isinstance(read, dict) or not isinstance(read.get("vm_id"), str):
+                continue
+            if isinstance(read.get("license"), dict):
                 found[read["vm_id"].lower()] = read["license"]
+            elif read.get("error"):
+                found.setdefault(read["vm_id"].lower(), None)
     return found
 
 
@@ -134,14 +139,20 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
         for node in cluster.get("nodes") or []:
             if not isinstance(node, dict) or not node.get("name"):
                 continue
-            lines += ["", *_lines("[[cluster.nodes]]", {
-                "name": node["name"],
-                "build": _int(node.get("build")),
-                "sku": _int(node.get("sku")),
-                "license_status": _status(node.get("license_status")),
-                "reachable": bool(node.get("reachable", True)),
-                "error": node.get("error") or None,
-            })]  # fmt: skip
+            lines += [
+                "",
+                *_lines(
+                    "[[cluster.nodes]]",
+                    {
+                        "name": node["name"],
+                        "build": _int(node.get("build")),
+                        "sku": _int(node.get("sku")),
+                        "license_status": _status(node.get("license_status")),
+                        "reachable": bool(node.get("reachable", True)),
+                        "error": node.get("error") or None,
+                    },
+                ),
+            ]
     guest_user = capture.get("guest_user") or "Administrator"
     lines += ["", *_lines("[guest_credentials]", {"username": guest_user, "password": REPLAY_GUEST_PASSWORD})]
     licenses = _licenses(capture)
@@ -151,17 +162,23 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
         lines += ["", *_vm_lines(vm, licenses)]
     for event in inventory.get("events") or []:
         if isinstance(event, dict) and event.get("notification") in NOTIFICATIONS and event.get("time"):
-            lines += ["", *_lines("[[events]]", {
-                "time": event["time"],
-                "vm": event.get("vm_name") or "",
-                "vm_id": event.get("vm_id") or None,
-                "notification": event["notification"],
-                "message": event.get("message") or None,
-            })]  # fmt: skip
+            lines += [
+                "",
+                *_lines(
+                    "[[events]]",
+                    {
+                        "time": event["time"],
+                        "vm": event.get("vm_name") or "",
+                        "vm_id": event.get("vm_id") or None,
+                        "notification": event["notification"],
+                        "message": event.get("message") or None,
+                    },
+                ),
+            ]
     return "\n".join(lines) + "\n"
 
 
-def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
     kvp = vm.get("kvp") if isinstance(vm.get("kvp"), dict) else {}
     status = str(kvp.get("status") or "")
     known_status = next((s for s in KVP_STATUSES if s.casefold() == status.casefold()), None)
@@ -170,14 +187,19 @@ def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any]]) 
     if state is None:
         lines.append(f"# The host reported the state {json.dumps(vm.get('state'))}, which the simulator does not know.")
     vm_id = str(vm.get("id") or "")
-    lines += _lines("[[vms]]", {
-        "name": vm["name"],
-        "id": vm_id or None,
-        "state": state,
-        "generation": _int(vm.get("generation")) if _int(vm.get("generation")) in (1, 2) else None,
-        "kvp_enabled": kvp.get("enabled") if isinstance(kvp.get("enabled"), bool) else None,
-        "kvp_status": known_status,
-    })  # fmt: skip
+    lines += _lines(
+        "[[vms]]",
+        {
+            "name": vm["name"],
+            "id": vm_id or None,
+            "state": state,
+            "generation": _int(vm.get("generation")) if _int(vm.get("generation")) in (1, 2) else None,
+            "kvp_enabled": kvp.get("enabled") if isinstance(kvp.get("enabled"), bool) else None,
+            "kvp_status": known_status,
+            # PowerShell Direct worked for this guest when its license was read, failed when the read failed.
+            "ps_direct": (licenses[vm_id.lower()] is not None) if vm_id.lower() in licenses else None,
+        },
+    )
     intrinsic = vm.get("intrinsic")
     if isinstance(intrinsic, dict) and intrinsic:
         lines += ["", *_lines("[vms.guest]", {str(k): str(v) for k, v in intrinsic.items()})]
@@ -185,15 +207,21 @@ def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any]]) 
     status_number = _int(license_.get("license_status")) if license_ else None
     if license_ and status_number in range(7):
         reason = _int(license_.get("license_status_reason")) or 0
-        lines += ["", *_lines("[vms.license]", {
-            "status": status_number,
-            "reason": f"0x{reason & 0xFFFFFFFF:08X}",
-            "channel": _channel(license_),
-            "partial_product_key": license_.get("partial_product_key") or None,
-            "grace_minutes": max(0, _int(license_.get("grace_minutes")) or 0),
-            "avma_host": license_.get("avma_host") or None,
-            "avma_last_activation": license_.get("avma_last_activation") or None,
-        })]  # fmt: skip
+        lines += [
+            "",
+            *_lines(
+                "[vms.license]",
+                {
+                    "status": status_number,
+                    "reason": f"0x{reason & 0xFFFFFFFF:08X}",
+                    "channel": _channel(license_),
+                    "partial_product_key": license_.get("partial_product_key") or None,
+                    "grace_minutes": max(0, _int(license_.get("grace_minutes")) or 0),
+                    "avma_host": license_.get("avma_host") or None,
+                    "avma_last_activation": license_.get("avma_last_activation") or None,
+                },
+            ),
+        ]
     return lines
 
 
@@ -221,10 +249,10 @@ class ReplayTransport:
         for phase in self.capture.get("phases", []):
             if phase.get("op") != op:
                 continue
-            if op == "inventory":
-                return _answer(phase)
             if op == "guest_licenses":
                 return self._licenses_answer(params)
+            if not params:  # inventory, preflight: one answer whatever was asked
+                return _answer(phase)
         return None
 
     def _licenses_answer(self, params: Mapping[str, Any]) -> Any:
