@@ -9,8 +9,8 @@ import argparse
 import asyncio
 import sys
 
+from avma_tui.core.text import clean
 from avma_tui.services import doctor
-from avma_tui.services.report import printable as clean
 from avma_tui.services.targets import guest_credential, open_target, scenario_path, settings_from_args
 
 

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from avma_tui import __version__
 from avma_tui.config import AUTH_KINDS
+from avma_tui.core.text import clean
 from avma_tui.errors import CliError
 from avma_tui.services.targets import (
     REFRESH_RANGE,
@@ -295,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = bool(getattr(args, "debug", False))
         return _dispatch(name, args)
     except CliError as err:
-        print(f"avma-tui: error: {err}", file=sys.stderr)
+        print(f"avma-tui: error: {clean(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("avma-tui: interrupted", file=sys.stderr)
@@ -316,6 +317,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(text: str) -> str:
-    from avma_tui.services.report import printable
-
-    return printable(" ".join(text.split()))[:300]
+    return clean(" ".join(text.split()))[:300]

@@ -3,9 +3,10 @@
 For cron, monitoring checks and monthly licensing records, so it stays fast and plain: no Textual
 import. Exit status: 0 no error finding, 1 at least one, 2 the report could not be made.
 
-Strings from the host and guests are untrusted. JSON carries them raw (JSON escaping only), text
-strips control characters so a hostile name cannot drive the terminal, and CSV defuses spreadsheet
-formulas.
+Strings from the host and guests are untrusted; all three formats run them through the one sanitiser
+(`avma_tui.core.text`). JSON carries them exactly, with every control, bidi control and lone surrogate as a
+`\\uXXXX` escape; text drops those characters so a hostile name cannot drive the terminal; CSV escapes them
+as JSON does and defuses spreadsheet formulas.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from avma_tui import __version__
 from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
+from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError
@@ -32,9 +34,6 @@ from avma_tui.services.targets import guest_credential, open_target, remote_user
 MAX_CELL = 32
 COLUMNS = ("name", "state", "guest_os", "kvp", "activation", "worst_finding")
 _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
-#: Bidirectional overrides and isolates: invisible, but they reorder what the terminal shows.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Short names of license channels for the table (the JSON keeps Windows' token).
 _CHANNELS = {
     "VIRTUAL_MACHINE_ACTIVATION": "AVMA",
@@ -138,6 +137,7 @@ def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, A
         },
         "vms": [_vm_json(d) for d in diagnosis.vms],
         "summary": _summary(diagnosis),
+        "read_errors": list(diagnosis.inventory.read_errors),
     }
 
 
@@ -185,8 +185,8 @@ def _row(vmd: VmDiagnosis) -> tuple[str, ...]:
 
 
 def printable(text: str) -> str:
-    """`text` safe to print at a terminal: control characters and bidi overrides become '?', one line."""
-    return "".join("?" if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch for ch in text)
+    """`text` safe to print at a terminal, on one line (`avma_tui.core.text.clean`)."""
+    return clean(text)
 
 
 def _width(text: str) -> int:
@@ -226,6 +226,9 @@ def render_text(diagnosis: Diagnosis) -> str:
         ", ".join(f"{summary[s.value]} {s.value}" for s in VmStatus)
         + f"; {summary['errors']} errors, {summary['warnings']} warnings",
     ]
+    if diagnosis.inventory.read_errors:
+        lines += ["", "Not readable from the host"]
+        lines += [printable(f"  {error}") for error in diagnosis.inventory.read_errors]
     findings = diagnosis.findings
     if findings:
         lines += ["", "Findings"]
@@ -240,12 +243,6 @@ def render_text(diagnosis: Diagnosis) -> str:
 # --- CSV ------------------------------------------------------------------------------------------------
 
 
-def _csv_cell(text: str) -> str:
-    """A cell a spreadsheet shows as text: no formula, no control characters."""
-    text = printable(text)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def render_csv(diagnosis: Diagnosis) -> str:
     """One row per VM: the text table's columns, the `;`-joined finding codes and the VM Id."""
     out = io.StringIO()
@@ -253,7 +250,7 @@ def render_csv(diagnosis: Diagnosis) -> str:
     writer.writerow([*COLUMNS, "findings", "id"])
     for d in diagnosis.vms:
         cells = [*_row(d), ";".join(f.code for f in d.findings), d.vm.id]
-        writer.writerow([_csv_cell(c) for c in cells])
+        writer.writerow([csv_cell(c) for c in cells])
     return out.getvalue()
 
 
@@ -262,7 +259,7 @@ def render_csv(diagnosis: Diagnosis) -> str:
 
 def render(diagnosis: Diagnosis, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(to_json(diagnosis), indent=2, ensure_ascii=False) + "\n"
+        return json_text(json.dumps(to_json(diagnosis), indent=2, ensure_ascii=False)) + "\n"
     if fmt == "csv":
         return render_csv(diagnosis)
     return render_text(diagnosis)

@@ -103,6 +103,8 @@ def _read_regular(path: Path, limit: int, what: str) -> bytes:
             raw = file.read(limit + 1)
     except OSError as err:
         raise CliError(f"{path}: cannot read the file ({err.strerror or type(err).__name__})") from None
+    except ValueError:  # a NUL, or a character the file system cannot encode, in the path
+        raise CliError(f"{path}: not a usable file name") from None
     if len(raw) > limit:
         raise CliError(f"{path}: larger than {limit // (1024 * 1024)} MiB; not {what}")
     return raw

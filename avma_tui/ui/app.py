@@ -28,6 +28,7 @@ from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
 from avma_tui.services.session import Session
 from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
+from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
@@ -170,7 +171,7 @@ class AvmaApp(App[None]):
         try:
             intents = [intent for intent in self.audit.pending() if intent.get("host") == session.host_name]
         except AuditError as err:
-            self.notify(str(err), title="Audit log", severity="error", markup=False)
+            self.notify(safe.clean(str(err)), title="Audit log", severity="error", markup=False)
             return
         if intents:
             self.push_screen(RecheckScreen(session, self.audit, intents), lambda _result: self.action_refresh())

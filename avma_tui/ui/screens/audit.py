@@ -178,7 +178,7 @@ class AuditScreen(Screen[None]):
     def __init__(self, log: AuditLog, *, host: str | None = None) -> None:
         super().__init__()
         self.audit_log = log
-        self._initial_filter = f"host:{host}" if host else ""
+        self._initial_filter = f"host:{safe.clean(host, limit=64)}" if host else ""  # the host name is untrusted
         self._snapshot: _Snapshot | None = None
         self._shown: dict[str, dict[str, Any]] = {}
 
