@@ -442,12 +442,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _ntlm_user_line(username: str, password: str) -> str:
-    """An smbpasswd-format line: the NT hash, never the password itself."""
-    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+    """An smbpasswd-format line for pyspnego's NTLM acceptor: the NT hash only, never the password.
 
-    lm, nt = lmowfv1(password).hex().upper(), ntowfv1(password).hex().upper()
+    The LM field is zeros (as in pyspnego's own example, spnego/_ntlm.py `_get_credential`): NTLMv2, the
+    only variant the acceptor checks here, needs the NT hash alone, and an LM hash is crackable in minutes.
+    """
+    from spnego._ntlm_raw.crypto import ntowfv1
+
     name = re.sub(r"[:\r\n]", "", username)
-    return f"{name}:1000:{lm}:{nt}:[U]:LCT-00000000\n"
+    return f"{name}:1000:{'0' * 32}:{ntowfv1(password).hex().upper()}:[U]:LCT-00000000\n"
 
 
 def _write_private(path: Path, text: str) -> None:
