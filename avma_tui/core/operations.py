@@ -33,6 +33,7 @@ class Outcome(str, Enum):
     UNKNOWN = "unknown"
     SKIPPED = "skipped"  # not run: refused, declined, or something it needs is missing
     MANUAL = "manual"  # the admin runs it
+    NOT_VERIFIED = "not verified"  # the change ran; the wait for it to show was stopped (audit: unknown)
 
     def __str__(self) -> str:  # the value, in f-strings and str() alike, on every Python version
         return self.value
