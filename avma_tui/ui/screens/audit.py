@@ -45,7 +45,12 @@ FIELD_ORDER = (
     "prev",
     "hash",
 )
-OUTCOME_STYLE = {"ok": "$success", "failed": "$error", "cancelled": "$warning", "unknown": "$warning"}
+OUTCOME_STYLE = {
+    "ok": "$text-success",
+    "failed": "$text-error",
+    "cancelled": "$text-warning",
+    "unknown": "$text-warning",
+}
 INTERRUPTED = "interrupted"
 _DETAIL_LIMIT = 2000
 
@@ -94,7 +99,7 @@ def matches(record: dict[str, Any], query: str, pending: frozenset[int]) -> bool
 def _row(record: dict[str, Any], pending: frozenset[int]) -> list[Content]:
     target = _target(record)
     outcome = outcome_of(record, pending)
-    style = "$warning" if outcome == INTERRUPTED else OUTCOME_STYLE.get(outcome, "")
+    style = "$text-warning" if outcome == INTERRUPTED else OUTCOME_STYLE.get(outcome, "")
     return [
         safe.text(safe.clean(record.get("time"))[:19].replace("T", " ")),
         safe.text(record.get("seq")),
@@ -129,7 +134,7 @@ def detail_text(record: dict[str, Any], pending: frozenset[int]) -> Content:
             label = safe.clean(path, limit=40)
             lines.append(safe.assemble((f"{label:<20} ", "$text-muted"), safe.text(shown, limit=_DETAIL_LIMIT)))
     if record.get("seq") in pending and record.get("phase") == "intent":
-        lines.append(Content.styled("No result was recorded: re-check this target.", "$warning"))
+        lines.append(Content.styled("No result was recorded: re-check this target.", "$text-warning"))
     return Content("\n").join(lines)
 
 
@@ -138,14 +143,16 @@ def chain_text(snapshot: _Snapshot) -> Content:
     if not snapshot.exists:
         return Content.styled("No audit log yet: nothing has been changed from this machine.", "$text-muted")
     if not state.ok:
-        return safe.assemble((f"BROKEN at record {state.broken_at}: ", "bold $error"), (state.problem, "$error"))
+        return safe.assemble(
+            (f"BROKEN at record {state.broken_at}: ", "bold $text-error"), (state.problem, "$text-error")
+        )
     parts: list[str | Content | tuple[object, str]] = [
-        ("Chain intact", "bold $success"),
+        ("Chain intact", "bold $text-success"),
         f" · {state.count} record{'' if state.count == 1 else 's'} · head {state.head}",
     ]
     if snapshot.pending:
         count = len(snapshot.pending)
-        parts.append((f" · {count} interrupted change{'s' if count > 1 else ''} to re-check", "$warning"))
+        parts.append((f" · {count} interrupted change{'s' if count > 1 else ''} to re-check", "$text-warning"))
     return safe.assemble(*parts)
 
 
@@ -217,7 +224,7 @@ class AuditScreen(Screen[None]):
             self.table.loading = False
             error = event.worker.error
             reason = str(error) if isinstance(error, AuditError) else f"{type(error).__name__}: {error}"
-            chain = safe.assemble(("Cannot read the audit log: ", "bold $error"), (reason, "$error"))
+            chain = safe.assemble(("Cannot read the audit log: ", "bold $text-error"), (reason, "$text-error"))
             self.query_one("#audit-chain", Static).update(chain)
 
     def on_input_changed(self, event: Input.Changed) -> None:

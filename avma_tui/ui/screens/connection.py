@@ -156,7 +156,7 @@ class ConnectScreen(Screen[None]):
         try:
             settings = self._settings()
         except FormError as err:
-            self._status(Content.styled(str(err), "$error"))
+            self._status(Content.styled(str(err), "$text-error"))
             return
         self._status(safe.assemble("Connecting to ", (settings.url, "bold"), "…"))
         self.query_one("#connect", Button).disabled = True
@@ -196,7 +196,7 @@ class ConnectScreen(Screen[None]):
             problem = f"{host.fqdn} is not a Hyper-V host: the Hyper-V role is not installed."
         if session is not None:
             await _close_quietly(session)
-        self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
+        self._status(safe.assemble(("Could not connect: ", "bold $text-error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
 
 

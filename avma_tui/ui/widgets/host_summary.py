@@ -13,14 +13,14 @@ from avma_tui.ui.widgets.cells import LICENSE_STATUS, SEVERITY_STYLE
 
 def _activation(status: int | None) -> Content:
     if status is None:
-        return Content.styled("activation unknown", "$warning")
+        return Content.styled("activation unknown", "$text-warning")
     name = LICENSE_STATUS.get(status, f"status {status}")
-    return Content.styled(name, "$success" if status == 1 else "$error")
+    return Content.styled(name, "$text-success" if status == 1 else "$text-error")
 
 
 def _node(node: ClusterNode) -> Content:
     if not node.reachable:
-        return safe.assemble((node.name, "bold"), (" unreachable", "$warning"))
+        return safe.assemble((node.name, "bold"), (" unreachable", "$text-warning"))
     catalog = load_catalog()
     family = catalog.family_of(node.build) or f"build {node.build}"
     edition = catalog.edition(node.sku, "").label or "edition ?"
@@ -38,12 +38,16 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
             (host.os_name or "Windows", "bold"),
             f" · {build}{shown_edition} · ",
             _activation(host.license_status),
-            (" · Hyper-V role missing", "$error") if not host.hyperv else "",
-            (" · runs in a VM", "$warning") if host.virtual else "",
+            (" · Hyper-V role missing", "$text-error") if not host.hyperv else "",
+            (" · runs in a VM", "$text-warning") if host.virtual else "",
         ),
         safe.assemble(
-            ("✔ ", "bold $success") if diagnosis.host_can_activate else ("✘ ", "bold $error"),
-            safe.text(diagnosis.host_can_activate_reason, "$success" if diagnosis.host_can_activate else "$error", 400),
+            ("✔ ", "bold $text-success") if diagnosis.host_can_activate else ("✘ ", "bold $text-error"),
+            safe.text(
+                diagnosis.host_can_activate_reason,
+                "$text-success" if diagnosis.host_can_activate else "$text-error",
+                400,
+            ),
         ),
     ]
     findings = diagnosis.host_findings
@@ -73,9 +77,12 @@ def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
     parts: list[str | Content | tuple[object, str]] = [
         (f"{len(vms)} VM{'' if len(vms) == 1 else 's'}", "bold"),
         f" · {avma} on AVMA · ",
-        (f"{worst.count(Severity.ERROR)} with errors", "$error" if Severity.ERROR in worst else "$text-muted"),
+        (f"{worst.count(Severity.ERROR)} with errors", "$text-error" if Severity.ERROR in worst else "$text-muted"),
         " · ",
-        (f"{worst.count(Severity.WARNING)} with warnings", "$warning" if Severity.WARNING in worst else "$text-muted"),
+        (
+            f"{worst.count(Severity.WARNING)} with warnings",
+            "$text-warning" if Severity.WARNING in worst else "$text-muted",
+        ),
         " · guest login: ",
         (guest_user, "bold") if guest_user else ("none (c)", "$text-muted"),
     ]

@@ -22,12 +22,12 @@ from avma_tui.ui import safe
 LINE_LIMIT = 400
 #: How each outcome reads in the wizard, and its colour.
 OUTCOME_STYLE = {
-    "ok": ("Done", "$success"),
-    "failed": ("Failed", "$error"),
-    "unknown": ("Outcome unknown", "$warning"),
-    "cancelled": ("Cancelled", "$warning"),
-    "skipped": ("Not run", "$warning"),
-    "manual": ("Yours to do", "$accent"),
+    "ok": ("Done", "$text-success"),
+    "failed": ("Failed", "$text-error"),
+    "unknown": ("Outcome unknown", "$text-warning"),
+    "cancelled": ("Cancelled", "$text-warning"),
+    "skipped": ("Not run", "$text-warning"),
+    "manual": ("Yours to do", "$text-accent"),
 }
 
 
