@@ -2,7 +2,8 @@
 
 It goes through the real entry point (`avma_tui.cli.main.main(["--demo"])`), so argument parsing, the
 lazy imports, the scenario load and the first refresh all count. Two things are changed, from the
-outside and only here: the app runs headless (no terminal to draw on), and when the dashboard
+outside and only here: the app runs headless (no terminal to draw on, so the entry point's
+terminal check is told there is one), and when the dashboard
 shows its first diagnosis the probe waits for that screen to be painted, writes `READY <time>`
 (the wall clock, time.time()) on stdout and quits. The parent times from just before spawning
 this process to that moment, so the app's shutdown is not counted.
@@ -14,6 +15,7 @@ import os
 import time
 from typing import Any
 
+from avma_tui.cli import main as cli
 from avma_tui.cli.main import main
 from avma_tui.core.model import Diagnosis
 from avma_tui.ui.app import AvmaApp
@@ -40,6 +42,7 @@ def _ready(app: AvmaApp) -> None:
 
 
 if __name__ == "__main__":
+    cli.terminal_attached = lambda: True  # the probe's stdout is the parent's pipe; the app runs headless
     AvmaApp.run = _headless_run  # type: ignore[method-assign]
     DashboardScreen.show = _show_then_report  # type: ignore[method-assign]
     raise SystemExit(main(["--demo"]))

@@ -53,7 +53,7 @@ def test_markdown_links_resolve() -> None:
 def test_docs_paths_named_anywhere_exist() -> None:
     missing = []
     for path in _tracked():
-        if path.name == "test_docs_links.py":
+        if path.name in ("test_docs_links.py", "avma-reference.md"):  # the reference cites other repositories' docs/
             continue
         for ref in set(_DOCS_PATH.findall(_read(path))):
             if not (REPO / ref).exists():

@@ -17,12 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "avma_tui"
 
 #: Edges that break a rule only because of another engineer's pending work, with the issue that removes them.
-KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # issue 14 item 2 (`ops`): the operation table moves the script composition out of core/remedies.
-        ("avma_tui.core.remedies", "avma_tui.hyperv.operations"),
-    }
-)
+KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
 
 
 def _module_name(path: Path) -> str:

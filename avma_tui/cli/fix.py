@@ -13,17 +13,20 @@ import asyncio
 import getpass
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 
-from avma_tui.core.model import Diagnosis, Vm
-from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
+from avma_tui.core.model import Diagnosis, LicenseState, Vm, VmDiagnosis, VmStatus
+from avma_tui.core.operations import Outcome
+from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
 from avma_tui.errors import CliError
+from avma_tui.hyperv.operations import step_script
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog, new_interaction
 from avma_tui.services.fixing import FixService, StepResult
 from avma_tui.services.report import printable
 from avma_tui.services.session import Session
-from avma_tui.services.targets import guest_credential, open_target
+from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 #: Environment variable that may carry the host's product key for a headless run (never the command line).
 HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"
@@ -32,16 +35,71 @@ MAX_ROUNDS = 25
 
 
 def resolve_vm(diagnosis: Diagnosis, wanted: str) -> Vm:
-    """The VM whose Id or exact name is `wanted`; CliError when none, or when a name is ambiguous."""
+    """The VM whose Id or name is `wanted` (names match case-insensitively, as Hyper-V Manager's search
+    does); CliError when none matches, or when several do (listed with their Ids)."""
     vms = diagnosis.inventory.vms
     by_id = [vm for vm in vms if vm.id == wanted.strip().strip("{}").lower()]
     matches = by_id or [vm for vm in vms if vm.name == wanted]
     if not matches:
+        matches = [vm for vm in vms if vm.name.casefold() == wanted.casefold()]
+    if not matches:
         raise CliError(f"no VM with the name or Id {printable(wanted)!r} on {printable(diagnosis.inventory.host.fqdn)}")
     if len(matches) > 1:
-        ids = ", ".join(vm.id for vm in matches)
-        raise CliError(f"{len(matches)} VMs are named {printable(wanted)!r}: pass --vm with one of their Ids: {ids}")
+        listed = ", ".join(f"{printable(vm.name)} ({vm.id})" for vm in matches)
+        raise CliError(f"{len(matches)} VMs match {printable(wanted)!r}: pass --vm with one of their Ids: {listed}")
     return matches[0]
+
+
+#: Width the dry-run plan wraps its prose at (a key or a path is never split).
+PLAN_WIDTH = 80
+
+
+def _wrapped(text: str, indent: str, first: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        printable(text),
+        width=PLAN_WIDTH,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def brief_step(number: int, step: Step, *, guest_login: bool) -> list[str]:
+    """A step in a few lines: what (and how), a warning or refusal, the parameters, effect and check."""
+    needs_login = NEEDS_GUEST_CREDENTIALS in step.needs and not guest_login
+    how = step.kind.value + (", needs a guest login: --guest-user" if needs_login else "")
+    lines = _wrapped(f"{step.title} ({how})", "     ", f"  {number}. ")
+    if step.refusal:
+        lines += _wrapped(f"REFUSED: {step.refusal}", "       ", "     ")
+    if step.warning:
+        lines += _wrapped(f"WARNING: {step.warning}", "       ", "     ")
+    if step.kind is StepKind.MANUAL:
+        lines += ["     at the console:", _indent(printable_lines(step.script), "       ")]
+    else:
+        lines.append(f"     runs {step.op}.ps1" + (" with parameters:" if step.params else ""))
+        for name, value in step.params:  # one a line: an Id or a masked key is never split
+            lines += _wrapped(f"{name} = {value}", "         ", "       ")
+    lines += _wrapped(f"changes: {step.changes}", "       ", "     ")
+    lines += _wrapped(f"verified by: {step.verify}", "       ", "     ")
+    return lines
+
+
+def after_login(vmd: VmDiagnosis) -> list[str]:
+    """Without a guest login the license is not read: say which steps may follow once it is."""
+    if vmd.vm.license.state is not LicenseState.NOT_READ or vmd.status is VmStatus.NOT_ELIGIBLE:
+        return []
+    key = (
+        f"install the Windows Server {vmd.family} {vmd.edition} AVMA key (…{vmd.recommended_key_last5}) if "
+        "the guest carries another key, then "
+        if vmd.recommended_key_last5
+        else ""
+    )
+    return _wrapped(
+        "Without a guest login the guest's license is not read. With --guest-user (and AVMA_GUEST_PASSWORD) "
+        f"the plan reads it first; then, by what it finds: {key}trigger activation in the guest and verify it.",
+        "",
+    )
 
 
 def _indent(text: str, prefix: str = "       ") -> str:
@@ -62,22 +120,35 @@ def describe_step(number: int, step: Step, *, with_script: bool = True) -> str:
     if with_script and step.kind is StepKind.MANUAL:
         lines += ["       commands:", _indent(step.script, "         ")]
     elif with_script:
-        lines += [f"       script ({step.op}.ps1, run with the parameters above):", _indent(step.script, "         ")]
+        lines += [
+            f"       script ({step.op}.ps1, run with the parameters above):",
+            _indent(step_script(step), "         "),
+        ]
     lines += [f"       changes: {printable(step.changes)}", f"       verified by: {printable(step.verify)}"]
     return "\n".join(lines)
 
 
-def describe_plan(remedies: list[Remedy]) -> str:
+def describe_plan(
+    remedies: list[Remedy], *, show_scripts: bool = False, guest_login: bool = True, vmd: VmDiagnosis | None = None
+) -> str:
+    """The dry-run plan: a few lines per step, or every step's full PowerShell with `show_scripts`."""
+    parts: list[str] = []
     if not remedies:
-        return "Nothing to fix: no findings for this VM.\n"
-    parts = []
+        parts.append("Nothing to fix: no findings for this VM.")
     for remedy in remedies:
         f = remedy.finding
-        parts.append(f"[{f.severity.value}] {f.code} — {printable(f.subject)}: {printable(f.title)}")
+        parts += _wrapped(f"[{f.severity.value}] {f.code} — {f.subject}: {f.title}", "    ", "")
         if not remedy.steps:
             parts.append("  nothing to do (information only)")
-        parts += [describe_step(n, step) for n, step in enumerate(remedy.steps, 1)]
-    return "\n".join(parts) + "\n"
+        for number, step in enumerate(remedy.steps, 1):
+            parts += (
+                [describe_step(number, step)] if show_scripts else brief_step(number, step, guest_login=guest_login)
+            )
+    if not guest_login and vmd is not None:
+        parts += ["", *after_login(vmd)]
+    if not show_scripts and any(s.kind is not StepKind.MANUAL for r in remedies for s in r.steps):
+        parts += ["", "--show-scripts prints the exact PowerShell of each step."]
+    return "\n".join(parts).rstrip("\n") + "\n"
 
 
 def _runnable(step: Step) -> bool:
@@ -139,7 +210,7 @@ class _Fixer:
             self.done.add((remedy.finding.code, step.id))
             if not self.args.yes and not self._ask(step):
                 self.out("  declined: nothing changed")
-                self.results.append(StepResult(step, "skipped", "declined", ""))
+                self.results.append(StepResult(step, Outcome.SKIPPED, "declined", ""))
                 self._skip_rest(remedy)
                 continue
             key = self._host_product_key() if NEEDS_HOST_PRODUCT_KEY in step.needs else None
@@ -151,7 +222,7 @@ class _Fixer:
             )
             self.results.append(result)
             self._print_result(result)
-            if result.outcome != "ok":
+            if result.outcome is not Outcome.OK:
                 self._skip_rest(remedy)
             try:
                 await self.service.recheck(vm.id)
@@ -167,7 +238,7 @@ class _Fixer:
         self.out(f"  … {printable(text)}")
 
     def _print_result(self, result: StepResult) -> None:
-        self.out(f"  {result.outcome.upper()}: {printable_lines(result.message)}")
+        self.out(f"  {result.outcome.value.upper()}: {printable_lines(result.message)}")
         if result.next_step:
             self.out(_indent(printable_lines(result.next_step), "  next: "))
 
@@ -181,7 +252,7 @@ class _Fixer:
             f"\n{printable(vm.name)}: {status}; remaining findings: "
             + (", ".join(f.code for f in vmd.findings) if vmd and vmd.findings else "none")
         )
-        failed = [r for r in self.results if r.outcome != "ok"]
+        failed = [r for r in self.results if r.outcome is not Outcome.OK]
         if failed or left:
             self.out(
                 "Not everything the tool can fix is green: "
@@ -205,7 +276,13 @@ async def _fix(session: Session, args: argparse.Namespace, out: Callable[[str], 
         vmd = diagnosis.for_vm(vm.id)
         out(f"{printable(vm.name)} ({vm.id}) on {printable(session.host_name)}: {vmd.status.value if vmd else ''}")
         if args.dry_run:
-            out("Plan (dry run: nothing is changed)\n" + describe_plan(plan_for_vm(diagnosis, vm.id)))
+            plan = describe_plan(
+                plan_for_vm(diagnosis, vm.id),
+                show_scripts=args.show_scripts,
+                guest_login=session.guest_credential is not None,
+                vmd=vmd,
+            )
+            out("Plan (dry run: nothing is changed)\n" + plan)
             return 0
         return await _Fixer(session, args, out).run(vm)
     finally:
@@ -217,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
         raise CliError("no terminal to confirm each change: pass --yes to run without asking, or --dry-run")
     session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=args.user or "", audit=AuditLog()
+        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
     )
 
     def out(text: str) -> None:

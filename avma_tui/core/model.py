@@ -198,6 +198,9 @@ class Inventory:
     vms: tuple[Vm, ...]
     events: tuple[AvmaEvent, ...]
     read_at: str  # ISO 8601 UTC, when the inventory was taken
+    #: What the host sent that could not be read (a member of the wrong JSON type), one line each,
+    #: naming the item and what was left out because of it; () when everything was readable.
+    read_errors: tuple[str, ...] = ()
 
     def vm(self, vm_id: str) -> Vm | None:
         return next((vm for vm in self.vms if vm.id == vm_id), None)

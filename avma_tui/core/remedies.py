@@ -25,7 +25,7 @@ from enum import Enum
 from avma_tui.core.catalog import AvmaKey, Catalog, Edition, load_catalog
 from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
-from avma_tui.hyperv.operations import script_text
+from avma_tui.core.operations import GUEST_KVP_COMMANDS, OPERATIONS, PRODUCT_KEY
 
 
 class StepKind(str, Enum):
@@ -36,7 +36,12 @@ class StepKind(str, Enum):
 
 @dataclass(frozen=True)
 class Step:
-    """One thing to do: an operation to run (automatic/assisted) or commands to type (manual)."""
+    """One thing to do: an operation to run (automatic/assisted) or commands to type (manual).
+
+    An operation step names its operation (`op`, core/operations.py) and its bound `params`; the exact
+    PowerShell it runs is rendered outside the domain (hyperv.operations.step_script). `script` holds a
+    manual step's commands and is empty for an operation step.
+    """
 
     id: str
     title: str
@@ -164,7 +169,7 @@ def _op_step(
         kind=kind,
         op=op,
         params=params,
-        script=script_text(op),
+        script="",
         changes=changes,
         verify=verify,
         needs=needs,
@@ -222,7 +227,7 @@ _CONSOLE_VERIFY = (
     "{partial}. The host cannot read this guest's license, so a re-check here cannot confirm it."
 )
 
-_GUEST_KVP_COMMANDS = "Set-Service -Name vmickvpexchange -StartupType Manual\nStart-Service -Name vmickvpexchange"
+_GUEST_KVP_COMMANDS = GUEST_KVP_COMMANDS
 
 
 def _start_guest_kvp(g: _Guest) -> Step:
@@ -782,15 +787,21 @@ def key_step(diagnosis: Diagnosis, vm_id: str, *, catalog: Catalog | None = None
     return _install_key(g)
 
 
+class _Blank(dict[str, str]):
+    """Fills a console template: the step's values, `<name>` for a value it does not carry."""
+
+    def __missing__(self, name: str) -> str:
+        return "<AVMA key>" if name == PRODUCT_KEY else f"<{name.lower()}>"
+
+
 def console_commands(step: Step) -> str:
     """What to type at the VM's console instead, when PowerShell Direct cannot run `step` for you."""
-    key = dict(step.secret_params).get("ProductKey", "<AVMA key>")
-    params = dict(step.params)
-    commands = {
-        "install_key": f"slmgr /ipk {key}\nslmgr /ato",
-        "activate_guest": "slmgr /ato",
-        "start_guest_kvp": _GUEST_KVP_COMMANDS,
-        "set_edition": f"DISM /Online /Set-Edition:{params.get('Edition', '<edition>')} /ProductKey:{key} /AcceptEula",
-        "guest_licenses": "slmgr /dlv",
-    }
-    return commands.get(step.op or "", step.script if step.kind is StepKind.MANUAL else "")
+    if step.kind is StepKind.MANUAL:
+        return step.script
+    op = OPERATIONS.get(step.op or "")
+    if op is None or not op.console:
+        return ""
+    values = _Blank(step.params)
+    values.pop(PRODUCT_KEY, None)  # the masked key shown in the plan is no key to type
+    values.update(step.secret_params)
+    return op.console.format_map(values)

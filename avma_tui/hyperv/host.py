@@ -1,14 +1,21 @@
 """HyperVHost: the async facade over one host's Transport; turns operation JSON into model objects.
 
-The JSON shapes are in docs/operations.md. Parsing is tolerant: a guest can write anything into
-KVP and a host can return surprising values, so a field that is missing or malformed becomes
-None / "" rather than an exception — one bad VM never hides the others.
+The JSON shapes are in docs/operations.md. This module is the parsing boundary: a guest can write
+anything into KVP and a host can return surprising values, so
+
+- every text from the host is made valid here (a lone UTF-16 surrogate, which JSON allows as
+  "\\ud800" and no encoder accepts, becomes U+FFFD), so nothing downstream — the report's
+  output stream, the audit hash, the TUI — ever meets an unencodable string;
+- a scalar field that is missing or malformed becomes None / "";
+- a member of the wrong JSON type (a number where the VM list belongs, a string for a VM) degrades
+  only that item and is named in `Inventory.read_errors`; one bad VM never hides the others.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,7 +35,8 @@ from avma_tui.core.model import (
     LicenseState,
     Vm,
 )
-from avma_tui.hyperv.transport import Credential, RemoteError, Transport
+from avma_tui.core.operations import CREDENTIAL, OPERATIONS, PRODUCT_KEY, VM_ID, Returns
+from avma_tui.hyperv.transport import Credential, RemoteError, Transport, valid_text
 
 #: Longest string kept from any remote field (KVP Data is at most 1024 characters on Windows).
 MAX_TEXT = 1024
@@ -55,31 +63,42 @@ class HyperVHost:
         if not ids:
             return {}
         doc = await self.transport.run("guest_licenses", {"VmIds": ids, "Credential": credential})
-        return parse_licenses(doc)
+        return parse_licenses(doc, ids)
+
+    async def change(self, op: str, params: Mapping[str, Any]) -> Any:
+        """Run change operation `op` (core/operations.py) with its bound parameters; what it returns, parsed.
+
+        Any operation of the table runs here without a method of its own: the table says what the
+        returned document carries.
+        """
+        record = OPERATIONS[op]
+        if not record.changes:
+            raise ValueError(f"{op} is not a change")
+        return _PARSE[record.returns](await self.transport.run(op, dict(params)))
+
+    # Typed conveniences over change(), one per change operation of today's table.
 
     async def enable_kvp(self, vm_id: str) -> Vm:
-        return parse_vm(_member(await self.transport.run("enable_kvp", {"VmId": vm_id}), "vm"))
+        return await self.change("enable_kvp", {VM_ID: vm_id})
 
     async def start_vm(self, vm_id: str) -> Vm:
-        return parse_vm(_member(await self.transport.run("start_vm", {"VmId": vm_id}), "vm"))
+        return await self.change("start_vm", {VM_ID: vm_id})
 
     async def start_guest_kvp(self, vm_id: str, credential: Credential) -> None:
-        await self.transport.run("start_guest_kvp", {"VmId": vm_id, "Credential": credential})
+        await self.change("start_guest_kvp", {VM_ID: vm_id, CREDENTIAL: credential})
 
     async def install_key(self, vm_id: str, product_key: str, credential: Credential) -> GuestLicense | None:
-        params = {"VmId": vm_id, "ProductKey": product_key, "Credential": credential}
-        return parse_license(_member(await self.transport.run("install_key", params), "license"))
+        return await self.change("install_key", {VM_ID: vm_id, PRODUCT_KEY: product_key, CREDENTIAL: credential})
 
     async def activate_guest(self, vm_id: str, credential: Credential) -> GuestLicense | None:
-        doc = await self.transport.run("activate_guest", {"VmId": vm_id, "Credential": credential})
-        return parse_license(_member(doc, "license"))
+        return await self.change("activate_guest", {VM_ID: vm_id, CREDENTIAL: credential})
 
     async def set_edition(self, vm_id: str, edition: str, product_key: str, credential: Credential) -> None:
-        params = {"VmId": vm_id, "Edition": edition, "ProductKey": product_key, "Credential": credential}
-        await self.transport.run("set_edition", params)
+        params = {VM_ID: vm_id, "Edition": edition, PRODUCT_KEY: product_key, CREDENTIAL: credential}
+        await self.change("set_edition", params)
 
     async def activate_host(self, product_key: str) -> Host:
-        return parse_host(_member(await self.transport.run("activate_host", {"ProductKey": product_key}), "host"))
+        return await self.change("activate_host", {PRODUCT_KEY: product_key})
 
     async def close(self) -> None:
         await self.transport.close()
@@ -117,29 +136,79 @@ def _member(doc: Any, key: str) -> Any:
 
 
 def _text(value: Any) -> str:
-    """A remote string, capped; non-strings (numbers, bools) become their text; None becomes ""."""
-    if value is None:
+    """A remote string, capped and valid; numbers and bools become their text; None, lists and objects ""."""
+    if value is None or isinstance(value, (list, tuple, Mapping)):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)[:MAX_TEXT]
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return valid_text(str(value)[:MAX_TEXT])
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a value, for a read error."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "an object"
+
+
+class _Problems:
+    """The read errors of one document: where the host sent a value of the wrong JSON type."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def note(self, where: str, expected: str, found: Any, consequence: str) -> None:
+        self.items.append(f"{valid_text(where)}: expected {expected}, found {_kind(found)}; {consequence}")
+
+    def mapping(self, value: Any, where: str, consequence: str, *, optional: bool = True) -> Mapping[str, Any]:
+        """`value` if it is an object; {} (noted unless it is an allowed null) otherwise."""
+        if isinstance(value, Mapping):
+            return value
+        if not (optional and value is None):
+            self.note(where, "an object", value, consequence)
+        return {}
+
+    def listing(self, value: Any, where: str, consequence: str) -> list[Any]:
+        """`value` if it is a list; [] (noted unless null) otherwise."""
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if value is not None:
+            self.note(where, "a list", value, consequence)
+        return []
+
+
+#: Integers outside this range are not Windows values (DWORDs, QWORDs, builds): treated as garbage.
+_INT_RANGE = range(-(2**63), 2**64)
 
 
 def _int(value: Any) -> int | None:
     """An integer from a number or a decimal / 0x-hex string; None for anything else."""
     if isinstance(value, bool):
         return None
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         text = value.strip().rstrip("\x00").strip()
+        if len(text) > 40:  # longer than any 64-bit number: never parse a guest's megabyte of digits
+            return None
         try:
-            return int(text, 16) if text.lower().startswith("0x") else int(text)
+            number = int(text, 16) if text.lower().startswith("0x") else int(text)
         except ValueError:
             return None
-    return None
+    return number if number is not None and number in _INT_RANGE else None
 
 
 def _bool(value: Any) -> bool:
@@ -152,8 +221,9 @@ def _time(value: Any) -> str:
     return "" if not text or text.startswith("1601-01-01") else text
 
 
-def parse_host(doc: Any) -> Host:
-    doc = doc if isinstance(doc, Mapping) else {}
+def parse_host(doc: Any, problems: _Problems | None = None) -> Host:
+    problems = problems or _Problems()
+    doc = problems.mapping(doc, "host", "the host's own data is unknown", optional=False)
     return Host(
         name=_text(doc.get("name")) or "(unknown host)",
         domain=_text(doc.get("domain")),
@@ -167,22 +237,29 @@ def parse_host(doc: Any) -> Host:
     )
 
 
-def parse_cluster(doc: Any) -> Cluster | None:
-    if not isinstance(doc, Mapping):
+def parse_cluster(doc: Any, problems: _Problems | None = None) -> Cluster | None:
+    problems = problems or _Problems()
+    if doc is None:
         return None
-    nodes = tuple(
-        ClusterNode(
-            name=_text(node.get("name")),
-            build=_int(node.get("build")),
-            sku=_int(node.get("sku")),
-            license_status=_int(node.get("license_status")),
-            reachable=node.get("reachable", True) is not False,
-            error=_text(node.get("error")),
+    if not isinstance(doc, Mapping):
+        problems.note("cluster", "an object", doc, "the cluster is unknown")
+        return None
+    nodes: list[ClusterNode] = []
+    for index, node in enumerate(problems.listing(doc.get("nodes"), "cluster.nodes", "no node is shown")):
+        if not isinstance(node, Mapping):
+            problems.note(f"cluster.nodes[{index}]", "an object", node, "that node is not shown")
+            continue
+        nodes.append(
+            ClusterNode(
+                name=_text(node.get("name")),
+                build=_int(node.get("build")),
+                sku=_int(node.get("sku")),
+                license_status=_int(node.get("license_status")),
+                reachable=node.get("reachable", True) is not False,
+                error=_text(node.get("error")),
+            )
         )
-        for node in doc.get("nodes") or ()
-        if isinstance(node, Mapping)
-    )
-    return Cluster(name=_text(doc.get("name")), nodes=nodes)
+    return Cluster(name=_text(doc.get("name")), nodes=tuple(nodes))
 
 
 _KVP_STATUS = {"ok": KvpStatus.OK, "nocontact": KvpStatus.NO_CONTACT, "lostcommunication": KvpStatus.LOST_COMMUNICATION}
@@ -220,11 +297,16 @@ def parse_guest_os(items: Any) -> GuestOs | None:
     )
 
 
-def parse_vm(doc: Any, license_read: LicenseRead = LICENSE_NOT_READ) -> Vm:
-    doc = doc if isinstance(doc, Mapping) else {}
+def parse_vm(doc: Any, license_read: LicenseRead = LICENSE_NOT_READ, problems: _Problems | None = None) -> Vm:
+    problems = problems or _Problems()
+    doc = problems.mapping(doc, "vm", "the VM is unknown", optional=False)
+    name = _text(doc.get("name"))
+    where = f"VM {name or _text(doc.get('id')) or '(no name)'}"
+    problems.mapping(doc.get("kvp"), f"{where}: kvp", "its KVP state is unknown")
+    problems.mapping(doc.get("intrinsic"), f"{where}: intrinsic", "its guest OS is unknown")
     return Vm(
         id=_text(doc.get("id")).lower(),
-        name=_text(doc.get("name")),
+        name=name,
         state=_text(doc.get("state")) or "Unknown",
         generation=_int(doc.get("generation")),
         kvp=parse_kvp(doc.get("kvp")),
@@ -244,15 +326,29 @@ def parse_event(doc: Mapping[str, Any]) -> AvmaEvent:
 
 
 def parse_inventory(doc: Any) -> Inventory:
-    doc = doc if isinstance(doc, Mapping) else {}
-    vms = tuple(parse_vm(vm) for vm in doc.get("vms") or () if isinstance(vm, Mapping))
-    events = tuple(parse_event(e) for e in doc.get("events") or () if isinstance(e, Mapping))
+    problems = _Problems()
+    doc = problems.mapping(doc, "inventory", "nothing could be read", optional=False)
+    vms: list[Vm] = []
+    for index, entry in enumerate(problems.listing(doc.get("vms"), "vms", "no VM is shown")):
+        if isinstance(entry, Mapping):
+            vms.append(parse_vm(entry, problems=problems))
+        else:
+            problems.note(f"vms[{index}]", "an object", entry, "that VM is not shown")
+    events: list[AvmaEvent] = []
+    for index, entry in enumerate(problems.listing(doc.get("events"), "events", "no event is shown")):
+        if isinstance(entry, Mapping):
+            events.append(parse_event(entry))
+        else:
+            problems.note(f"events[{index}]", "an object", entry, "that event is not shown")
+    host = parse_host(doc.get("host"), problems)
+    cluster = parse_cluster(doc.get("cluster"), problems)
     return Inventory(
-        host=parse_host(doc.get("host")),
-        cluster=parse_cluster(doc.get("cluster")),
-        vms=vms,
-        events=events,
+        host=host,
+        cluster=cluster,
+        vms=tuple(vms),
+        events=tuple(events),
         read_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        read_errors=tuple(problems.items),
     )
 
 
@@ -272,18 +368,51 @@ def parse_license(doc: Any) -> GuestLicense | None:
     )
 
 
-def parse_licenses(doc: Any) -> dict[str, LicenseRead]:
+def _unreadable(what: str) -> LicenseRead:
+    return LicenseRead(LicenseState.FAILED, error=f"The host's answer was not readable: {what}.")
+
+
+def parse_licenses(doc: Any, vm_ids: Iterable[str] = ()) -> dict[str, LicenseRead]:
+    """Each VM's license read. A requested VM the answer does not cover, or covers with a value of
+    the wrong type, gets its own FAILED read; the other VMs keep theirs."""
+    licenses = _member(doc, "licenses")
+    entries = licenses if isinstance(licenses, list) else []
+    why = "no answer for this VM"
+    if not isinstance(doc, Mapping):
+        why = f"the answer is {_kind(doc)}, not an object"
+    elif not isinstance(licenses, list):
+        why = f"licenses is {_kind(licenses)}, not a list"
     reads: dict[str, LicenseRead] = {}
-    for entry in _member(doc, "licenses") or ():
+    for entry in entries:
         if not isinstance(entry, Mapping):
             continue
         vm_id = _text(entry.get("vm_id")).lower()
-        error = _text(entry.get("error"))
-        if error:
-            reads[vm_id] = LicenseRead(LicenseState.FAILED, error=error, error_kind=classify_guest_error(error))
+        if not vm_id:
+            continue
+        error = entry.get("error")
+        license_doc = entry.get("license")
+        if error is not None and error != "":
+            text = _text(error) or f"the guest's error was {_kind(error)}, not a text"
+            reads[vm_id] = LicenseRead(LicenseState.FAILED, error=text, error_kind=classify_guest_error(text))
+        elif license_doc is not None and not isinstance(license_doc, Mapping):
+            reads[vm_id] = _unreadable(f"the license is {_kind(license_doc)}, not an object")
         else:
-            reads[vm_id] = LicenseRead(LicenseState.READ, license=parse_license(entry.get("license")))
+            reads[vm_id] = LicenseRead(LicenseState.READ, license=parse_license(license_doc))
+    for vm_id in vm_ids:
+        reads.setdefault(vm_id.lower(), _unreadable(why))
     return reads
+
+
+#: How each kind of returned document becomes model objects (core/operations.py, `Operation.returns`).
+_PARSE: dict[Returns, Callable[[Any], Any]] = {
+    Returns.NOTHING: lambda _doc: None,
+    Returns.INVENTORY: parse_inventory,
+    Returns.VM: parse_vm,
+    Returns.LICENSES: parse_licenses,
+    Returns.VM_MEMBER: lambda doc: parse_vm(_member(doc, "vm")),
+    Returns.LICENSE_MEMBER: lambda doc: parse_license(_member(doc, "license")),
+    Returns.HOST_MEMBER: lambda doc: parse_host(_member(doc, "host")),
+}
 
 
 def with_licenses(inventory: Inventory, reads: Mapping[str, LicenseRead]) -> Inventory:

@@ -1,4 +1,4 @@
-"""The PowerShell scripts, one per operation (docs/operations.md), as constant text.
+"""The PowerShell scripts, one per operation of the table (core/operations.py), as constant text.
 
 Scripts are shipped as files next to this module and sent verbatim: every value travels as a
 PowerShell parameter, so no script text is ever built from data. The loopback WinRM endpoint uses
@@ -18,20 +18,15 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-#: Every operation of docs/operations.md, each with its scripts/<op>.ps1.
-OPERATIONS: tuple[str, ...] = (
-    "inventory",
-    "vm",
-    "guest_licenses",
-    "enable_kvp",
-    "start_vm",
-    "start_guest_kvp",
-    "install_key",
-    "activate_guest",
-    "set_edition",
-    "activate_host",
-)
+from avma_tui.core.operations import OPERATIONS
+
+if TYPE_CHECKING:
+    from avma_tui.core.remedies import Step
+
+__all__ = ["OPERATIONS", "script_text", "step_script"]
+
 
 _SCRIPTS_DIR = Path(__file__).with_name("scripts")
 #: Any line that means to include; what follows must name a fragment, or loading fails.
@@ -48,7 +43,7 @@ def script_text(op: str) -> str:
     """
     if op not in OPERATIONS:
         raise KeyError(op)
-    lines = (_SCRIPTS_DIR / f"{op}.ps1").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = (_SCRIPTS_DIR / OPERATIONS[op].script).read_text(encoding="utf-8").splitlines(keepends=True)
     return "".join(
         _fragment_text(include, f"{op}.ps1") if (include := _INCLUDE_LINE.match(line)) else line for line in lines
     )
@@ -64,3 +59,8 @@ def _fragment_text(include: re.Match[str], including: str) -> str:
     if any(_INCLUDE_LINE.match(line) for line in lines):
         raise ValueError(f"{name}: a fragment includes nothing itself")
     return "".join(include["indent"] + line if line.strip() else line for line in lines)
+
+
+def step_script(step: Step) -> str:
+    """What a step shows the admin: the exact PowerShell its operation runs, or a manual step's commands."""
+    return script_text(step.op) if step.op else step.script

@@ -15,6 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from avma_tui.core.text import valid
+
+
+def valid_text(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8 anywhere (`core.text.valid`).
+
+    Applied where text enters from a host (hyperv.host's parsing, RemoteError), so the report's output
+    stream, the audit hash and the TUI never meet an unencodable string (issue 15 item 3).
+    """
+    return valid(text)
+
 
 @dataclass(frozen=True)
 class Credential:
@@ -63,6 +74,7 @@ class RemoteError(TransportError):
     """
 
     def __init__(self, remote_message: str, error_id: str = "") -> None:
+        remote_message, error_id = valid_text(remote_message), valid_text(error_id)
         super().__init__(remote_message)
         self.remote_message = remote_message
         self.error_id = error_id

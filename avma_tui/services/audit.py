@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from avma_tui.config import audit_path
+from avma_tui.core.operations import AUDIT_OUTCOMES, Outcome
 
 GENESIS = "0" * 64
 PHASES = ("intent", "result")
-OUTCOMES = ("ok", "failed", "cancelled", "unknown")
+#: The outcomes a result may carry: the values of core/operations.py AUDIT_OUTCOMES (a contract).
+OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in AUDIT_OUTCOMES)
 TARGET_KINDS = ("host", "vm", "node")
 LOCK_TIMEOUT = 30.0  # seconds; an append waits this long for another instance before giving up
 #: The shortest `--head` prefix accepted: 12 hex characters (48 bits) cannot collide by chance in any real log.
@@ -171,13 +173,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON the tool writes")  # NaN, Infinity: canonical() refuses them
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _parse(line: bytes) -> dict[str, Any] | None:
     """A line as a record, or None if it is not one (torn, edited into invalid JSON, blank, too deep or long)."""
     if len(line) > MAX_LINE:
         return None
     try:
-        record = json.loads(line, parse_constant=_no_constant)
+        text = line.decode("utf-8")
+        record, end = _DECODER.raw_decode(text)  # one decoder for all lines: json.loads builds one per call
     except (ValueError, RecursionError):  # RecursionError: e.g. a line of 100,000 `[`
+        return None
+    if end != len(text) and text[end:].strip():
         return None
     if not (isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("hash"), str)):
         return None
@@ -476,7 +484,7 @@ class AuditLog:
         params: Mapping[str, Any] | None = None,
         before: Mapping[str, Any] | None = None,
         after: Mapping[str, Any] | None = None,
-        outcome: str | None = None,
+        outcome: Outcome | str | None = None,
         error: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write one record and fsync it; returns the record as written (with seq, time, prev, hash).
@@ -500,7 +508,7 @@ class AuditLog:
             "params": redact(params or {}),
             "before": None if before is None else redact(before),
             "after": None if after is None else redact(after),
-            "outcome": outcome,
+            "outcome": None if outcome is None else Outcome(outcome).value,  # plain text in the JSON
             "error": None if error is None else redact(error),
         }
         with _os_errors(self.path), _locked(self._lock_path):
@@ -533,7 +541,7 @@ class AuditLog:
         self,
         intent: Mapping[str, Any],
         *,
-        outcome: str,
+        outcome: Outcome | str,
         after: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -603,7 +611,7 @@ class AuditLog:
                     yield offset, record
 
     def record_recheck(
-        self, intent: Mapping[str, Any], *, after: Mapping[str, Any] | None, outcome: str
+        self, intent: Mapping[str, Any], *, after: Mapping[str, Any] | None, outcome: Outcome | str
     ) -> dict[str, Any]:
         """Record that the admin re-checked the target of an interrupted `intent`; it is no longer pending."""
         return self.append(

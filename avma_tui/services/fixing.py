@@ -21,6 +21,7 @@ from typing import Any
 
 from avma_tui.core.catalog import Catalog, load_catalog
 from avma_tui.core.model import (
+    Diagnosis,
     GuestErrorKind,
     GuestLicense,
     Host,
@@ -29,6 +30,17 @@ from avma_tui.core.model import (
     LicenseState,
     Vm,
     VmDiagnosis,
+)
+from avma_tui.core.operations import (
+    CREDENTIAL,
+    PRODUCT_KEY,
+    VM_ID,
+    Check,
+    Operation,
+    Outcome,
+    ReadBack,
+    Subject,
+    operation,
 )
 from avma_tui.core.remedies import (
     NEEDS_GUEST_CREDENTIALS,
@@ -55,42 +67,100 @@ from avma_tui.hyperv.transport import (
 from avma_tui.services.audit import AuditLog, Target, redact
 from avma_tui.services.session import Session
 
-#: StepResult.outcome values. "skipped": not run (refused, or something it needs is missing);
-#: "manual": the admin runs it; the others as in the audit log.
-OUTCOMES = ("ok", "failed", "cancelled", "unknown", "skipped", "manual")
-#: The audit action of each operation (docs/audit.md names activation "activate").
-ACTIONS = {"activate_guest": "activate"}
 #: Longest piece of remote error text kept in a message.
 MAX_REMOTE_TEXT = 300
-_READ_ONLY_OPS = frozenset({"guest_licenses"})
-#: Operations on the host itself: their target is the host even when run from a VM's plan.
-_HOST_OPS = frozenset({"activate_host"})
 _RECHECK = "Re-check this VM to see where it stands."
 
 #: Console steps whose effect only the guest's license shows: when the host cannot read that license
 #: (no PowerShell Direct), a re-check cannot tell, and says so instead of calling the step failed.
 _LICENSE_ONLY_AT_CONSOLE = frozenset({"manual_install_avma_key", "manual_activate_guest", "manual_kms_alternative"})
-#: Operations whose effect takes far longer to show than a key or a service: DISM /Set-Edition runs for
-#: minutes and restarts the guest (more than once), so its verification gets this many verify_timeouts.
-_SLOW_OPS = {"set_edition": 10}
 
 
 @dataclass(frozen=True)
 class StepResult:
     step: Step
-    outcome: str
+    outcome: Outcome
     message: str  # what happened, in plain words
     next_step: str  # what to do next
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", Outcome(self.outcome))  # "ok" given as text is Outcome.OK
 
 
 @dataclass(frozen=True)
 class _Failure:
-    """A failure explained: the outcome, plain words, the next step, and the code the audit log records."""
+    """A failure explained: the outcome, plain words, the next step, and the code the audit log records.
 
-    outcome: str
+    `refused`: Windows named why it would not make the change (an HRESULT, a DISM error).
+    """
+
+    outcome: Outcome
     message: str
     next_step: str
     code: str
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class _Unsettled:
+    """A change whose outcome is unknown: its intent, kept until a re-check finds the change done."""
+
+    intent: dict[str, Any]
+    vm_id: str | None
+    step: Step
+
+
+def _key(vm_id: str | None, step: Step) -> tuple[str, str]:
+    return (vm_id or "", step.id)
+
+
+def _fresh(diagnosis: Diagnosis, vm_id: str | None, op: Operation) -> Any:
+    """What a read of the whole host shows of an operation's effect, shaped like its read-back; None when gone."""
+    if op.read_back is ReadBack.HOST:
+        return diagnosis.inventory.host
+    vm = diagnosis.inventory.vm(vm_id or "")
+    if vm is None:
+        return None
+    return vm.license if op.read_back is ReadBack.LICENSE else vm
+
+
+#: FullyQualifiedErrorId prefixes of parameter binding: PowerShell binds a script's parameters before any
+#: line of it runs (PowerShell/PowerShell src/System.Management.Automation/engine/ParameterBinderBase.cs,
+#: "ParameterArgumentValidationError", "ParameterArgumentTransformationError"; ParameterBindingException).
+_BINDING_ERROR_IDS = ("ParameterArgumentValidationError", "ParameterArgumentTransformationError", "ParameterBinding")
+#: The VM the script was given does not exist; Get-VM runs before any change. Witnesses: the PowerShell
+#: Direct doc, "The input VMName parameter does not resolve to any virtual machine."
+#: (https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct) and Get-VM's
+#: "Hyper-V was unable to find a virtual machine with …", FQEID InvalidParameter,…GetVM (a public transcript,
+#: pluralsight/PS-AutoLab-Env#133; the wording for -Id is UNCONFIRMED, so both texts are matched).
+_VM_NOT_FOUND = ("does not resolve to any virtual machine", "unable to find a virtual machine")
+
+
+#: How set_edition.ps1 reports a DISM run that refused the conversion (its exit code and output).
+_DISM_FAILED = "DISM failed with exit code"
+
+
+def _before_change(err: TransportError) -> bool:
+    """True only for an error that proves the change never started; every other error needs a read-back.
+
+    - nothing reached the host: it could not be reached, its certificate or the account was refused;
+    - the script stopped at its guard: a parameter failed to bind, the VM does not exist, the VM is not
+      running, the guest refused the credential, or PowerShell Direct could not open a session. The
+      session-open failures are PowerShell resources thrown while the session opens, before the guest
+      runs anything: "The credential is invalid." (InvalidCredential) and "An error has occurred which
+      Windows PowerShell cannot handle. A remote session might have ended." (FatalErrorCausingClose), in
+      PowerShell/PowerShell src/System.Management.Automation/resources/RemotingErrorIdStrings.resx. A
+      session that breaks *while* the guest runs the block reports "The Hyper-V socket target process
+      has ended." or PSSessionStateBroken instead, which are not matched here, so they are read back.
+    """
+    if isinstance(err, (Unreachable, AuthenticationFailed, CertificateRejected)):
+        return True
+    if not isinstance(err, RemoteError):
+        return False
+    text = err.remote_message.lower()
+    if classify_guest_error(text) in (GuestErrorKind.CREDENTIAL, GuestErrorKind.NOT_RUNNING, GuestErrorKind.PS_DIRECT):
+        return True
+    return err.error_id.startswith(_BINDING_ERROR_IDS) or any(phrase in text for phrase in _VM_NOT_FOUND)
 
 
 def _remote_text(err: BaseException) -> str:
@@ -144,12 +214,19 @@ class FixService:
         self.poll_interval = poll_interval
         self._sleep = sleep
         self.catalog = catalog or load_catalog()
+        self._unsettled: dict[tuple[str, str], _Unsettled] = {}
+        #: Steps a re-check found done after all, by (VM Id or "", step id); the callers replace their result.
+        self.settled: dict[tuple[str, str], StepResult] = {}
 
     # --- public ------------------------------------------------------------------------------------
 
     async def recheck(self, vm_id: str) -> VmDiagnosis:
-        """Read the host again; the VM's fresh diagnosis (KeyError when the VM is gone)."""
-        diagnosis = await self.session.refresh()
+        """Read the host again; the VM's fresh diagnosis (KeyError when the VM is gone).
+
+        Every change left `unknown` whose effect the fresh read shows is settled: the audit log gets a
+        `recheck` record with outcome `ok`, and `settled` gets the corrected StepResult.
+        """
+        diagnosis = await self.refresh()
         vmd = diagnosis.for_vm(vm_id)
         if vmd is None:
             raise KeyError(f"VM {vm_id} is no longer on the host")
@@ -169,65 +246,155 @@ class FixService:
         not_run = await self._precheck(vm_id, step, host_product_key)
         if not_run is not None:
             return not_run
-        if step.op in _READ_ONLY_OPS:
+        op = operation(step.op or "")
+        if not op.changes:
             return await self._read_license(vm_id or "", step, progress)
+        intent = await self._intent(vm_id, step, op, interaction, host_product_key)
+        progress(f"{step.title}…")
+        try:
+            returned = await self._run_op(vm_id, step, op, host_product_key)
+        except asyncio.CancelledError:
+            # Written in place, not in a thread: a cancelled task must not end before its record is on disk.
+            self.audit.result(
+                intent, outcome=Outcome.UNKNOWN, error={"code": "cancelled", "message": "cancelled mid-step"}
+            )
+            self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step)
+            raise
+        except TransportError as err:
+            return await self._change_failed(intent, vm_id, step, err, progress)
+        return await self._verified(intent, vm_id, step, returned, progress)
+
+    async def _change_failed(
+        self,
+        intent: dict[str, Any],
+        vm_id: str | None,
+        step: Step,
+        err: TransportError,
+        progress: Callable[[str], None],
+    ) -> StepResult:
+        """The operation raised. Once its change may have started, only a read-back decides (docs/audit.md).
+
+        An error that proves the change never started (_before_change) is `failed`. Any other error is
+        followed by one read-back: the change shows → `ok`; it does not show, Windows named why it refused
+        (an HRESULT, a DISM error) and the change would show at once → `failed`; otherwise, or when the
+        read-back fails too → `unknown`, kept for a re-check that corrects the record when it finds the
+        change done. (For a change that shows only later, an HRESULT cannot be told from one raised after
+        the change call, e.g. by RefreshLicenseStatus after Activate: unknown.)
+        """
+        failure = self._explain(err, step)
+        error = {"code": failure.code, "message": failure.message}
+        if _before_change(err):
+            await self._result(intent, outcome=Outcome.FAILED, error=error)
+            return StepResult(step, Outcome.FAILED, failure.message, failure.next_step)
+        seen = "it could not be read back"
+        after: dict[str, Any] | None = None
+        if not isinstance(err, Cancelled):  # a closed session reads nothing back
+            progress("Reading the state back…")
+            try:
+                ok, after, detail = self._check(step, await self._read_back(vm_id, step))
+            except TransportError as again:
+                seen = f"reading it back failed too ({_remote_text(again)})"
+            else:
+                if ok:
+                    await self._result(intent, outcome=Outcome.OK, after=after, error=error)
+                    message = f"Done and verified by reading it back ({detail}), although the host reported: "
+                    return StepResult(step, Outcome.OK, message + failure.message, "")
+                if failure.refused and not operation(step.op or "").shows_later:
+                    await self._result(intent, outcome=Outcome.FAILED, after=after, error=error)
+                    return StepResult(step, Outcome.FAILED, failure.message, failure.next_step)
+                seen = f"read back: {detail}"
+        message = failure.message
+        if failure.outcome is not Outcome.UNKNOWN:
+            message = f"{message}\nThe change may or may not have happened"
+        message = f"{message}; {seen}."
+        await self._result(intent, outcome=Outcome.UNKNOWN, after=after, error=error)
+        self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step)
+        return StepResult(step, Outcome.UNKNOWN, message, _RECHECK)
+
+    async def _intent(
+        self, vm_id: str | None, step: Step, op: Operation, interaction: str, host_product_key: str | None
+    ) -> dict[str, Any]:
+        """Write (and fsync) the intent record: who is about to change what, and the state before."""
         diagnosis = self.session.diagnosis
         assert diagnosis is not None  # _precheck refreshed it
-        vm = diagnosis.inventory.vm(vm_id) if vm_id and step.op not in _HOST_OPS else None
+        vm = diagnosis.inventory.vm(vm_id) if vm_id and op.subject is Subject.VM else None
         target = Target("vm", vm.name, vm.id) if vm else Target("host", diagnosis.inventory.host.fqdn)
         before = _vm_state(vm) if vm else _host_state(diagnosis.inventory.host)
         params: dict[str, Any] = {"step": step.id, **dict(step.params)}
-        if step.op == "activate_host" and host_product_key:
-            params["ProductKey"] = mask_key(host_product_key)
-        intent = await asyncio.to_thread(
+        if NEEDS_HOST_PRODUCT_KEY in step.needs and host_product_key:
+            params[PRODUCT_KEY] = mask_key(host_product_key)
+        return await asyncio.to_thread(
             self.audit.intent,
             host=self.session.host_name,
             remote_user=self.session.remote_user,
             target=target,
-            action=ACTIONS.get(step.op or "", step.op or step.id),
+            action=op.audit_action,
             interaction=interaction,
             params=params,
             before=before,
         )
-        progress(f"{step.title}…")
-        try:
-            returned = await self._run_op(vm_id, step, host_product_key)
-        except asyncio.CancelledError:
-            # Written in place, not in a thread: a cancelled task must not end before its record is on disk.
-            self.audit.result(intent, outcome="unknown", error={"code": "cancelled", "message": "cancelled mid-step"})
-            raise
-        except TransportError as err:
-            failure = self._explain(err, step)
-            await self._result(
-                intent, outcome=failure.outcome, error={"code": failure.code, "message": failure.message}
-            )
-            return StepResult(step, failure.outcome, failure.message, failure.next_step)
+
+    async def _verified(
+        self,
+        intent: dict[str, Any],
+        vm_id: str | None,
+        step: Step,
+        returned: Any,
+        progress: Callable[[str], None],
+    ) -> StepResult:
+        """The change ran: read it back until it shows or the time is up, and close the intent with what was seen."""
         progress("Verifying…")
         try:
             ok, after, detail = await self._verify(vm_id, step, returned, progress)
         except asyncio.CancelledError:
             self.audit.result(
-                intent, outcome="cancelled", error={"code": "cancelled", "message": "verification cancelled"}
+                intent, outcome=Outcome.CANCELLED, error={"code": "cancelled", "message": "verification cancelled"}
             )
             raise
         except TransportError as err:
-            outcome = "cancelled" if isinstance(err, Cancelled) else "unknown"
+            outcome = Outcome.CANCELLED if isinstance(err, Cancelled) else Outcome.UNKNOWN
             message = f"The change ran, but reading it back failed: {_remote_text(err)}"
             await self._result(intent, outcome=outcome, error={"code": type(err).__name__, "message": message})
             return StepResult(step, outcome, message, _RECHECK)
         if ok:
-            await self._result(intent, outcome="ok", after=after)
-            return StepResult(step, "ok", f"Done and verified: {step.verify}", "")
+            await self._result(intent, outcome=Outcome.OK, after=after)
+            return StepResult(step, Outcome.OK, f"Done and verified: {step.verify}", "")
         message = f"The change ran but did not verify within {self._timeout(step):g} s: {detail}"
-        await self._result(intent, outcome="failed", after=after, error={"code": "not_verified", "message": message})
-        return StepResult(step, "failed", message, self._after_unverified(step))
+        await self._result(
+            intent, outcome=Outcome.FAILED, after=after, error={"code": "not_verified", "message": message}
+        )
+        return StepResult(step, Outcome.FAILED, message, operation(step.op or "").unverified_hint or _RECHECK)
+
+    async def refresh(self) -> Diagnosis:
+        """Read the host again and settle what the fresh read shows done (see `recheck`)."""
+        diagnosis = await self.session.refresh()
+        await self._settle(diagnosis)
+        return diagnosis
+
+    def settled_result(self, vm_id: str | None, step: Step) -> StepResult | None:
+        """The corrected result of a step a re-check found done after all, if any."""
+        return self.settled.get(_key(vm_id, step))
+
+    async def _settle(self, diagnosis: Diagnosis) -> None:
+        for key, open_change in list(self._unsettled.items()):
+            seen = _fresh(diagnosis, open_change.vm_id, operation(open_change.step.op or ""))
+            if seen is None:
+                continue
+            ok, after, detail = self._check(open_change.step, seen)
+            if not ok:
+                continue
+            await asyncio.to_thread(self.audit.record_recheck, open_change.intent, after=after, outcome=Outcome.OK)
+            del self._unsettled[key]
+            self.settled[key] = StepResult(
+                open_change.step, Outcome.OK, f"Re-checked: the change is in effect ({detail}).", ""
+            )
 
     async def confirm_manual(self, vm_id: str | None, step: Step, *, interaction: str) -> StepResult:
         """The admin says a manual step is done: re-check, and record whether the plan still needs it."""
         diagnosis = await self.session.refresh()
         vmd = diagnosis.for_vm(vm_id) if vm_id else None
         if vm_id and vmd is None:
-            return StepResult(step, "failed", "The VM is no longer on the host.", "Refresh the host.")
+            return StepResult(step, Outcome.FAILED, "The VM is no longer on the host.", "Refresh the host.")
         remedies = plan_for_vm(diagnosis, vm_id) if vm_id else plan_for_host(diagnosis)
         still = any(s.id == step.id for r in remedies for s in r.steps)
         unseen = (
@@ -236,7 +403,7 @@ class FixService:
             and step.id in _LICENSE_ONLY_AT_CONSOLE
             and vmd.vm.license.state is not LicenseState.READ
         )
-        outcome = "unknown" if unseen else "failed" if still else "ok"
+        outcome = Outcome.UNKNOWN if unseen else Outcome.FAILED if still else Outcome.OK
         target = Target("vm", vmd.vm.name, vmd.vm.id) if vmd else Target("host", diagnosis.inventory.host.fqdn)
         await asyncio.to_thread(
             self.audit.append,
@@ -253,13 +420,15 @@ class FixService:
         if unseen:
             return StepResult(
                 step,
-                "unknown",
+                Outcome.UNKNOWN,
                 "The host cannot read this guest's license (PowerShell Direct does not reach it), so it cannot tell.",
                 "At the guest's console, slmgr /dlv should say Licensed, on the VIRTUAL_MACHINE_ACTIVATION channel.",
             )
         if still:
-            return StepResult(step, "failed", "Re-checked: the problem is still there.", "Check the commands ran.")
-        return StepResult(step, "ok", "Re-checked: the problem is gone.", "")
+            return StepResult(
+                step, Outcome.FAILED, "Re-checked: the problem is still there.", "Check the commands ran."
+            )
+        return StepResult(step, Outcome.OK, "Re-checked: the problem is gone.", "")
 
     async def _result(self, intent: dict[str, Any], **fields: Any) -> None:
         """Close `intent` in the audit log; the fsync runs in a thread so the UI's event loop never waits on disk."""
@@ -270,27 +439,31 @@ class FixService:
     async def _precheck(self, vm_id: str | None, step: Step, host_product_key: str | None) -> StepResult | None:
         """A StepResult when the step must not run now (refused, manual, something missing); else None."""
         if step.refusal:
-            return StepResult(step, "skipped", f"Not run: {step.refusal}", "Fix what it names first, then re-check.")
+            return StepResult(
+                step, Outcome.SKIPPED, f"Not run: {step.refusal}", "Fix what it names first, then re-check."
+            )
         if step.kind is StepKind.MANUAL:
             return StepResult(
-                step, "manual", "Run these commands yourself:\n" + step.script, "Then confirm to re-check."
+                step, Outcome.MANUAL, "Run these commands yourself:\n" + step.script, "Then confirm to re-check."
             )
         if NEEDS_GUEST_CREDENTIALS in step.needs and self.session.guest_credential is None:
             return StepResult(
                 step,
-                "skipped",
+                Outcome.SKIPPED,
                 "Not run: this step needs guest credentials.",
                 "Enter the guest's administrator account (c in the TUI; --guest-user with AVMA_GUEST_PASSWORD).",
             )
         if NEEDS_HOST_PRODUCT_KEY in step.needs and not host_product_key:
-            return StepResult(step, "skipped", "Not run: this step needs the host's product key.", "Type it first.")
+            return StepResult(
+                step, Outcome.SKIPPED, "Not run: this step needs the host's product key.", "Type it first."
+            )
         diagnosis = self.session.diagnosis or await self.session.refresh()
         if vm_id:
             vm = diagnosis.inventory.vm(vm_id)
             if vm is None:
-                return StepResult(step, "failed", "The VM is no longer on the host.", "Refresh the host.")
+                return StepResult(step, Outcome.FAILED, "The VM is no longer on the host.", "Refresh the host.")
             if NEEDS_VM_RUNNING in step.needs and not vm.running:
-                return StepResult(step, "skipped", f"Not run: the VM is {vm.state}.", "Start the VM first.")
+                return StepResult(step, Outcome.SKIPPED, f"Not run: the VM is {vm.state}.", "Start the VM first.")
         return None
 
     # --- running -----------------------------------------------------------------------------------
@@ -300,26 +473,20 @@ class FixService:
         assert self.session.guest_credential is not None
         return self.session.guest_credential
 
-    async def _run_op(self, vm_id: str | None, step: Step, host_product_key: str | None) -> Any:
-        host = self.session.host
-        secret = dict(step.secret_params)
-        params = dict(step.params)
-        vm = vm_id or ""
-        if step.op == "enable_kvp":
-            return await host.enable_kvp(vm)
-        if step.op == "start_vm":
-            return await host.start_vm(vm)
-        if step.op == "start_guest_kvp":
-            return await host.start_guest_kvp(vm, self._credential())
-        if step.op == "install_key":
-            return await host.install_key(vm, secret["ProductKey"], self._credential())
-        if step.op == "activate_guest":
-            return await host.activate_guest(vm, self._credential())
-        if step.op == "set_edition":
-            return await host.set_edition(vm, params["Edition"], secret["ProductKey"], self._credential())
-        if step.op == "activate_host":
-            return await host.activate_host(host_product_key or "")
-        raise ValueError(f"step {step.id} has no runnable operation ({step.op!r})")
+    def _bind(self, vm_id: str | None, step: Step, op: Operation, host_product_key: str | None) -> dict[str, Any]:
+        """The operation's parameters: the step's values, its secrets, the VM, the credential, the typed key."""
+        values: dict[str, Any] = {**dict(step.params), **dict(step.secret_params), VM_ID: vm_id or ""}
+        if NEEDS_HOST_PRODUCT_KEY in step.needs:
+            values[PRODUCT_KEY] = host_product_key or ""
+        if CREDENTIAL in op.params:
+            values[CREDENTIAL] = self._credential()
+        missing = [name for name in op.params if name not in values]
+        if missing:
+            raise ValueError(f"step {step.id} gives operation {op.name} no {', '.join(missing)}")
+        return {name: values[name] for name in op.params}
+
+    async def _run_op(self, vm_id: str | None, step: Step, op: Operation, host_product_key: str | None) -> Any:
+        return await self.session.host.change(op.name, self._bind(vm_id, step, op, host_product_key))
 
     async def _read_license(self, vm_id: str, step: Step, progress: Callable[[str], None]) -> StepResult:
         """The read-only step: read the guest's license with the session's guest credentials."""
@@ -331,7 +498,7 @@ class FixService:
             return StepResult(step, failure.outcome, failure.message, failure.next_step)
         read = reads.get(vm_id, LicenseRead(LicenseState.FAILED, error="no answer for this VM"))
         if read.state is LicenseState.READ:
-            return StepResult(step, "ok", "The guest's license was read.", "")
+            return StepResult(step, Outcome.OK, "The guest's license was read.", "")
         failure = self._explain(RemoteError(read.error), step)
         return StepResult(step, failure.outcome, failure.message, failure.next_step)
 
@@ -363,64 +530,72 @@ class FixService:
         return False, *self._check(step, seen)[1:]
 
     def _timeout(self, step: Step) -> float:
-        return self.verify_timeout * _SLOW_OPS.get(step.op or "", 1)
+        return self.verify_timeout * operation(step.op or "").timeout_factor
 
     async def _read_back(self, vm_id: str | None, step: Step) -> Any:
         host = self.session.host
-        if step.op == "activate_host":
+        how = operation(step.op or "").read_back
+        if how is ReadBack.HOST:
             return (await host.inventory()).host
-        if step.op in ("install_key", "activate_guest"):
+        if how is ReadBack.LICENSE:
             reads = await host.guest_licenses([vm_id or ""], self._credential())
             return reads.get(vm_id or "", LicenseRead(LicenseState.FAILED, error="no answer for this VM"))
         return await host.vm(vm_id or "")
 
     def _check(self, step: Step, seen: Any) -> tuple[bool, dict[str, Any], str]:
-        """Whether `seen` (what the op returned or a read-back) shows the step's effect."""
-        if isinstance(seen, Host):
-            ok = seen.license_status == 1
-            return ok, _host_state(seen), f"host license status {seen.license_status}"
-        if isinstance(seen, LicenseRead):
-            if seen.state is not LicenseState.READ:
-                return False, {}, f"the license could not be read ({_remote_text(RemoteError(seen.error))})"
-            seen = seen.license
-        if isinstance(seen, GuestLicense) or (seen is None and step.op in ("install_key", "activate_guest")):
-            return self._check_license(step, seen)
-        if not isinstance(seen, Vm):
+        """Whether `seen` (what the op returned or a read-back) shows the step's effect: (ok, state after, detail)."""
+        op = operation(step.op or "")
+        assert op.check is not None and op.read_back is not None  # the table says so for every change
+        if op.read_back is ReadBack.LICENSE:
+            if isinstance(seen, LicenseRead):
+                if seen.state is not LicenseState.READ:
+                    return False, {}, f"the license could not be read ({_remote_text(RemoteError(seen.error))})"
+                seen = seen.license
+            if seen is not None and not isinstance(seen, GuestLicense):
+                return False, {}, "nothing read back yet"
+            if seen is None:
+                return False, {"license_status": None}, "no product key is installed"
+            after = {
+                "license_status": seen.status,
+                "channel": seen.channel,
+                "partial_product_key": seen.partial_product_key,
+                "avma_host": seen.avma_host,
+            }
+        elif op.read_back is ReadBack.HOST and isinstance(seen, Host):
+            after = _host_state(seen)
+        elif op.read_back is ReadBack.VM and isinstance(seen, Vm):
+            after = _vm_state(seen)
+        else:
             return False, {}, "nothing read back yet"
-        vm = seen
-        after = _vm_state(vm)
-        if step.op == "enable_kvp":
-            ok = vm.kvp.enabled and (vm.kvp.status is KvpStatus.OK or not vm.running)
-            return ok, after, f"KVP {'enabled' if vm.kvp.enabled else 'disabled'}, status {vm.kvp.raw_status or '-'}"
-        if step.op == "start_vm":
-            return vm.running, after, f"state {vm.state}"
-        if step.op == "start_guest_kvp":
-            ok = vm.kvp.status is KvpStatus.OK and vm.guest is not None and vm.guest.reported
-            return (
-                ok,
-                after,
-                f"KVP status {vm.kvp.raw_status or '-'}, guest data {'present' if vm.guest else 'missing'}",
-            )
-        if step.op == "set_edition":
-            if vm.guest is None or not vm.guest.reported:
-                return False, after, "the guest has not reported its edition yet (restarting?)"
-            edition = self.catalog.edition(vm.guest.edition_id, vm.guest.os_name)
-            return not edition.evaluation, after, f"edition {edition.label or 'unknown'}"
-        return False, after, "no verification for this step"
+        ok, detail = _CHECKS[op.check](self, step, seen)
+        return ok, after, detail
 
-    def _check_license(self, step: Step, lic: GuestLicense | None) -> tuple[bool, dict[str, Any], str]:
-        if lic is None:
-            return False, {"license_status": None}, "no product key is installed"
-        after = {
-            "license_status": lic.status,
-            "channel": lic.channel,
-            "partial_product_key": lic.partial_product_key,
-            "avma_host": lic.avma_host,
-        }
-        if step.op == "install_key":
-            wanted = dict(step.secret_params).get("ProductKey", "")[-5:].upper()
-            ok = lic.partial_product_key.upper() == wanted
-            return ok, after, f"partial product key {lic.partial_product_key or '-'} (expected {wanted})"
+    def _host_licensed(self, step: Step, host: Host) -> tuple[bool, str]:
+        return host.license_status == 1, f"host license status {host.license_status}"
+
+    def _kvp_enabled(self, step: Step, vm: Vm) -> tuple[bool, str]:
+        ok = vm.kvp.enabled and (vm.kvp.status is KvpStatus.OK or not vm.running)
+        return ok, f"KVP {'enabled' if vm.kvp.enabled else 'disabled'}, status {vm.kvp.raw_status or '-'}"
+
+    def _vm_running(self, step: Step, vm: Vm) -> tuple[bool, str]:
+        return vm.running, f"state {vm.state}"
+
+    def _guest_kvp(self, step: Step, vm: Vm) -> tuple[bool, str]:
+        ok = vm.kvp.status is KvpStatus.OK and vm.guest is not None and vm.guest.reported
+        return ok, f"KVP status {vm.kvp.raw_status or '-'}, guest data {'present' if vm.guest else 'missing'}"
+
+    def _not_evaluation(self, step: Step, vm: Vm) -> tuple[bool, str]:
+        if vm.guest is None or not vm.guest.reported:
+            return False, "the guest has not reported its edition yet (restarting?)"
+        edition = self.catalog.edition(vm.guest.edition_id, vm.guest.os_name)
+        return not edition.evaluation, f"edition {edition.label or 'unknown'}"
+
+    def _key_installed(self, step: Step, lic: GuestLicense) -> tuple[bool, str]:
+        wanted = dict(step.secret_params).get(PRODUCT_KEY, "")[-5:].upper()
+        ok = lic.partial_product_key.upper() == wanted
+        return ok, f"partial product key {lic.partial_product_key or '-'} (expected {wanted})"
+
+    def _avma_activated(self, step: Step, lic: GuestLicense) -> tuple[bool, str]:
         host = self.session.diagnosis.inventory.host if self.session.diagnosis else None
         names = {host.name.lower(), host.fqdn.lower()} if host else set()
         ok = lic.status == 1 and lic.is_avma and lic.avma_host.lower() in names
@@ -428,14 +603,7 @@ class FixService:
         error = self.catalog.error(lic.reason) if lic.reason else None
         if error:
             detail += f"; {error.hex}: {error.meaning}"
-        return ok, after, detail
-
-    def _after_unverified(self, step: Step) -> str:
-        if step.op in ("activate_guest", "install_key"):
-            return "AVMA can take a few minutes: re-check shortly; if it stays, read the reason above."
-        if step.op == "set_edition":
-            return "The guest may still be restarting: re-check in a few minutes."
-        return _RECHECK
+        return ok, detail
 
     # --- explaining failures -----------------------------------------------------------------------
 
@@ -443,19 +611,19 @@ class FixService:
         """A transport or remote failure in plain words, with what to do next."""
         if isinstance(err, OUTCOME_UNKNOWN_ERRORS):
             return _Failure(
-                "unknown",
+                Outcome.UNKNOWN,
                 f"The connection failed while the step ran ({_remote_text(err)}): "
-                "the change may or may not have happened.",
-                _RECHECK + " (re-check offered)",
+                "the change may or may not have happened",
+                _RECHECK,
                 type(err).__name__,
             )
         if isinstance(err, (Unreachable, AuthenticationFailed, CertificateRejected)):
-            return _Failure("failed", _remote_text(err), "Reconnect to the host, then retry.", type(err).__name__)
+            return _Failure(Outcome.FAILED, _remote_text(err), "Reconnect to the host, then retry.", type(err).__name__)
         text = _remote_text(err)
         kind = classify_guest_error(text)
         if kind is GuestErrorKind.CREDENTIAL:
             return _Failure(
-                "failed",
+                Outcome.FAILED,
                 "The guest rejected the credentials: wrong guest user name or password.",
                 "Enter the guest's administrator account again (c in the TUI; --guest-user with "
                 "AVMA_GUEST_PASSWORD), then retry.",
@@ -464,18 +632,37 @@ class FixService:
         if kind is GuestErrorKind.PS_DIRECT:
             commands = console_commands(step)
             return _Failure(
-                "failed",
+                Outcome.FAILED,
                 "PowerShell Direct cannot reach this guest (Windows Server 2012 R2 or older, still starting, "
                 "or its VM session service is stopped).",
                 "At the VM's console run:\n" + commands + "\nthen re-check." if commands else "Use the VM's console.",
                 "ps_direct",
             )
         if kind is GuestErrorKind.NOT_RUNNING:
-            return _Failure("failed", "The VM is not running.", "Start the VM first, then retry.", "not_running")
+            return _Failure(Outcome.FAILED, "The VM is not running.", "Start the VM first, then retry.", "not_running")
         code = hresult_of(text)
         error = self.catalog.error(code)
         if error is not None:
-            return _Failure("failed", f"{error.hex} {error.symbol}: {error.text}", error.meaning, error.hex)
+            message = f"{error.hex} {error.symbol}: {error.text}"
+            return _Failure(Outcome.FAILED, message, error.meaning, error.hex, refused=True)
         if code is not None:
-            return _Failure("failed", f"Windows reported 0x{code:08X}: {text}", _RECHECK, f"0x{code:08X}")
-        return _Failure("failed", f"The host reported an error: {text}", _RECHECK + " Then retry.", "remote")
+            message = f"Windows reported 0x{code:08X}: {text}"
+            return _Failure(Outcome.FAILED, message, _RECHECK, f"0x{code:08X}", refused=True)
+        dism = isinstance(err, RemoteError) and (err.error_id == "DismError" or text.startswith(_DISM_FAILED))
+        return _Failure(
+            Outcome.FAILED, f"The host reported an error: {text}", _RECHECK + " Then retry.", "remote", refused=dism
+        )
+
+
+#: The function that judges each kind of check (core/operations.py, `Operation.check`); one per Check.
+_CHECKS: dict[Check, Callable[[FixService, Step, Any], tuple[bool, str]]] = {
+    Check.HOST_LICENSED: FixService._host_licensed,
+    Check.KVP_ENABLED: FixService._kvp_enabled,
+    Check.VM_RUNNING: FixService._vm_running,
+    Check.GUEST_KVP: FixService._guest_kvp,
+    Check.NOT_EVALUATION: FixService._not_evaluation,
+    Check.KEY_INSTALLED: FixService._key_installed,
+    Check.AVMA_ACTIVATED: FixService._avma_activated,
+}
+if set(_CHECKS) != set(Check):
+    raise ImportError(f"services/fixing.py judges no check {sorted(set(Check) - set(_CHECKS))}")

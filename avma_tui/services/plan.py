@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from avma_tui.core.findings.registry import ORDER
 from avma_tui.core.model import Diagnosis, Finding
+from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.fixing import FixService, StepResult
@@ -38,7 +39,7 @@ GROUP_TITLES = {
     "manual_set_edition": "Convert the Evaluation edition at the VM's console",
 }
 #: Results after which a VM's remaining steps are not started (they would fail the same way).
-STOPPING_OUTCOMES = frozenset({"failed", "unknown", "cancelled", "skipped"})
+STOPPING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.CANCELLED, Outcome.SKIPPED})
 
 
 def make_service(session: Session, audit: AuditLog, timing: FixTiming | None = None) -> FixService:
@@ -159,9 +160,9 @@ class VmAccount:
     @property
     def category(self) -> str:
         """unknown | failed | stopped | manual | fixed | nothing — the first that applies, worst first."""
-        if self.interrupted or any(result.outcome == "unknown" for result in self.results):
+        if self.interrupted or any(result.outcome is Outcome.UNKNOWN for result in self.results):
             return "unknown"
-        if self.problem or any(result.outcome != "ok" for result in self.results):
+        if self.problem or any(result.outcome is not Outcome.OK for result in self.results):
             return "failed"
         if self.stopped:
             return "stopped"
@@ -174,7 +175,7 @@ class VmAccount:
         """The first thing that went wrong, in the service's plain words."""
         if self.interrupted:
             return f"{self.interrupted}: cancelled mid-step, its outcome is unknown — re-check this VM"
-        bad = next((result for result in self.results if result.outcome != "ok"), None)
+        bad = next((result for result in self.results if result.outcome is not Outcome.OK), None)
         if bad is not None:
             return f"{bad.step.title}: {bad.outcome} — {bad.message}"
         if self.problem:

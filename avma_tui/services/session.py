@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from avma_tui.core.findings import diagnose
 from avma_tui.core.model import Diagnosis, Inventory
+from avma_tui.core.operations import Outcome
 from avma_tui.hyperv.host import HyperVHost, with_licenses
 from avma_tui.hyperv.transport import Credential
 
@@ -56,11 +57,11 @@ class Session:
             inventory = await self.read()
         except Exception as err:
             if not self._interaction:
-                await self._record("connect", "failed", {"code": type(err).__name__, "message": str(err)})
+                await self._record("connect", Outcome.FAILED, {"code": type(err).__name__, "message": str(err)})
             raise
         self.diagnosis = diagnose(inventory)
         if not self._interaction:
-            await self._record("connect", "ok")
+            await self._record("connect", Outcome.OK)
         return self.diagnosis
 
     async def close(self) -> None:
@@ -68,16 +69,16 @@ class Session:
             await self.host.close()
         finally:
             if self._interaction:
-                await self._record("disconnect", "ok")
+                await self._record("disconnect", Outcome.OK)
                 self._interaction = ""
 
-    async def _record(self, action: str, outcome: str, error: dict[str, str] | None = None) -> None:
+    async def _record(self, action: str, outcome: Outcome, error: dict[str, str] | None = None) -> None:
         """One connection record; the file write (fsync) runs off the event loop."""
         if self.audit is None:
             return
         from avma_tui.services.audit import Target, new_interaction
 
-        if action == "connect" and outcome == "ok":
+        if action == "connect" and outcome is Outcome.OK:
             self._interaction = new_interaction()
         await asyncio.to_thread(
             self.audit.append,

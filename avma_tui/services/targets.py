@@ -8,15 +8,77 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
+import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.errors import CliError
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.paths import demo_scenario
+
+if TYPE_CHECKING:
+    from avma_tui.sim.scenario import Scenario
+
+
+#: The largest scenario file read (the demo is ~20 KB); a bigger "scenario" is a mistake, not a host.
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+#: Connection options: (attribute, flag). None in the namespace means "not given".
+CONNECTION_OPTIONS = (
+    ("port", "--port"),
+    ("https", "--https/--http"),
+    ("auth", "--auth"),
+    ("user", "--user"),
+    ("ca_cert", "--ca-cert"),
+    ("insecure", "--insecure"),
+    ("timeout", "--timeout"),
+)
+#: Bounds of the seconds a flag accepts: (lowest, highest); what is outside is a typo, not a wish.
+TIMEOUT_RANGE = (1.0, 3600.0)
+VERIFY_TIMEOUT_RANGE = (1.0, 3600.0)
+REFRESH_RANGE = (1.0, 86400.0)  # and 0 for "off"
+
+
+def seconds(text: str, flag: str, bounds: tuple[float, float], *, zero: bool = False) -> float:
+    """A number of seconds from a flag: finite and within `bounds` (or 0 when `zero` allows it)."""
+    low, high = bounds
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if (zero and value == 0) or (math.isfinite(value) and low <= value <= high):
+        return value
+    allowed = f"{low:g} to {high:g}" + (" (0: off)" if zero else "")
+    raise CliError(f"{flag} expects seconds from {allowed}, not {text!r}")
+
+
+def check_target(args: argparse.Namespace) -> None:
+    """Refuse arguments that contradict each other, before anything is opened or changed.
+
+    --demo, --scenario FILE and HOST name one target each; connection options only mean something
+    for a real host (named here, not chosen later on the connection screen).
+    """
+    demo, scenario, host = getattr(args, "demo", False), getattr(args, "scenario", None), getattr(args, "host", None)
+    named = [what for what, given in (("--demo", demo), ("--scenario", scenario), (f"host {host!r}", host)) if given]
+    if len(named) > 1:
+        raise CliError(f"{' and '.join(named)} cannot be used together: name one target")
+    given = [flag for attr, flag in CONNECTION_OPTIONS if getattr(args, attr, None) is not None]
+    if given and (demo or scenario):
+        raise CliError(f"{', '.join(given)}: connection options apply to a real HOST, not to the simulated host")
+    if given and not host:
+        raise CliError(f"{', '.join(given)}: connection options need a HOST (avma-tui HOST {given[0]} …)")
+    if getattr(args, "https", None) is False:
+        for attr, flag in (("ca_cert", "--ca-cert"), ("insecure", "--insecure")):
+            if getattr(args, attr, None):
+                raise CliError(f"{flag} applies to HTTPS, not --http")
+    if getattr(args, "insecure", None) and getattr(args, "ca_cert", None):
+        raise CliError("--insecure and --ca-cert cannot be used together")
+    if host is not None and (not host.strip() or any(ch.isspace() or not ch.isprintable() for ch in host)):
+        raise CliError(f"{host!r} is not a host name")
 
 
 def scenario_path(args: argparse.Namespace) -> Path | None:
@@ -30,34 +92,72 @@ def scenario_path(args: argparse.Namespace) -> Path | None:
     return None
 
 
+def read_scenario(path: Path) -> Scenario:
+    """Load a scenario file: a regular file of at most MAX_SCENARIO_BYTES (a FIFO or /dev/zero would hang)."""
+    from avma_tui.sim.scenario import ScenarioError, parse_scenario
+
+    try:
+        # Open without blocking (a FIFO would wait for a writer), then look at what was opened: no race.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise CliError(f"{path}: not a regular file (a scenario is a TOML file)")
+            raw = file.read(MAX_SCENARIO_BYTES + 1)
+    except OSError as err:
+        raise CliError(f"{path}: cannot read the file ({err.strerror or type(err).__name__})") from None
+    except ValueError:  # a NUL, or a character the file system cannot encode, in the path
+        raise CliError(f"{path}: not a usable file name") from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise CliError(f"{path}: larger than {MAX_SCENARIO_BYTES // (1024 * 1024)} MiB; not a scenario file")
+    try:
+        return parse_scenario(raw, str(path))
+    except ScenarioError as err:
+        raise CliError(str(err)) from None
+
+
 def open_simulated(path: Path) -> HyperVHost:
     """A HyperVHost on the in-process simulated host; a bad scenario file raises CliError."""
     from avma_tui.sim.engine import SimHost
-    from avma_tui.sim.scenario import ScenarioError, load_scenario
     from avma_tui.sim.transport import SimTransport
 
-    try:
-        scenario = load_scenario(path)
-    except ScenarioError as err:
-        raise CliError(str(err)) from None
-    return HyperVHost(SimTransport(SimHost(scenario)))
+    return HyperVHost(SimTransport(SimHost(read_scenario(path))))
 
 
 def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:
+    """The settings for HOST; options not given take ConnectionSettings' defaults."""
     if not args.host:
         raise CliError("name a host, or use --demo or --scenario FILE")
-    if args.insecure and args.ca_cert:
-        raise CliError("--insecure and --ca-cert cannot be used together")
-    return ConnectionSettings(
-        host=args.host,
-        port=args.port,
-        https=args.https,
-        auth=args.auth,
-        username=args.user or "",
-        ca_cert=args.ca_cert or "",
-        insecure=args.insecure,
-        timeout=args.timeout,
-    )
+    check_target(args)
+    given = {
+        "port": args.port,
+        "https": args.https,
+        "auth": args.auth,
+        "username": args.user,
+        "ca_cert": args.ca_cert,
+        "insecure": args.insecure,
+        "timeout": args.timeout,
+    }
+    return ConnectionSettings(host=args.host, **{name: value for name, value in given.items() if value is not None})
+
+
+#: With these, no --user means the current logon (a Kerberos ticket, or the Windows logon through SSPI).
+CURRENT_LOGON_AUTHS = ("negotiate", "kerberos")
+
+
+def remote_user(settings: ConnectionSettings) -> str:
+    """Who the host will see: the --user given, else (negotiate/kerberos) the current logon's principal."""
+    if settings.username or settings.auth not in CURRENT_LOGON_AUTHS:
+        return settings.username
+    from avma_tui.hyperv.kerberos import current_principal
+
+    return current_principal() or ""
+
+
+def remote_user_of(args: argparse.Namespace) -> str:
+    """remote_user() for command-line arguments; a simulated host has only the --user given."""
+    if scenario_path(args) is not None:
+        return args.user or ""
+    return remote_user(settings_from_args(args))
 
 
 def secret(env: str, prompt: str) -> str | None:

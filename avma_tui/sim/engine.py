@@ -1,4 +1,4 @@
-"""SimHost: the simulated Hyper-V host. Runs each operation of docs/operations.md on scenario state.
+"""SimHost: the simulated Hyper-V host. Runs each operation of the table (core/operations.py) on scenario state.
 
 It returns exactly the JSON document the operation's PowerShell script returns on Windows and fails
 with Windows' wording, so a fix tried in the demo teaches what will happen on a real host. Time is
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from avma_tui.core.catalog import Catalog, Edition, load_catalog
+from avma_tui.core.operations import OPERATIONS
 from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.sim.scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
 
@@ -151,22 +152,10 @@ class SimHost:
         self._events = [
             _Event(e.time, n, e.vm, e.vm_id, e.notification, e.message) for n, e in enumerate(scenario.events)
         ]
-        self._ops: dict[str, Callable[[Mapping[str, Any], float], Any]] = {
-            "inventory": self._inventory,
-            "vm": self._vm,
-            "guest_licenses": self._guest_licenses,
-            "enable_kvp": self._enable_kvp,
-            "start_vm": self._start_vm,
-            "start_guest_kvp": self._start_guest_kvp,
-            "install_key": self._install_key,
-            "activate_guest": self._activate_guest,
-            "set_edition": self._set_edition,
-            "activate_host": self._activate_host,
-        }
 
     def run(self, op: str, params: Mapping[str, Any]) -> Any:
         """Run one operation; raises RemoteError with Windows' wording when Windows would fail."""
-        handler = self._ops.get(op)
+        handler = self._handler(op)
         if handler is None:
             raise RemoteError(
                 f"The term '{op}' is not recognized as the name of a cmdlet, function, script file, or operable "
@@ -177,6 +166,10 @@ class SimHost:
             now = self._clock()
             self._settle(now)
             return handler(params, now)
+
+    def _handler(self, op: str) -> Callable[[Mapping[str, Any], float], Any] | None:
+        """The method `_<op>` that simulates operation `op` of the table (core/operations.py)."""
+        return getattr(self, f"_{op}", None) if op in OPERATIONS else None
 
     # --- time ---------------------------------------------------------------------------------------
 

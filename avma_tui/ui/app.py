@@ -27,7 +27,8 @@ from textual.worker import Worker, WorkerState
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
 from avma_tui.services.session import Session
-from avma_tui.services.targets import open_simulated, scenario_path, settings_from_args
+from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
+from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
@@ -90,7 +91,7 @@ class AvmaApp(App[None]):
 
     def _open_session(self, settings: ConnectionSettings, password: str) -> Session:
         """The connection screen's way to a session: this app's connector and audit log."""
-        return Session(self.connector(settings, password), remote_user=settings.username, audit=self.audit)
+        return Session(self.connector(settings, password), remote_user=remote_user(settings), audit=self.audit)
 
     @property
     def audit(self) -> AuditLog:
@@ -159,13 +160,13 @@ class AvmaApp(App[None]):
             else:
                 dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
                 self._settle_memory()
-                self._offer_recheck()
+                await self._offer_recheck()
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
         return diagnosis
 
-    def _offer_recheck(self) -> None:
+    async def _offer_recheck(self) -> None:
         """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
         session = self.session
         if self._recheck_offered or session is None:
@@ -174,10 +175,11 @@ class AvmaApp(App[None]):
         from avma_tui.services.audit import AuditError
         from avma_tui.ui.screens.recheck import RecheckScreen
 
-        try:
-            intents = [intent for intent in self.audit.pending() if intent.get("host") == session.host_name]
+        try:  # in a thread: finding them streams the whole log (60 MB at 100k records), never on the event loop
+            pending = await asyncio.to_thread(self.audit.pending)
+            intents = [intent for intent in pending if intent.get("host") == session.host_name]
         except AuditError as err:
-            self.notify(str(err), title="Audit log", severity="error", markup=False)
+            self.notify(safe.clean(str(err)), title="Audit log", severity="error", markup=False)
             return
         if intents:
             self.push_screen(RecheckScreen(session, self.audit, intents), lambda _result: self.action_refresh())

@@ -40,7 +40,8 @@ def test_a_well_formed_vm_is_parsed() -> None:
         ({"OSBuildNumber": "17763\n", "OSEditionId": " 8 "}, 17763, 8),
         ({"OSBuildNumber": "-5"}, None, None),
         ({"OSBuildNumber": "", "OSVersion": "10.0.20348"}, 20348, None),
-        ({"OSBuildNumber": "1" * 5000}, int("1" * 1024), None),
+        ({"OSBuildNumber": "1" * 5000}, None, None),  # no Windows number has 1024 digits
+        ({"OSBuildNumber": str(2**64)}, None, None),
         ({"OSEditionId": "0x8"}, None, 8),
         ({"OSBuildNumber": "17763\x00"}, 17763, None),
     ],
@@ -60,12 +61,68 @@ def test_a_garbage_document_yields_an_empty_inventory(doc) -> None:
     assert inventory.host.name == "(unknown host)"
 
 
-def test_non_mapping_vm_entries_are_skipped_and_the_rest_kept() -> None:
+def test_non_mapping_vm_entries_are_skipped_named_and_the_rest_kept() -> None:
     inventory = parse_inventory(
         {"host": {"name": "HV01", "build": "20348"}, "vms": [None, {"id": "a", "name": "A"}, 7]}
     )
     assert [vm.name for vm in inventory.vms] == ["A"]
     assert inventory.host.build == 20348
+    assert inventory.read_errors == (
+        "vms[0]: expected an object, found null; that VM is not shown",
+        "vms[2]: expected an object, found a number; that VM is not shown",
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "error"),
+    [
+        ({"vms": 5}, "vms: expected a list, found a number; no VM is shown"),
+        ({"events": {"a": 1}}, "events: expected a list, found an object; no event is shown"),
+        ({"cluster": "CL"}, "cluster: expected an object, found a string; the cluster is unknown"),
+        ({"cluster": {"nodes": True}}, "cluster.nodes: expected a list, found a boolean; no node is shown"),
+        ({"host": [1]}, "host: expected an object, found a list; the host's own data is unknown"),
+        (
+            {"vms": [{"name": "A", "kvp": "on"}]},
+            "VM A: kvp: expected an object, found a string; its KVP state is unknown",
+        ),
+    ],
+)
+def test_a_member_of_the_wrong_type_is_named(doc, error) -> None:
+    doc = {"host": {"name": "HV01"}, **doc}
+    assert error in parse_inventory(doc).read_errors
+
+
+def test_lone_surrogates_become_replacement_characters_everywhere() -> None:
+    lone = "x\ud800y\udfff"
+    inventory = parse_inventory(
+        {
+            "host": {"name": lone},
+            "vms": [{"id": lone, "name": lone, "intrinsic": {lone: lone, "OSName": lone}}],
+            "events": [{"message": lone}],
+        }
+    )
+    vm = inventory.vms[0]
+    assert inventory.host.name == vm.name == "x\ufffdy\ufffd"
+    assert vm.guest is not None and vm.guest.os_name == "x\ufffdy\ufffd"
+    assert all(k.encode() and v.encode() for k, v in vm.guest.items)
+    assert inventory.events[0].message.encode()
+    assert RemoteError(lone, lone).remote_message.encode()
+
+
+def test_lists_and_objects_are_not_texts() -> None:
+    vm = parse_vm({"id": ["x"], "name": {"a": 1}, "state": [], "intrinsic": {"OSName": ["Windows"]}})
+    assert (vm.id, vm.name, vm.state) == ("", "", "Unknown")
+    assert vm.guest is not None and vm.guest.os_name == ""
+
+
+def test_a_license_answer_of_the_wrong_shape_fails_each_asked_vm_alone() -> None:
+    assert parse_licenses({"licenses": 3}, ["A", "b"])["a"].error == (
+        "The host's answer was not readable: licenses is a number, not a list."
+    )
+    reads = parse_licenses({"licenses": [{"vm_id": "a", "license": "x"}, {"vm_id": "b", "error": 7}]}, ["a", "b", "c"])
+    assert reads["a"].state is LicenseState.FAILED and "the license is a string" in reads["a"].error
+    assert reads["b"].state is LicenseState.FAILED and reads["b"].error == "7"
+    assert reads["c"].state is LicenseState.FAILED and "no answer for this VM" in reads["c"].error
 
 
 def test_unknown_kvp_status_is_kept_raw() -> None:

@@ -14,6 +14,7 @@ import pytest
 from avma_tui.core.catalog import load_catalog
 from avma_tui.core.model import VmStatus
 from avma_tui.core.remedies import Step, StepKind, key_step, plan_for_vm
+from avma_tui.hyperv.operations import step_script
 from avma_tui.hyperv.transport import ConnectionLost, Credential, TimedOut
 from avma_tui.paths import asset
 
@@ -272,7 +273,7 @@ async def test_hostile_vm_name_through_a_whole_fix(make_rig) -> None:
     assert any(s.kind is not StepKind.MANUAL for r in plan for s in r.steps)
     for remedy in plan:
         for step in remedy.steps:
-            assert name not in step.script
+            assert name not in step_script(step)
             if step.kind is not StepKind.MANUAL and not step.refusal:
                 assert (await rig.service.run_step(vm_id, step, interaction="t")).outcome == "ok"
     vmd = await rig.service.recheck(vm_id)

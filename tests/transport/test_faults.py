@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Callable
 
@@ -136,18 +135,21 @@ async def test_cancellation(endpoint: WinRMEndpoint, connect: Callable[..., Psrp
     assert (await transport.run("vm", {"VmId": PRINT01}))["name"] == "PRINT01"
 
 
-async def test_a_cancelled_worker_reports_cancelled(
+async def test_close_during_an_operation_reports_cancelled(
     endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
 ) -> None:
-    """The worker thread's own view: a cancel noticed between polls stops the pipeline and says Cancelled."""
+    """close() (quitting) while an operation runs: the operation says Cancelled, close returns promptly."""
     transport = await _connected(endpoint, connect)
-    connection = transport._conn
-    assert connection is not None
-    cancel = threading.Event()
-    cancel.set()
-    loop = asyncio.get_running_loop()
-    with pytest.raises(Cancelled):
-        await loop.run_in_executor(connection.executor, connection.run, "inventory", {}, cancel, time.monotonic() + 9)
+    endpoint.slow_receive_seconds = 30
+    endpoint.fail_next("slow_receive", count=5)
+    task = asyncio.create_task(transport.run("inventory"))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await transport.close()
+    with pytest.raises(Cancelled) as caught:
+        await task
+    assert time.monotonic() - started < 2.0
+    assert "outcome on the host is unknown" in str(caught.value)
 
 
 @pytest.mark.slow

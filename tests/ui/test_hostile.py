@@ -135,7 +135,8 @@ async def test_dialog_titles_with_hostile_names(make_app, settle) -> None:
         assert app.is_running
 
 
-def test_a_bad_scenario_file_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+def test_a_bad_scenario_file_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(cli, "terminal_attached", lambda: True)  # past the TUI's terminal check, to the file
     bad = tmp_path / "bad.toml"
     bad.write_text("format = 1\n[host]\nname = 'x'\nbulid = 1\n", encoding="utf-8")
     assert cli.main(["--scenario", str(bad)]) == 2

@@ -7,7 +7,10 @@ authentication, encryption, faults and timeouts; `avma-tui sim serve` uses it fo
 
 The password is kept in memory; the NTLM acceptor reads its account from a temporary file holding
 only the NT hash, deleted on stop. Fault injection (`fail_next`) reproduces what goes wrong with
-real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts, slow answers.
+real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts, slow answers, hung
+operations. `fail_after_change` makes the next change operation run on the engine and then go wrong
+(an error, garbled output, a dropped connection): the ambiguous failures only a read-back can settle.
+Like WinRM it refuses a Create beyond MaxShellsPerUser, so a client that leaks shells fails.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import json
 import os
 import re
 import shutil
@@ -32,12 +36,18 @@ import spnego
 from pypsrp.encryption import WinRMEncryption
 from spnego.channel_bindings import GssChannelBindings
 
+from avma_tui.core.operations import OPERATIONS
+from avma_tui.hyperv.transport import RemoteError
 from avma_tui.sim.engine import SimHost
+from avma_tui.sim.winrm.shell import RawOutput
 from avma_tui.sim.winrm.tls import make_certificate
 from avma_tui.sim.winrm.wsman import RECEIVE, WSManService
 
-FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive")
-_HTTP_FAULTS = ("drop", "401")
+AFTER_CHANGE_FAULTS = ("error", "not_json", "two_documents", "drop")
+FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive", "dribble", "hang")
+_HTTP_FAULTS = ("drop", "401", "dribble")
+#: Longest a dribbled answer trickles: bounded, so a test that forgets it never leaves a thread running.
+_DRIBBLE_STEPS = 4000
 _ENCRYPTED_TYPE = (
     'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
 )
@@ -50,21 +60,41 @@ _NTLM_ENV_LOCK = threading.Lock()
 class WinRMEndpoint:
     """A WinRM server for one SimHost, running on background threads until stop()."""
 
-    def __init__(self, engine: SimHost, *, username: str, password: str, https: bool = False, port: int = 0) -> None:
+    def __init__(
+        self,
+        engine: SimHost,
+        *,
+        username: str,
+        password: str,
+        https: bool = False,
+        port: int = 0,
+        keytab: Path | None = None,
+    ) -> None:
         self.engine = engine
+        #: With a keytab holding HTTP/<host name>, Kerberos is accepted beside NTLM (Negotiate picks it),
+        #: as a domain-joined Windows host does; the client must then reach this endpoint by that name.
+        self.keytab = keytab
         self.username = username
         self.https = https
         self.host = "127.0.0.1"
         self.port = port
         self.ca_cert_path: Path | None = None
         self.requests = 0
+        #: Who authenticated, in order (`alice@AVMA.TEST` for Kerberos, `DOMAIN\\user` for NTLM): tests read it.
+        self.principals: list[str] = []
         self.latency_ms = 0.0
         self.slow_receive_seconds = 5.0
+        self.dribble_seconds = 0.5
+        self.hang_seconds = 30.0
         self._password = password
         self._faults: list[str] = []
+        self._after_change: list[tuple[str, str]] = []
+        self._receiving = threading.Event()  # a Receive is being answered (set), or a Command started (clear)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._service = WSManService(self._run_op, self.host, self._stopping)
+        #: Every pipeline clients created: (shell id, operation or None when refused, UseLocalScope per command).
+        self.pipelines: list[tuple[str, str | None, tuple[bool | None, ...]]] = []
+        self._service = WSManService(self._run_op, self.host, self._stopping, self._op_pause, self._record_pipeline)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._tmp: Path | None = None
@@ -109,6 +139,7 @@ class WinRMEndpoint:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._service.forget_shells()  # hung operations end with their shells
         if self._server is not None:
             self._server.shutdown()
             self._server.close_connections()
@@ -130,11 +161,43 @@ class WinRMEndpoint:
     # --- knobs ---------------------------------------------------------------------------------
 
     def fail_next(self, kind: str, count: int = 1) -> None:
-        """Make the next `count` requests fail this way (slow_receive: the next Receives)."""
+        """Make the next `count` requests fail this way.
+
+        slow_receive: the next Receives answer after slow_receive_seconds; dribble: the next answer trickles
+        out a byte every dribble_seconds; hang: the next operation runs only after hang_seconds, or never
+        when its shell is deleted first.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self._lock:
             self._faults.extend([kind] * count)
+
+    @property
+    def max_shells_per_user(self) -> int:
+        """WinRM's MaxShellsPerUser: a Create beyond it gets Windows' QuotaLimit fault (default 30)."""
+        return self._service.max_shells_per_user
+
+    @max_shells_per_user.setter
+    def max_shells_per_user(self, value: int) -> None:
+        self._service.max_shells_per_user = value
+
+    def fail_after_change(self, kind: str, message: str = "The Hyper-V socket target process has ended.") -> None:
+        """The next change operation runs on the engine, then: `error` (the pipeline fails with `message`),
+        `not_json` (text that is not JSON), `two_documents` (its document twice), or `drop` (the connection
+        waiting for its answer is cut)."""
+        if kind not in AFTER_CHANGE_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(AFTER_CHANGE_FAULTS)}")
+        with self._lock:
+            self._after_change.append((kind, message))
+
+    def open_shells(self) -> int:
+        """How many remote shells are open (all users)."""
+        return self._service.shell_count()
+
+    def clear_faults(self) -> None:
+        """Forget injected faults not yet used."""
+        with self._lock:
+            self._faults.clear()
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -143,11 +206,25 @@ class WinRMEndpoint:
     # --- used by the request handler -----------------------------------------------------------
 
     def _take_fault(self, kinds: tuple[str, ...], action: str = "") -> str | None:
+        if action == RECEIVE:
+            self._receiving.set()
+        elif action:
+            self._receiving.clear()
         with self._lock:
             for index, kind in enumerate(self._faults):
                 if kind in kinds and (kind != "slow_receive" or action == RECEIVE):
                     return self._faults.pop(index)
         return None
+
+    def _op_pause(self) -> float:
+        """Seconds the next operation waits before it runs ("hang": hang_seconds, or until its shell is deleted)."""
+        if self._take_fault(("hang",)) is not None:
+            return self.hang_seconds
+        return 0.0
+
+    def _record_pipeline(self, shell_id: str, op: str | None, scopes: tuple[bool | None, ...]) -> None:
+        with self._lock:
+            self.pipelines.append((shell_id, op, scopes))
 
     def _serve(self, body: bytes, user: str) -> tuple[int, bytes]:
         with self._lock:
@@ -160,25 +237,54 @@ class WinRMEndpoint:
         )
 
     def _run_op(self, op: str, params: Any) -> Any:
-        return self.engine.run(op, params)
+        result = self.engine.run(op, params)
+        with self._lock:
+            fault = self._after_change.pop(0) if self._after_change and OPERATIONS[op].changes else None
+        if fault is None:
+            return result
+        kind, message = fault
+        if kind == "error":
+            raise RemoteError(message, "avma-tui.AfterChange")
+        if kind == "not_json":
+            return RawOutput(("The operation completed successfully.",))
+        if kind == "two_documents":
+            return RawOutput((json.dumps(result),) * 2)
+        # drop: cut the connection once the client waits for this answer (its Receive has arrived).
+        self._receiving.wait(5)
+        time.sleep(0.05)
+        if self._server is not None:
+            self._server.close_connections()
+        return result
 
     def _new_context(self) -> Any:
         bindings = GssChannelBindings(application_data=self._channel_binding) if self._channel_binding else None
         return spnego.server(protocol="negotiate", channel_bindings=bindings)
 
     def _step(self, context: Any | None, token: bytes) -> tuple[Any, bytes | None]:
-        """One NTLM leg with this endpoint's account file in effect; a new context when none is given."""
+        """One authentication leg with this endpoint's NTLM account file (and Kerberos keytab) in effect."""
+        settings = {"NTLM_USER_FILE": str(self._user_file)}
+        if self.keytab is not None:
+            settings["KRB5_KTNAME"] = f"FILE:{self.keytab}"
         with _NTLM_ENV_LOCK:
-            saved = os.environ.get("NTLM_USER_FILE")
-            os.environ["NTLM_USER_FILE"] = str(self._user_file)
+            saved = {name: os.environ.get(name) for name in settings}
+            os.environ.update(settings)
             try:
                 context = context or self._new_context()
                 return context, context.step(token)
             finally:
-                if saved is None:
-                    os.environ.pop("NTLM_USER_FILE", None)
-                else:
-                    os.environ["NTLM_USER_FILE"] = saved
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+
+    def accepts(self, principal: str) -> bool:
+        """Whether an authenticated client may use this host: the configured account, by its user part.
+
+        NTLM names it `user` or `DOMAIN\\user`, Kerberos `user@REALM`; the comparison ignores case, as Windows does.
+        """
+        user = principal.rpartition("\\")[2].partition("@")[0]
+        return user.casefold() == self.username.rpartition("\\")[2].partition("@")[0].casefold()
 
     def _basic_ok(self, encoded: str) -> bool:
         try:
@@ -259,6 +365,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(401, headers={"WWW-Authenticate": f"Negotiate {base64.b64encode(out or b'').decode()}"})
                 return
             self.user = str(context.client_principal or endpoint.username)
+            if not endpoint.accepts(self.user):  # a valid ticket of another account
+                self.context, self.user = None, None
+                self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+                return
+            with endpoint._lock:
+                endpoint.principals.append(self.user)
             final_token = out or b""
         elif scheme.lower() == "basic" and endpoint.https:
             if not endpoint._basic_ok(credentials):
@@ -297,7 +409,25 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Type"] = _ENCRYPTED_TYPE
         else:
             headers["Content-Type"] = "application/soap+xml;charset=UTF-8"
+        if fault == "dribble":
+            self._dribble(status, answer, headers)
+            return
         self._reply(status, answer, headers)
+
+    def _dribble(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """The answer, one byte every `dribble_seconds`: no single read of the client ever times out."""
+        self.close_connection = True
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        lines += [f"{name}: {value}" for name, value in {**headers, "Content-Length": str(len(body))}.items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        stopping = self.server.endpoint._stopping
+        for index in range(min(len(raw), _DRIBBLE_STEPS)):
+            if stopping.wait(self.server.endpoint.dribble_seconds):
+                return
+            try:
+                self.connection.sendall(raw[index : index + 1])
+            except OSError:
+                return  # the client gave up
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         try:
@@ -312,12 +442,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _ntlm_user_line(username: str, password: str) -> str:
-    """An smbpasswd-format line: the NT hash, never the password itself."""
-    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+    """An smbpasswd-format line for pyspnego's NTLM acceptor: the NT hash only, never the password.
 
-    lm, nt = lmowfv1(password).hex().upper(), ntowfv1(password).hex().upper()
+    The LM field is zeros (as in pyspnego's own example, spnego/_ntlm.py `_get_credential`): NTLMv2, the
+    only variant the acceptor checks here, needs the NT hash alone, and an LM hash is crackable in minutes.
+    """
+    from spnego._ntlm_raw.crypto import ntowfv1
+
     name = re.sub(r"[:\r\n]", "", username)
-    return f"{name}:1000:{lm}:{nt}:[U]:LCT-00000000\n"
+    return f"{name}:1000:{'0' * 32}:{ntowfv1(password).hex().upper()}:[U]:LCT-00000000\n"
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -18,9 +18,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from avma_tui.config import AUTH_KINDS, ConnectionSettings, load_profiles, save_profile
+from avma_tui.config import AUTH_KINDS, ConnectionSettings, read_profiles, save_profile
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.services.session import Session
+from avma_tui.services.targets import CURRENT_LOGON_AUTHS, remote_user
 from avma_tui.ui import safe
 from avma_tui.ui.messages import Connected
 from avma_tui.ui.workers import describe_error
@@ -85,7 +86,7 @@ class ConnectScreen(Screen[None]):
         super().__init__()
         self.open_session = open_session
         self.initial = settings
-        self.profiles = load_profiles()
+        self.profiles, self.profile_warnings = read_profiles()
 
     def compose(self) -> ComposeResult:
         start = self.initial or ConnectionSettings(host="")
@@ -133,6 +134,11 @@ class ConnectScreen(Screen[None]):
         self.query_one("#profiles-box").display = bool(self.profiles)
         target = "#password" if self.initial else "#host"
         self.query_one(target, Input).focus()
+        if self.profile_warnings:  # a damaged profiles file: the valid profiles are listed, the rest named here
+            more = len(self.profile_warnings) - 3
+            lines = [safe.clean(warning, limit=300) for warning in self.profile_warnings[:3]]
+            text = "\n".join(lines) + (f"\n…and {more} more" if more > 0 else "")
+            self.notify(text, title="Saved profiles", severity="warning", markup=False, timeout=15)
 
     @on(Checkbox.Changed, "#insecure")
     def _insecure_changed(self, event: Checkbox.Changed) -> None:
@@ -158,7 +164,7 @@ class ConnectScreen(Screen[None]):
         except FormError as err:
             self._status(Content.styled(str(err), "$text-error"))
             return
-        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), "…"))
+        self._status(safe.assemble("Connecting to ", (settings.url, "bold"), _as_whom(settings), "…"))
         self.query_one("#connect", Button).disabled = True
         self._connect(settings, self.query_one("#password", Input).value)
 
@@ -198,6 +204,14 @@ class ConnectScreen(Screen[None]):
             await _close_quietly(session)
         self._status(safe.assemble(("Could not connect: ", "bold $text-error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
+
+
+def _as_whom(settings: ConnectionSettings) -> str:
+    """as you: alice@CORP.EXAMPLE — when no user is given and the current logon will be used."""
+    if settings.username or settings.auth not in CURRENT_LOGON_AUTHS:
+        return ""
+    who = remote_user(settings)
+    return f" as you: {who}" if who else " as you (no Kerberos ticket found: run kinit, or enter a user)"
 
 
 async def _close_quietly(session: Session) -> None:

@@ -25,6 +25,7 @@ from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
 from avma_tui.core.model import Diagnosis
+from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
@@ -32,7 +33,7 @@ from avma_tui.services.session import Session
 from avma_tui.ui import safe
 
 
-def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Outcome]:
     """The target's state now and the re-check's outcome (see the module docstring)."""
     target = intent.get("target") or {}
     params = intent.get("params") or {}
@@ -40,7 +41,7 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
     if target.get("kind") == "vm":
         vmd = diagnosis.for_vm(str(target.get("id", "")))
         if vmd is None:
-            return {"present": False}, "unknown"
+            return {"present": False}, Outcome.UNKNOWN
         lic = vmd.vm.license.license
         state: dict[str, Any] = {
             "status": vmd.status.value,
@@ -61,15 +62,15 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
         }
         steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
     if not step_id:
-        return state, "unknown"
-    return state, "failed" if step_id in steps else "ok"
+        return state, Outcome.UNKNOWN
+    return state, Outcome.FAILED if step_id in steps else Outcome.OK
 
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
-    "ok": ("in effect: the problem it fixed is gone", "$text-success"),
-    "failed": ("not in effect: the problem is still there — fix it again", "$text-error"),
-    "unknown": ("cannot tell (the target is gone, or the record names no step)", "$text-warning"),
+    Outcome.OK: ("in effect: the problem it fixed is gone", "$text-success"),
+    Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$text-error"),
+    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$text-warning"),
 }
 
 

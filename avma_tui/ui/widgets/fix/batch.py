@@ -18,6 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static
 
+from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS
 from avma_tui.hyperv.transport import Credential, TransportError
 from avma_tui.services.audit import AuditError
@@ -269,7 +270,7 @@ class BatchFix(FixBody):
             label, style = OUTCOME_STYLE.get(result.outcome, (result.outcome, ""))
             self._set(account.vm_id, outcome=(label, style), detail=result.message)
             await self.service.recheck(account.vm_id)
-            if result.outcome != "ok":
+            if result.outcome is not Outcome.OK:
                 return
 
     def _set(

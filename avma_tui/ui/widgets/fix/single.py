@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from avma_tui.core.operations import KEY_OPS, Outcome
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from avma_tui.hyperv.transport import Credential, TransportError
 from avma_tui.services.audit import AuditError
@@ -42,11 +43,9 @@ if TYPE_CHECKING:
 
 #: A Windows product key as typed: five groups of five letters and digits.
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
-#: Operations after which the `k` flow goes on to trigger activation and wait for Licensed.
-KEY_OPS = frozenset({"install_key", "set_edition"})
 #: The wizard's buttons; each state shows a subset.
 BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
-MARKS = {"ok": ("✔", "$text-success"), "manual": ("•", "$text-accent")}
+MARKS = {Outcome.OK: ("✔", "$text-success"), Outcome.MANUAL: ("•", "$text-accent")}
 
 
 def failure_line(err: TransportError | AuditError | KeyError) -> Content:
@@ -60,8 +59,10 @@ def failure_line(err: TransportError | AuditError | KeyError) -> Content:
     return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$text-error")
 
 
-def _mark(outcome: str) -> tuple[str, str]:
-    return MARKS.get(outcome, ("✘", "$text-error") if outcome in ("failed", "unknown") else ("–", "$text-warning"))
+def _mark(outcome: Outcome) -> tuple[str, str]:
+    return MARKS.get(
+        outcome, ("✘", "$text-error") if outcome in (Outcome.FAILED, Outcome.UNKNOWN) else ("–", "$text-warning")
+    )
 
 
 class SingleFix(FixBody):
@@ -272,7 +273,7 @@ class SingleFix(FixBody):
     def _skip(self) -> None:
         if self.current is not None:
             self.tried.add(self.current.step.id)
-            self.history.append(StepResult(self.current.step, "skipped", "Skipped by you.", ""))
+            self.history.append(StepResult(self.current.step, Outcome.SKIPPED, "Skipped by you.", ""))
             self._advance()
 
     @on(Button.Pressed, "#stop")
@@ -391,7 +392,7 @@ class SingleFix(FixBody):
             await self._reread()
         except asyncio.CancelledError:
             if running is not None:
-                self._record(StepResult(running, "unknown", "Stopped by you.", "Re-check."))
+                self._record(StepResult(running, Outcome.UNKNOWN, "Stopped by you.", "Re-check."))
             self._end(Content.styled(self._stopped_text(running), "$text-warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
@@ -401,7 +402,7 @@ class SingleFix(FixBody):
 
     async def _follow_up(self, planned: PlannedStep, result: StepResult) -> PlannedStep | None:
         """In the `k` flow, after a new key: the activation step, unless the guest activated by itself already."""
-        if not (self.key_mode and result.outcome == "ok" and planned.step.op in KEY_OPS and self.vm_id):
+        if not (self.key_mode and result.outcome is Outcome.OK and planned.step.op in KEY_OPS and self.vm_id):
             return None
         await self.service.recheck(self.vm_id)
         return self._activation_step()
@@ -436,7 +437,7 @@ class SingleFix(FixBody):
     def _read(self, *, reset: bool) -> None:
         """Read the host again and re-plan; `reset` offers steps that did not succeed once more."""
         if reset:
-            self.tried -= {r.step.id for r in self.history if r.outcome != "ok"}
+            self.tried -= {r.step.id for r in self.history if r.outcome is not Outcome.OK}
         self.worker = self.run_worker(
             self._read_now(), name="fix-read", group="fix-read", exit_on_error=False, description="read the host"
         )
@@ -468,7 +469,7 @@ class SingleFix(FixBody):
         except (TransportError, AuditError) as err:
             self._end(failure_line(err))
             return
-        if result.outcome == "ok":
+        if result.outcome is Outcome.OK:
             self._record(result)
         self._end(result_text(result))
 

@@ -14,7 +14,9 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import Step, StepKind
+from avma_tui.hyperv.operations import step_script
 from avma_tui.services.fixing import StepResult
 from avma_tui.ui import safe
 
@@ -22,12 +24,12 @@ from avma_tui.ui import safe
 LINE_LIMIT = 400
 #: How each outcome reads in the wizard, and its colour.
 OUTCOME_STYLE = {
-    "ok": ("Done", "$text-success"),
-    "failed": ("Failed", "$text-error"),
-    "unknown": ("Outcome unknown", "$text-warning"),
-    "cancelled": ("Cancelled", "$text-warning"),
-    "skipped": ("Not run", "$text-warning"),
-    "manual": ("Yours to do", "$text-accent"),
+    Outcome.OK: ("Done", "$text-success"),
+    Outcome.FAILED: ("Failed", "$text-error"),
+    Outcome.UNKNOWN: ("Outcome unknown", "$text-warning"),
+    Outcome.CANCELLED: ("Cancelled", "$text-warning"),
+    Outcome.SKIPPED: ("Not run", "$text-warning"),
+    Outcome.MANUAL: ("Yours to do", "$text-accent"),
 }
 
 
@@ -96,7 +98,7 @@ class StepView(VerticalScroll):
         label = "Commands to run (c copies them):" if manual else f"PowerShell run on the host ({step.op}.ps1):"
         self._put("#step-code-label", Content(label))
         self._put("#step-commands", lines(step.script) if manual else None)
-        self._put("#step-script", None if manual else lines(step.script))
+        self._put("#step-script", None if manual else lines(step_script(step)))
         self.query_one("#step-script-box").display = not manual
         self.query_one("#step-params-label").display = bool(step.params) and not manual
         self._put("#step-params", params_table(step) if step.params and not manual else None)
