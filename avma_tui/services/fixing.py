@@ -66,6 +66,7 @@ from avma_tui.hyperv.transport import (
 )
 from avma_tui.services.audit import AuditLog, Target, redact
 from avma_tui.services.session import Session
+from avma_tui.services.snapshot import host_state, license_state, vm_state
 
 #: Longest piece of remote error text kept in a message.
 MAX_REMOTE_TEXT = 300
@@ -168,31 +169,6 @@ def _remote_text(err: BaseException) -> str:
     text = err.remote_message if isinstance(err, RemoteError) else str(err)
     text = redact({"text": " ".join(text.split())})["text"]
     return text if len(text) <= MAX_REMOTE_TEXT else text[: MAX_REMOTE_TEXT - 1] + "…"
-
-
-def _vm_state(vm: Vm | None, lic: GuestLicense | None = None) -> dict[str, Any]:
-    """The state the audit log records before and after a VM change."""
-    if vm is None:
-        return {}
-    state: dict[str, Any] = {
-        "state": vm.state,
-        "kvp_enabled": vm.kvp.enabled,
-        "kvp_status": vm.kvp.raw_status or vm.kvp.status.value,
-        "guest_os": vm.guest.os_name if vm.guest else None,
-    }
-    lic = lic or vm.license.license
-    if lic is not None:
-        state.update(
-            license_status=lic.status,
-            channel=lic.channel,
-            partial_product_key=lic.partial_product_key,
-            avma_host=lic.avma_host,
-        )
-    return state
-
-
-def _host_state(host: Host) -> dict[str, Any]:
-    return {"license_status": host.license_status, "partial_product_key": host.partial_product_key}
 
 
 class FixService:
@@ -319,7 +295,7 @@ class FixService:
         assert diagnosis is not None  # _precheck refreshed it
         vm = diagnosis.inventory.vm(vm_id) if vm_id and op.subject is Subject.VM else None
         target = Target("vm", vm.name, vm.id) if vm else Target("host", diagnosis.inventory.host.fqdn)
-        before = _vm_state(vm) if vm else _host_state(diagnosis.inventory.host)
+        before = vm_state(vm) if vm else host_state(diagnosis.inventory.host)
         params: dict[str, Any] = {"step": step.id, **dict(step.params)}
         if NEEDS_HOST_PRODUCT_KEY in step.needs and host_product_key:
             params[PRODUCT_KEY] = mask_key(host_product_key)
@@ -414,7 +390,7 @@ class FixService:
             phase="result",
             interaction=interaction,
             params={"step": step.id},
-            after=_vm_state(vmd.vm) if vmd else _host_state(diagnosis.inventory.host),
+            after=vm_state(vmd.vm) if vmd else host_state(diagnosis.inventory.host),
             outcome=outcome,
         )
         if unseen:
@@ -554,17 +530,12 @@ class FixService:
             if seen is not None and not isinstance(seen, GuestLicense):
                 return False, {}, "nothing read back yet"
             if seen is None:
-                return False, {"license_status": None}, "no product key is installed"
-            after = {
-                "license_status": seen.status,
-                "channel": seen.channel,
-                "partial_product_key": seen.partial_product_key,
-                "avma_host": seen.avma_host,
-            }
+                return False, license_state(None), "no product key is installed"
+            after = license_state(seen)
         elif op.read_back is ReadBack.HOST and isinstance(seen, Host):
-            after = _host_state(seen)
+            after = host_state(seen)
         elif op.read_back is ReadBack.VM and isinstance(seen, Vm):
-            after = _vm_state(seen)
+            after = vm_state(seen)
         else:
             return False, {}, "nothing read back yet"
         ok, detail = _CHECKS[op.check](self, step, seen)

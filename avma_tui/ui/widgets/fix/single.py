@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from avma_tui.core.catalog import license_status_name
 from avma_tui.core.operations import KEY_OPS, Outcome
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from avma_tui.hyperv.transport import Credential, TransportError
@@ -33,7 +34,7 @@ from avma_tui.services.plan import PlannedStep, next_step, plan_steps
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
-from avma_tui.ui.widgets.cells import LICENSE_STATUS, STATUS_WORDS, channel_name
+from avma_tui.ui.widgets.cells import STATUS_WORDS, channel_name
 from avma_tui.ui.widgets.fix.body import FixBody
 from avma_tui.ui.widgets.fix.step import StepView, lines, result_text
 from avma_tui.ui.workers import OPERATION_GROUP
@@ -226,7 +227,7 @@ class SingleFix(FixBody):
         parts.append((STATUS_WORDS[vmd.status], "bold"))
         lic = vmd.vm.license.license
         if lic is not None:
-            status = LICENSE_STATUS.get(lic.status, f"license status {lic.status}")
+            status = license_status_name(lic.status)
             parts += [f" — {status} on the ", (channel_name(lic), "bold"), " channel"]
             if lic.avma_host:
                 parts += [", AVMA host ", (lic.avma_host, "bold")]
