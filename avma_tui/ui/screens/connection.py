@@ -82,10 +82,13 @@ def profile_label(settings: ConnectionSettings) -> Content:
 class ConnectScreen(Screen[None]):
     """Connect to a Hyper-V host over WinRM; posts `Connected` once the first read worked."""
 
-    def __init__(self, open_session: SessionFactory, settings: ConnectionSettings | None = None) -> None:
+    def __init__(
+        self, open_session: SessionFactory, settings: ConnectionSettings | None = None, *, password: str = ""
+    ) -> None:
         super().__init__()
         self.open_session = open_session
         self.initial = settings
+        self._given_password = password  # from AVMA_PASSWORD: connect at once
         self.profiles, self.profile_warnings = read_profiles()
 
     def compose(self) -> ComposeResult:
@@ -139,6 +142,9 @@ class ConnectScreen(Screen[None]):
             lines = [safe.clean(warning, limit=300) for warning in self.profile_warnings[:3]]
             text = "\n".join(lines) + (f"\n…and {more} more" if more > 0 else "")
             self.notify(text, title="Saved profiles", severity="warning", markup=False, timeout=15)
+        if self.initial and self._given_password:
+            self.query_one("#password", Input).value, self._given_password = self._given_password, ""
+            self._submit()
 
     @on(Checkbox.Changed, "#insecure")
     def _insecure_changed(self, event: Checkbox.Changed) -> None:
