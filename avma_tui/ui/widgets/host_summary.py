@@ -5,17 +5,17 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from avma_tui.core.catalog import load_catalog
+from avma_tui.core.catalog import license_status_name, load_catalog
 from avma_tui.core.model import ClusterNode, Diagnosis
 from avma_tui.services.summary import tally
 from avma_tui.ui import safe
-from avma_tui.ui.widgets.cells import LICENSE_STATUS, SEVERITY_STYLE
+from avma_tui.ui.widgets.cells import SEVERITY_STYLE
 
 
 def _activation(status: int | None) -> Content:
     if status is None:
         return Content.styled("activation unknown", "$warning")
-    name = LICENSE_STATUS.get(status, f"status {status}")
+    name = license_status_name(status)
     return Content.styled(name, "$success" if status == 1 else "$error")
 
 
