@@ -48,6 +48,7 @@ CATEGORY_STYLE = {
     "fixed": "$text-success",
     "failed": "$text-error",
     "unknown": "$text-warning",
+    "not verified": "$text-warning",
     "stopped": "$text-warning",
 }
 GROUP_STYLE = {"run": "$text-success", "manual": "$text-accent", "refused": "$text-error", "host": "$text-warning"}
@@ -259,17 +260,27 @@ class BatchFix(FixBody):
             account.tried.add(step.id)
             account.running = step.title
             self._set(account.vm_id, step=step.title, outcome=("running", "$text-accent"), detail="")
-            result = await self.service.run_step(
-                account.vm_id,
-                step,
-                interaction=self.interaction,
-                on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
-            )
+            try:
+                result = await self.service.run_step(
+                    account.vm_id,
+                    step,
+                    interaction=self.interaction,
+                    on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
+                )
+            except asyncio.CancelledError:
+                stopped = self.service.stopped_result(account.vm_id, step)
+                if stopped is not None:
+                    account.results.append(stopped)
+                raise
             account.running = ""
             account.results.append(result)
             label, style = OUTCOME_STYLE.get(result.outcome, (result.outcome, ""))
             self._set(account.vm_id, outcome=(label, style), detail=result.message)
             await self.service.recheck(account.vm_id)
+            settled = self.service.settled_result(account.vm_id, step)
+            if settled is not None and result.outcome is not Outcome.OK:  # the re-check found it done after all
+                result = account.results[-1] = settled
+                self._set(account.vm_id, outcome=OUTCOME_STYLE[Outcome.OK], detail=settled.message)
             if result.outcome is not Outcome.OK:
                 return
 

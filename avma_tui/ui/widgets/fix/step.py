@@ -27,6 +27,7 @@ OUTCOME_STYLE = {
     Outcome.OK: ("Done", "$text-success"),
     Outcome.FAILED: ("Failed", "$text-error"),
     Outcome.UNKNOWN: ("Outcome unknown", "$text-warning"),
+    Outcome.NOT_VERIFIED: ("Not verified", "$text-warning"),
     Outcome.CANCELLED: ("Cancelled", "$text-warning"),
     Outcome.SKIPPED: ("Not run", "$text-warning"),
     Outcome.MANUAL: ("Yours to do", "$text-accent"),
