@@ -25,7 +25,7 @@ from avma_tui.services.targets import (
     seconds,
 )
 
-SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim")
+SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim", "doctor", "capture")
 #: Words typed for a command that is not one, and what was meant.
 COMMAND_WORDS = {
     "help": "--help",
@@ -149,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="avma-tui",
         description="See and fix Automatic Virtual Machine Activation (AVMA) on a Hyper-V host.",
-        epilog="Sub-commands: report, fix, audit, keys, unattend, sim serve (avma-tui SUB --help). "
+        epilog="Sub-commands: report, fix, audit, keys, unattend, doctor, capture, sim serve|import "
+        "(avma-tui SUB --help). "
         "A host whose name looks like a command: avma-tui -- NAME.",
         allow_abbrev=False,
     )
@@ -191,8 +192,16 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
             help="how long to wait for a change to read back (1-3600; default 120)",
         )
     elif name == "audit":
-        parser.description = "The tamper-evident audit log."
+        from avma_tui.config import audit_path
+
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the path on one line, unwrapped
+        parser.description = (
+            f"The tamper-evident audit log. It is here:\n  {audit_path()}\n"
+            "(AVMA_TUI_HOME=DIR makes it DIR/data/audit/audit.jsonl.)"
+        )
         sub = parser.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+        where = sub.add_parser("path", help="print where the audit log is (whether or not it exists yet)")
+        _add_debug(where, nested=True)
         verify = sub.add_parser("verify", help="walk the hash chain")
         verify.add_argument(
             "--head", metavar="HASH", help="an earlier head hash (or its first 12+ characters) that must be there"
@@ -223,7 +232,32 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
         serve.add_argument("--https", action="store_true", help="serve HTTPS with a generated certificate")
         serve.add_argument("--user", default="admin", help="the account to accept (password: AVMA_SIM_PASSWORD)")
         _add_debug(serve, nested=True)
+        imported = sub.add_parser("import", help="turn a capture into an editable scenario file")
+        imported.add_argument("capture", metavar="CAPTURE", help="a file written by avma-tui capture")
+        imported.add_argument("--output", metavar="SCENARIO.toml", required=True)
+        _add_debug(imported, nested=True)
+    elif name == "doctor":
+        parser.description = "Read-only checks before (or after) a connection fails: one line each, with the fix."
+        _add_target(parser)
+        parser.add_argument("--guest-user", help="also probe one guest over PowerShell Direct (AVMA_GUEST_PASSWORD)")
+    elif name == "capture":
+        parser.description = "Record what a host answers to every read, redacted, as a file that replays."
+        _add_target(parser)
+        parser.add_argument("--output", metavar="FILE", required=True, help="the capture file (gzip JSON)")
+        parser.add_argument("--guest-user", help="read guest licenses and probe one guest (AVMA_GUEST_PASSWORD)")
+        parser.add_argument("--anonymize", action="store_true", help="replace host, domain, VM and user names")
     return parser
+
+
+def _audit_path(args: argparse.Namespace) -> int:
+    """`avma-tui audit path`: the log's path on stdout (for scripts: `tail -f "$(avma-tui audit path)"`)."""
+    from avma_tui.config import audit_path
+
+    path = audit_path()
+    print(path)
+    if not path.exists():
+        print("(not created yet: the first connection creates it)", file=sys.stderr)
+    return 0
 
 
 def _dispatch(name: str, args: argparse.Namespace) -> int:
@@ -231,6 +265,8 @@ def _dispatch(name: str, args: argparse.Namespace) -> int:
         from avma_tui.services.report import run
     elif name == "fix":
         from avma_tui.cli.fix import run
+    elif name == "audit" and args.audit_command == "path":
+        run = _audit_path
     elif name == "audit":
         from avma_tui.cli.audit import run
     elif name == "keys":
@@ -239,6 +275,10 @@ def _dispatch(name: str, args: argparse.Namespace) -> int:
         from avma_tui.cli.catalog import unattend as run
     elif name == "sim":
         from avma_tui.cli.sim import run
+    elif name == "doctor":
+        from avma_tui.cli.doctor import run
+    elif name == "capture":
+        from avma_tui.cli.capture import run
     else:
         from avma_tui.ui.app import run
     return run(args)

@@ -263,6 +263,8 @@ class _Connection:
         self._pool: RunspacePool | None = None
         self._accepted = False
         self._answered = False
+        #: How this connection authenticated ("kerberos", "ntlm", "basic", "credssp"), once it did.
+        self.mechanism: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -355,6 +357,7 @@ class _Connection:
         self._pool = pool
         pool.open()
         pool.exchange_keys()  # PSCredential parameters are sent as encrypted SecureStrings
+        self.mechanism = _mechanism(self._wsman)
         return pool
 
     def _invoke(self, op: str, params: Mapping[str, Any], control: _Control) -> Any:
@@ -440,6 +443,11 @@ class PsrpTransport:
         self._password = password
         self._conn: _Connection | None = None
         self._running: set[_Control] = set()
+
+    @property
+    def mechanism(self) -> str | None:
+        """How the current connection authenticated ("kerberos", "ntlm", …), or None before it did."""
+        return self._conn.mechanism if self._conn is not None else None
 
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run `op` on the connection's worker thread; bounded by settings.timeout, whatever the host does
@@ -731,3 +739,17 @@ def _network_reason(err: BaseException) -> str:
 
 def _scrub(text: str, password: str) -> str:
     return text.replace(password, "***") if password else text
+
+
+def _mechanism(wsman: WSMan | None) -> str | None:
+    """What authentication a connected WSMan used: Negotiate resolves to "kerberos" or "ntlm"."""
+    session = getattr(getattr(wsman, "transport", None), "session", None)
+    auth = getattr(session, "auth", None)
+    if auth is None:
+        return None
+    for context in getattr(auth, "contexts", {}).values():
+        protocol = getattr(context, "negotiated_protocol", None)
+        if protocol:
+            return str(protocol)
+    name = type(auth).__name__.lower()
+    return "basic" if "basic" in name else "credssp" if "credssp" in name else None

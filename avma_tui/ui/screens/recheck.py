@@ -30,6 +30,7 @@ from avma_tui.core.remedies import plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
 from avma_tui.services.session import Session
+from avma_tui.services.snapshot import host_state, vm_state
 from avma_tui.ui import safe
 
 
@@ -42,24 +43,15 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
         vmd = diagnosis.for_vm(str(target.get("id", "")))
         if vmd is None:
             return {"present": False}, Outcome.UNKNOWN
-        lic = vmd.vm.license.license
         state: dict[str, Any] = {
+            **vm_state(vmd.vm),
             "status": vmd.status.value,
             "findings": [f.code for f in vmd.findings],
-            "state": vmd.vm.state,
-            "kvp_enabled": vmd.vm.kvp.enabled,
-            "license_status": lic.status if lic else None,
-            "channel": lic.channel if lic else None,
-            "partial_product_key": lic.partial_product_key if lic else None,
         }
         steps = {s.id for r in plan_for_vm(diagnosis, vmd.vm.id) for s in r.steps}
     else:
         host = diagnosis.inventory.host
-        state = {
-            "license_status": host.license_status,
-            "partial_product_key": host.partial_product_key,
-            "findings": [f.code for f in diagnosis.host_findings],
-        }
+        state = {**host_state(host), "findings": [f.code for f in diagnosis.host_findings]}
         steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
     if not step_id:
         return state, Outcome.UNKNOWN

@@ -12,32 +12,14 @@ from typing import Any
 
 from textual.content import Content
 
+from avma_tui.core.catalog import GRACE_STATES, license_status_name
+from avma_tui.core.catalog import channel_name as catalog_channel_name
 from avma_tui.core.model import GuestLicense, KvpStatus, LicenseState, Severity, Vm, VmDiagnosis, VmStatus
 from avma_tui.ui import safe
 
 Cell = tuple[Content, Any]
 
 SEVERITY_STYLE = {Severity.ERROR: "$error", Severity.WARNING: "$warning", Severity.INFO: "$text-muted"}
-
-#: SoftwareLicensingProduct.LicenseStatus names, as slmgr shows them.
-LICENSE_STATUS = {
-    0: "Unlicensed",
-    1: "Licensed",
-    2: "OOB grace",
-    3: "OOT grace",
-    4: "Non-genuine grace",
-    5: "Notification",
-    6: "Extended grace",
-}
-GRACE_STATES = frozenset({2, 3, 4, 6})
-
-_CHANNELS = {
-    "VIRTUAL_MACHINE_ACTIVATION": "AVMA",
-    "VOLUME_KMSCLIENT": "KMS client",
-    "VOLUME_MAK": "MAK",
-    "RETAIL": "Retail",
-    "TIMEBASED_EVAL": "Evaluation",
-}
 
 _STATUS_ORDER = {
     VmStatus.NOT_ACTIVATED: 0,
@@ -63,10 +45,7 @@ _STATE_STYLE = {"Running": "$success", "Off": "$text-muted", "Saved": "$warning"
 
 def channel_name(lic: GuestLicense) -> str:
     """A short channel name (AVMA, KMS client, MAK, OEM…); unknown tokens are kept, cleaned."""
-    token = lic.channel
-    if token.startswith("OEM"):
-        return "OEM"
-    return _CHANNELS.get(token, safe.clean(token, 24) or "?")
+    return catalog_channel_name(lic.channel) or safe.clean(lic.channel, 24) or "?"
 
 
 def grace_days(lic: GuestLicense) -> int:
@@ -117,7 +96,7 @@ def activation_cell(diag: VmDiagnosis) -> Cell:
     order = _STATUS_ORDER[diag.status]
     if diag.status is VmStatus.NOT_ELIGIBLE:
         lic = read.license if read.state is LicenseState.READ else None
-        label = f"{LICENSE_STATUS.get(lic.status, '?')} · {channel_name(lic)}" if lic else "not eligible"
+        label = f"{license_status_name(lic.status)} · {channel_name(lic)}" if lic else "not eligible"
         return Content.styled(label, "$text-muted"), (order, 0)
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read", "$text-muted"), (order, 0)
@@ -132,7 +111,7 @@ def activation_cell(diag: VmDiagnosis) -> Cell:
         return Content.styled(f"Licensed · {channel}", style), (order, 0)
     if lic.status in GRACE_STATES:
         return Content.styled(f"Grace {grace_days(lic)}d · {channel}", "$warning"), (order, grace_days(lic))
-    status = LICENSE_STATUS.get(lic.status, f"status {lic.status}")
+    status = license_status_name(lic.status)
     return Content.styled(f"{status} · {channel}", "$error"), (order, 0)
 
 

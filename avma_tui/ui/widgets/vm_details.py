@@ -15,9 +15,10 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
+from avma_tui.core.catalog import GRACE_STATES, license_status_name
 from avma_tui.core.model import Diagnosis, LicenseState, VmDiagnosis
 from avma_tui.ui import safe
-from avma_tui.ui.widgets.cells import GRACE_STATES, LICENSE_STATUS, channel_name, grace_days
+from avma_tui.ui.widgets.cells import channel_name, grace_days
 from avma_tui.ui.widgets.findings_text import finding_widgets
 
 Part = str | Content | tuple[object, str]
@@ -32,7 +33,7 @@ def license_line(diag: VmDiagnosis) -> Content:
     lic = read.license
     if lic is None:
         return Content.styled("no product key installed", "$error")
-    parts: list[Part] = [LICENSE_STATUS.get(lic.status, f"status {lic.status}"), " · ", channel_name(lic)]
+    parts: list[Part] = [license_status_name(lic.status), " · ", channel_name(lic)]
     if lic.status in GRACE_STATES:
         parts.append(f" · {grace_days(lic)} days of grace left")
     if lic.reason:
