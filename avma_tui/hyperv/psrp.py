@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import queue
+import re
 import socket
 import threading
 import time
@@ -615,7 +616,7 @@ class PsrpTransport:
             )
         else:
             message = TransportError(f"{op} on {url} failed: {type(err).__name__}: {_short(err)}")
-        return type(message)(_scrub(str(message), self._password))
+        return type(message)(scrub(str(message), self._password))
 
 
 def _retryable(op: str, err: BaseException, accepted: bool) -> bool:
@@ -737,8 +738,23 @@ def _network_reason(err: BaseException) -> str:
     return _short(err)
 
 
-def _scrub(text: str, password: str) -> str:
-    return text.replace(password, "***") if password else text
+#: A password shorter than this is not scrubbed from messages: replacing every "x" would mangle host
+#: names and words (issue 15) while hiding nothing worth hiding.
+SCRUB_MIN_LENGTH = 4
+
+
+def scrub(text: str, password: str) -> str:
+    """`text` with every whole occurrence of `password` replaced by `***`.
+
+    Whole: a password that begins (ends) with a letter or digit must not follow (precede) another
+    one, so a password that happens to be part of a host name or a word leaves that word alone; a
+    password of fewer than SCRUB_MIN_LENGTH characters is not looked for at all.
+    """
+    if len(password) < SCRUB_MIN_LENGTH:
+        return text
+    before = r"(?<![^\W_])" if password[0].isalnum() else ""
+    after = r"(?![^\W_])" if password[-1].isalnum() else ""
+    return re.sub(before + re.escape(password) + after, "***", text)
 
 
 def _mechanism(wsman: WSMan | None) -> str | None:
