@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ from avma_tui.services.targets import open_simulated, remote_user, scenario_path
 from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
+from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
@@ -67,10 +69,12 @@ class AvmaApp(App[None]):
         refresh_interval: float = 30.0,
         clock: Callable[[], datetime] = datetime.now,
         connector: Connector = open_host,
+        password: str = "",
     ) -> None:
         super().__init__()
         self.session = session
         self.settings = settings
+        self._password = password  # AVMA_PASSWORD for `settings`: handed to the connection screen, never saved
         self.refresh_interval = refresh_interval
         self.clock = clock
         self.connector = connector
@@ -83,12 +87,19 @@ class AvmaApp(App[None]):
         self._failures = 0  # refreshes failed in a row: the auto-refresh backs off
         self._read_at = ""
         self._recheck_offered = False
+        for theme in UNMEASURABLE_THEMES:
+            self.unregister_theme(theme)
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables with every text colour readable on every background (ui/palette.py)."""
+        return readable_variables(super().get_css_variables())
 
     def on_mount(self) -> None:
         if self.session is not None:
             self.push_screen(DashboardScreen(self.session))
         else:
-            self.push_screen(ConnectScreen(self._open_session, self.settings))
+            self.push_screen(ConnectScreen(self._open_session, self.settings, password=self._password))
+            self._password = ""
 
     def _open_session(self, settings: ConnectionSettings, password: str) -> Session:
         """The connection screen's way to a session: this app's connector and audit log."""
@@ -318,15 +329,23 @@ class AvmaApp(App[None]):
         self.exit()
 
 
-def run(args: argparse.Namespace) -> int:
-    """`avma-tui [--demo | --scenario FILE | HOST …]`: a bad target fails here, before the screen opens."""
+def build(args: argparse.Namespace) -> AvmaApp:
+    """The app for `avma-tui [--demo | --scenario FILE | HOST …]`; a bad target fails here, before the screen opens.
+
+    A HOST given on the command line with AVMA_PASSWORD set connects at once with that password (as
+    `report` does); the password stays in memory and is never written to the profiles or the log.
+    """
     path = scenario_path(args)
     if path is not None:
         from avma_tui.services.audit import AuditLog
 
-        app = AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
-    else:
-        settings = settings_from_args(args) if args.host else None
-        app = AvmaApp(settings=settings, refresh_interval=args.refresh)
+        return AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
+    settings = settings_from_args(args) if args.host else None
+    password = os.environ.get("AVMA_PASSWORD", "") if settings else ""
+    return AvmaApp(settings=settings, refresh_interval=args.refresh, password=password)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = build(args)
     app.run()
     return app.return_code or 0

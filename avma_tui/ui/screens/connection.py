@@ -82,10 +82,13 @@ def profile_label(settings: ConnectionSettings) -> Content:
 class ConnectScreen(Screen[None]):
     """Connect to a Hyper-V host over WinRM; posts `Connected` once the first read worked."""
 
-    def __init__(self, open_session: SessionFactory, settings: ConnectionSettings | None = None) -> None:
+    def __init__(
+        self, open_session: SessionFactory, settings: ConnectionSettings | None = None, *, password: str = ""
+    ) -> None:
         super().__init__()
         self.open_session = open_session
         self.initial = settings
+        self._given_password = password  # from AVMA_PASSWORD: connect at once
         self._failed: tuple[ConnectionSettings, str] | None = None  # the last failed attempt, for Run checks
         self.profiles, self.profile_warnings = read_profiles()
 
@@ -144,6 +147,9 @@ class ConnectScreen(Screen[None]):
             lines = [safe.clean(warning, limit=300) for warning in self.profile_warnings[:3]]
             text = "\n".join(lines) + (f"\n…and {more} more" if more > 0 else "")
             self.notify(text, title="Saved profiles", severity="warning", markup=False, timeout=15)
+        if self.initial and self._given_password:
+            self.query_one("#password", Input).value, self._given_password = self._given_password, ""
+            self._submit()
 
     @on(Checkbox.Changed, "#insecure")
     def _insecure_changed(self, event: Checkbox.Changed) -> None:
@@ -167,7 +173,7 @@ class ConnectScreen(Screen[None]):
         try:
             settings = self._settings()
         except FormError as err:
-            self._status(Content.styled(str(err), "$error"))
+            self._status(Content.styled(str(err), "$text-error"))
             return
         self._status(safe.assemble("Connecting to ", (settings.url, "bold"), _as_whom(settings), "…"))
         self.query_one("#connect", Button).disabled = True
@@ -209,7 +215,7 @@ class ConnectScreen(Screen[None]):
             problem = f"{host.fqdn} is not a Hyper-V host: the Hyper-V role is not installed."
         if session is not None:
             await _close_quietly(session)
-        self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
+        self._status(safe.assemble(("Could not connect: ", "bold $text-error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
         self._failed = (settings, password)
         self.query_one("#run-checks").display = True
@@ -242,7 +248,7 @@ class ConnectScreen(Screen[None]):
             self.query_one("#run-checks", Button).disabled = False
 
 
-_CHECK_STYLE = {"ok": "$success", "fail": "$error", "skip": "$text-muted"}
+_CHECK_STYLE = {"ok": "$text-success", "fail": "$text-error", "skip": "$text-muted"}
 
 
 def _as_whom(settings: ConnectionSettings) -> str:
