@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import queue
+import re
 import socket
 import threading
 import time
@@ -262,6 +263,8 @@ class _Connection:
         self._sockets: _Sockets | None = None
         self._pool: RunspacePool | None = None
         self._accepted = False
+        #: How this connection authenticated ("kerberos", "ntlm", "basic", "credssp"), once it did.
+        self.mechanism: str | None = None
 
     # --- worker thread only ---------------------------------------------------------------------
 
@@ -349,6 +352,7 @@ class _Connection:
         self._pool = pool
         pool.open()
         pool.exchange_keys()  # PSCredential parameters are sent as encrypted SecureStrings
+        self.mechanism = _mechanism(self._wsman)
         return pool
 
     def _invoke(self, op: str, params: Mapping[str, Any], control: _Control) -> Any:
@@ -433,6 +437,11 @@ class PsrpTransport:
         self._password = password
         self._conn: _Connection | None = None
         self._running: set[_Control] = set()
+
+    @property
+    def mechanism(self) -> str | None:
+        """How the current connection authenticated ("kerberos", "ntlm", …), or None before it did."""
+        return self._conn.mechanism if self._conn is not None else None
 
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run `op` on the connection's worker thread; bounded by settings.timeout, whatever the host does
@@ -586,7 +595,7 @@ class PsrpTransport:
             )
         else:
             message = TransportError(f"{op} on {url} failed: {type(err).__name__}: {_short(err)}")
-        return type(message)(_scrub(str(message), self._password))
+        return type(message)(scrub(str(message), self._password))
 
 
 def _retryable(op: str, err: BaseException, accepted: bool) -> bool:
@@ -698,5 +707,34 @@ def _network_reason(err: BaseException) -> str:
     return _short(err)
 
 
-def _scrub(text: str, password: str) -> str:
-    return text.replace(password, "***") if password else text
+#: A password shorter than this is not scrubbed from messages: replacing every "x" would mangle host
+#: names and words (issue 15) while hiding nothing worth hiding.
+SCRUB_MIN_LENGTH = 4
+
+
+def scrub(text: str, password: str) -> str:
+    """`text` with every whole occurrence of `password` replaced by `***`.
+
+    Whole: a password that begins (ends) with a letter or digit must not follow (precede) another
+    one, so a password that happens to be part of a host name or a word leaves that word alone; a
+    password of fewer than SCRUB_MIN_LENGTH characters is not looked for at all.
+    """
+    if len(password) < SCRUB_MIN_LENGTH:
+        return text
+    before = r"(?<![^\W_])" if password[0].isalnum() else ""
+    after = r"(?![^\W_])" if password[-1].isalnum() else ""
+    return re.sub(before + re.escape(password) + after, "***", text)
+
+
+def _mechanism(wsman: WSMan | None) -> str | None:
+    """What authentication a connected WSMan used: Negotiate resolves to "kerberos" or "ntlm"."""
+    session = getattr(getattr(wsman, "transport", None), "session", None)
+    auth = getattr(session, "auth", None)
+    if auth is None:
+        return None
+    for context in getattr(auth, "contexts", {}).values():
+        protocol = getattr(context, "negotiated_protocol", None)
+        if protocol:
+            return str(protocol)
+    name = type(auth).__name__.lower()
+    return "basic" if "basic" in name else "credssp" if "credssp" in name else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -62,6 +63,7 @@ class AvmaApp(App[None]):
         refresh_interval: float = 30.0,
         clock: Callable[[], datetime] = datetime.now,
         connector: Connector = open_host,
+        password: str = "",
         fix_timing: FixTiming = FixTiming(),  # noqa: B008 - frozen
     ) -> None:
         """`fix_timing`: how long each change may take to read back and how often it is read (tests shorten it)."""
@@ -69,6 +71,7 @@ class AvmaApp(App[None]):
         self.fix_timing = fix_timing
         self.session = session
         self.settings = settings
+        self._password = password  # AVMA_PASSWORD for `settings`: handed to the connection screen, never saved
         self.refresh_interval = refresh_interval
         self.clock = clock
         self.connector = connector
@@ -84,7 +87,8 @@ class AvmaApp(App[None]):
         if self.session is not None:
             self.push_screen(DashboardScreen(self.session))
         else:
-            self.push_screen(ConnectScreen(self._open_session, self.settings))
+            self.push_screen(ConnectScreen(self._open_session, self.settings, password=self._password))
+            self._password = ""
 
     def _open_session(self, settings: ConnectionSettings, password: str) -> Session:
         """The connection screen's way to a session: this app's connector and audit log."""
@@ -267,15 +271,23 @@ class AvmaApp(App[None]):
         self.exit()
 
 
-def run(args: argparse.Namespace) -> int:
-    """`avma-tui [--demo | --scenario FILE | HOST …]`: a bad target fails here, before the screen opens."""
+def build(args: argparse.Namespace) -> AvmaApp:
+    """The app for `avma-tui [--demo | --scenario FILE | HOST …]`; a bad target fails here, before the screen opens.
+
+    A HOST given on the command line with AVMA_PASSWORD set connects at once with that password (as
+    `report` does); the password stays in memory and is never written to the profiles or the log.
+    """
     path = scenario_path(args)
     if path is not None:
         from avma_tui.services.audit import AuditLog
 
-        app = AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
-    else:
-        settings = settings_from_args(args) if args.host else None
-        app = AvmaApp(settings=settings, refresh_interval=args.refresh)
+        return AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
+    settings = settings_from_args(args) if args.host else None
+    password = os.environ.get("AVMA_PASSWORD", "") if settings else ""
+    return AvmaApp(settings=settings, refresh_interval=args.refresh, password=password)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = build(args)
     app.run()
     return app.return_code or 0

@@ -15,6 +15,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
+from avma_tui.core.operations import OPERATIONS
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.paths import asset
@@ -87,9 +88,7 @@ def visible_buttons(app: AvmaApp) -> set[str]:
 
 
 #: The operations that change something on the host (docs/operations.md).
-CHANGES = frozenset(
-    {"enable_kvp", "start_vm", "start_guest_kvp", "install_key", "activate_guest", "set_edition", "activate_host"}
-)
+CHANGES = frozenset(name for name, op in OPERATIONS.items() if op.changes)
 
 
 class Gate:

@@ -125,6 +125,8 @@ def _result(outcome: str, title: str = "step") -> StepResult:
         (["skipped"], {}, "failed"),
         (["ok", "unknown"], {}, "unknown"),
         (["ok"], {"interrupted": "Install the key"}, "unknown"),
+        (["ok", "not verified"], {"interrupted": "Start the VM"}, "not verified"),
+        (["not verified", "unknown"], {}, "unknown"),
         ([], {"problem": "reading the host failed: gone"}, "failed"),
     ],
 )

@@ -44,7 +44,13 @@ from avma_tui.ui.workers import OPERATION_GROUP
 
 #: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
 COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))
-CATEGORY_STYLE = {"fixed": "$success", "failed": "$error", "unknown": "$warning", "stopped": "$warning"}
+CATEGORY_STYLE = {
+    "fixed": "$success",
+    "failed": "$error",
+    "unknown": "$warning",
+    "not verified": "$warning",
+    "stopped": "$warning",
+}
 GROUP_STYLE = {"run": "$success", "manual": "$accent", "refused": "$error", "host": "$warning"}
 #: How many VM names a plan line lists before it says "and N more".
 NAMES_SHOWN = 6
@@ -252,17 +258,27 @@ class BatchFix(FixBody):
             account.tried.add(step.id)
             account.running = step.title
             self._set(account.vm_id, step=step.title, outcome=("running", "$accent"), detail="")
-            result = await self.service.run_step(
-                account.vm_id,
-                step,
-                interaction=self.interaction,
-                on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
-            )
+            try:
+                result = await self.service.run_step(
+                    account.vm_id,
+                    step,
+                    interaction=self.interaction,
+                    on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
+                )
+            except asyncio.CancelledError:
+                stopped = self.service.stopped_result(account.vm_id, step)
+                if stopped is not None:
+                    account.results.append(stopped)
+                raise
             account.running = ""
             account.results.append(result)
             label, style = OUTCOME_STYLE.get(result.outcome, (result.outcome, ""))
             self._set(account.vm_id, outcome=(label, style), detail=result.message)
             await self.service.recheck(account.vm_id)
+            settled = self.service.settled_result(account.vm_id, step)
+            if settled is not None and result.outcome is not Outcome.OK:  # the re-check found it done after all
+                result = account.results[-1] = settled
+                self._set(account.vm_id, outcome=OUTCOME_STYLE[Outcome.OK], detail=settled.message)
             if result.outcome is not Outcome.OK:
                 return
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
 #: The wizard's buttons; each state shows a subset.
 BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
-MARKS = {Outcome.OK: ("✔", "$success"), Outcome.MANUAL: ("•", "$accent")}
+MARKS = {Outcome.OK: ("✔", "$success"), Outcome.MANUAL: ("•", "$accent"), Outcome.NOT_VERIFIED: ("?", "$warning")}
 
 
 def failure_line(err: TransportError | AuditError | KeyError) -> Content:
@@ -215,6 +215,13 @@ class SingleFix(FixBody):
         diagnosis = self.diagnosis
         if diagnosis is None:
             return Content("Reading the host…")
+        unsettled = [r for r in self.history if r.outcome in (Outcome.UNKNOWN, Outcome.NOT_VERIFIED)]
+        if unsettled:  # never "Nothing left to do" while a change may be under way
+            last = unsettled[-1]
+            state = "is not verified" if last.outcome is Outcome.NOT_VERIFIED else "has an unknown outcome"
+            return safe.assemble(
+                (f"“{last.step.title}” {state}.", "bold $warning"), " Re-check to see whether it took effect."
+            )
         if self.vm_id is None:
             left = len(diagnosis.host_findings)
             return Content(f"Nothing left to do here. The host has {left} finding(s) left.")
@@ -388,11 +395,14 @@ class SingleFix(FixBody):
                 running = None
                 results.append(result)
                 self._record(result)
-            await self._reread()
+            settled = {r.step.id: r for r in await self._reread()}
+            results = [settled.get(r.step.id, r) for r in results]
         except asyncio.CancelledError:
+            stopped = None
             if running is not None:
-                self._record(StepResult(running, Outcome.UNKNOWN, "Stopped by you.", "Re-check."))
-            self._end(Content.styled(self._stopped_text(running), "$warning"))
+                stopped = self.service.stopped_result(vm_id if running is planned.step else self.vm_id, running)
+                self._record(stopped or StepResult(running, Outcome.SKIPPED, "Stopped before it started.", ""))
+            self._end(Content.styled(self._stopped_text(running, stopped), "$warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
             self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
@@ -419,18 +429,41 @@ class SingleFix(FixBody):
         self.history.append(result)
         self.tried.add(result.step.id)
 
-    async def _reread(self) -> None:
+    async def _reread(self) -> list[StepResult]:
+        """Read the host again; the steps whose unknown outcome the fresh read settled (their rows updated)."""
         if self.vm_id is not None:
             await self.service.recheck(self.vm_id)
         else:
-            await self.session.refresh()
+            await self.service.refresh()
+        return self._apply_settled()
 
-    def _stopped_text(self, running: Step | None) -> str:
+    def _apply_settled(self) -> list[StepResult]:
+        """Replace each unsettled result in the step list by what a re-check found, when it found the change done."""
+        settled = []
+        for index, result in enumerate(self.history):
+            if result.outcome not in (Outcome.UNKNOWN, Outcome.NOT_VERIFIED, Outcome.FAILED):
+                continue
+            found = self.service.settled_result(self.vm_id, result.step) or self.service.settled_result(
+                None, result.step
+            )
+            if found is not None:
+                self.history[index] = found
+                settled.append(found)
+        return settled
+
+    def _stopped_text(self, running: Step | None, stopped: StepResult | None) -> str:
         if running is None:
             return "Stopped between steps: nothing was running. Re-check to see where the target stands."
+        if stopped is None:
+            return f"Stopped before “{running.title}” started: nothing was changed."
+        if stopped.outcome is Outcome.NOT_VERIFIED:
+            return (
+                f"Stopped while verifying “{running.title}”: the change ran, but it is not verified (the audit "
+                "log says so). Re-check to see whether it took effect."
+            )
         return (
-            f"Stopped while “{running.title}” ran. If the change had started, its outcome is unknown: "
-            "the audit log says so; re-check to see where the target stands."
+            f"Stopped while “{running.title}” ran: its outcome is unknown (the audit log says so). "
+            "Re-check to see where the target stands."
         )
 
     def _read(self, *, reset: bool) -> None:
@@ -444,11 +477,11 @@ class SingleFix(FixBody):
     async def _read_now(self) -> None:
         self._begin("Reading the host")
         try:
-            await self._reread()
+            settled = await self._reread()
         except (TransportError, AuditError, KeyError) as err:
             self._end(failure_line(err))
             return
-        self._end(None)
+        self._end(Content("\n\n").join(result_text(r) for r in settled) if settled else None)
 
     def _confirm_manual(self, planned: PlannedStep) -> None:
         self.worker = self.run_worker(

@@ -27,6 +27,7 @@ OUTCOME_STYLE = {
     Outcome.OK: ("Done", "$success"),
     Outcome.FAILED: ("Failed", "$error"),
     Outcome.UNKNOWN: ("Outcome unknown", "$warning"),
+    Outcome.NOT_VERIFIED: ("Not verified", "$warning"),
     Outcome.CANCELLED: ("Cancelled", "$warning"),
     Outcome.SKIPPED: ("Not run", "$warning"),
     Outcome.MANUAL: ("Yours to do", "$accent"),
