@@ -33,6 +33,7 @@ from avma_tui.services.targets import open_simulated, remote_user, scenario_path
 from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
+from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
@@ -82,6 +83,12 @@ class AvmaApp(App[None]):
         self._refresh_worker: Worker[Diagnosis | None] | None = None
         self._memory_settled = False
         self._recheck_offered = False
+        for theme in UNMEASURABLE_THEMES:
+            self.unregister_theme(theme)
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables with every text colour readable on every background (ui/palette.py)."""
+        return readable_variables(super().get_css_variables())
 
     def on_mount(self) -> None:
         if self.session is not None:

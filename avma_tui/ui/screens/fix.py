@@ -33,7 +33,7 @@ class FixWizardScreen(ModalScreen[None]):
     FixWizardScreen { align: center middle; }
     FixWizardScreen > #fix-dialog {
         width: 100%; height: 100%; background: $surface; border: round $primary;
-        border-title-style: bold; padding: 0 1;
+        border-title-color: $text-primary; border-title-style: bold; padding: 0 1;
     }
     """
     BINDINGS = [Binding("escape", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")]

@@ -29,10 +29,10 @@ def license_line(diag: VmDiagnosis) -> Content:
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read — press c to give guest credentials", "$text-muted")
     if read.state is LicenseState.FAILED:
-        return safe.assemble(("read failed: ", "$warning"), safe.text(read.error))
+        return safe.assemble(("read failed: ", "$text-warning"), safe.text(read.error))
     lic = read.license
     if lic is None:
-        return Content.styled("no product key installed", "$error")
+        return Content.styled("no product key installed", "$text-error")
     parts: list[Part] = [license_status_name(lic.status), " · ", channel_name(lic)]
     if lic.status in GRACE_STATES:
         parts.append(f" · {grace_days(lic)} days of grace left")
