@@ -51,6 +51,7 @@ from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.kerberos import kerberos_problem
 from avma_tui.hyperv.operations import script_text
 from avma_tui.hyperv.transport import (
+    WINRM_ACCESS_HINT,
     AuthenticationFailed,
     Cancelled,
     CertificateRejected,
@@ -553,8 +554,8 @@ class PsrpTransport:
             if not self.settings.https and self.settings.auth in ("ntlm", "negotiate"):
                 hint = " With NTLM over HTTP the host must also trust this client (TrustedHosts / domain membership)."
             message = AuthenticationFailed(
-                f"{url} rejected the credentials of {user} ({self.settings.auth}): check the password; the account "
-                f"must be an administrator or in Hyper-V Administrators on the host.{hint}"
+                f"{url} rejected the credentials of {user} ({self.settings.auth}): check the password; "
+                f"{WINRM_ACCESS_HINT}.{hint}"
             )
         elif isinstance(err, WSManFaultError):
             message = _fault(err, url, op)
@@ -606,9 +607,7 @@ def _fault(err: WSManFaultError, url: str, op: str) -> TransportError:
             "the next attempt reconnects"
         )
     if code in ACCESS_DENIED:
-        return AuthenticationFailed(
-            f"{url} denied access during {op}: the account must be an administrator or in Hyper-V Administrators"
-        )
+        return AuthenticationFailed(f"{url} denied access during {op}: {WINRM_ACCESS_HINT}")
     shown = f"0x{code:08X}" if code >= 0 else str(err.code)
     return TransportError(f"WinRM on {url} reported fault {shown} during {op}: {reason or 'no reason given'}")
 

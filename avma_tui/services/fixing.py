@@ -52,7 +52,7 @@ from avma_tui.core.remedies import (
     plan_for_host,
     plan_for_vm,
 )
-from avma_tui.hyperv.host import classify_guest_error, hresult_of
+from avma_tui.hyperv.host import ACCESS_HINT, classify_guest_error, hresult_of
 from avma_tui.hyperv.transport import (
     OUTCOME_UNKNOWN_ERRORS,
     AuthenticationFailed,
@@ -357,7 +357,7 @@ class FixService:
         read = reads.get(vm_id, LicenseRead(LicenseState.FAILED, error="no answer for this VM"))
         if read.state is LicenseState.READ:
             return StepResult(step, Outcome.OK, "The guest's license was read.", "")
-        failure = self._explain(RemoteError(read.error), step)
+        failure = self._explain(RemoteError(read.error, record=read.error_record), step)
         return StepResult(step, failure.outcome, failure.message, failure.next_step)
 
     # --- verifying ---------------------------------------------------------------------------------
@@ -478,7 +478,7 @@ class FixService:
         if isinstance(err, (Unreachable, AuthenticationFailed, CertificateRejected)):
             return _Failure(Outcome.FAILED, _remote_text(err), "Reconnect to the host, then retry.", type(err).__name__)
         text = _remote_text(err)
-        kind = classify_guest_error(text)
+        kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
             return _Failure(
                 Outcome.FAILED,
@@ -498,7 +498,22 @@ class FixService:
             )
         if kind is GuestErrorKind.NOT_RUNNING:
             return _Failure(Outcome.FAILED, "The VM is not running.", "Start the VM first, then retry.", "not_running")
-        code = hresult_of(text)
+        if kind is GuestErrorKind.NOT_FOUND:
+            return _Failure(
+                Outcome.FAILED,
+                f"Hyper-V did not find this VM for the connected account ({text}).",
+                "PowerShell Direct runs as the host account: it must be a Hyper-V Administrator or a local "
+                "Administrator of the host. If it is, the VM was removed or moved: refresh.",
+                "not_found",
+            )
+        if kind is GuestErrorKind.ACCESS:
+            return _Failure(
+                Outcome.FAILED,
+                f"Access denied ({text}).",
+                ACCESS_HINT,
+                "access",
+            )
+        code = hresult_of(err)
         error = self.catalog.error(code)
         if error is not None:
             return _Failure(Outcome.FAILED, f"{error.hex} {error.symbol}: {error.text}", error.meaning, error.hex)
