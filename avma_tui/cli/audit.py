@@ -5,8 +5,9 @@ UTF-8 and end with the log's head hash and record count (what `verify` printed w
 made), whatever the month filter, so a copy can be checked against the live log later: the head must
 still be in its chain. All three only read the log, line by line, so a big log streams and a
 read-only copy (`--file`) works. Every value from a record is untrusted (VM names and error text come from the
-host), so control characters are stripped before anything reaches the terminal, and CSV cells that a
-spreadsheet would run as a formula are quoted.
+host), so everything goes through the one sanitiser (`avma_tui.core.text`): `show` drops control and bidi
+characters, the exports write them as `\\uXXXX` escapes (the JSONL lines still parse to the very records that
+were hashed), and CSV cells that a spreadsheet would run as a formula are quoted.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import csv
 import os
 import re
 import sys
-import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
 from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical, head_prefix
 
@@ -44,8 +45,6 @@ CSV_COLUMNS = (
     "prev",
     "hash",
 )
-_FORMULA_START = ("=", "+", "-", "@")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
@@ -129,7 +128,7 @@ def _export(log: AuditLog, *, fmt: str, month: str | None, output: str | None) -
                 continue
             chosen += 1
             if writer is None:
-                sink.write(canonical(record) + "\n")
+                sink.write(json_text(canonical(record)) + "\n")
             else:
                 writer.writerow(_csv_row(record))
             if sink.gone:
@@ -169,16 +168,14 @@ def _csv_row(record: dict[str, Any]) -> list[str]:
 
 
 def _csv_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text and a terminal shows harmlessly.
+    """A cell a spreadsheet shows as text and a terminal shows harmlessly (`avma_tui.core.text.csv_cell`).
 
-    Structures become compact JSON; control characters are escaped as in JSON (so a hostile name
-    cannot drive a terminal or split a row); a leading = + - @ is quoted so it is not run as a formula.
+    Structures become compact JSON; control and bidi characters are escaped as in JSON (so a hostile name
+    cannot drive a terminal, split a row or read reversed); a leading = + - @ is quoted, never run as a formula.
     """
     if value is None:
         return ""
-    text = value if isinstance(value, str) else canonical(value)
-    text = _CONTROL.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return csv_cell(value if isinstance(value, str) else canonical(value))
 
 
 def _show_line(record: dict[str, Any]) -> str:
@@ -209,9 +206,8 @@ def _plain(value: Any) -> str:
 
 
 def _clean(value: Any) -> str:
-    """One line of printable text: a hostile VM name cannot move the cursor or recolour the terminal."""
-    text = "" if value is None else str(value)
-    return "".join(" " if ch in "\t\n\r" else "" if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    """One line of printable text: a hostile VM name cannot move the cursor, recolour or reorder the terminal."""
+    return clean(value)
 
 
 def _same_host(recorded: Any, wanted: str) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
+import textwrap
 import xml.etree.ElementTree as ET
 
 from avma_tui.core.catalog import AvmaKey, Catalog, load_catalog
@@ -29,25 +31,54 @@ def _squash(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.casefold())
 
 
-def keys(args: argparse.Namespace) -> int:
-    """Print the AVMA key table, aligned, with each key's source."""
-    catalog = load_catalog()
-    header = ("VERSION", "EDITION", "KEY", "SOURCE")
-    rows = [
-        (k.versions, k.edition, k.key if k.confirmed else f"{k.key} (unconfirmed)", k.source) for k in catalog.avma_keys
-    ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(3)]
-    print("AVMA keys: install in a Windows Server guest (slmgr /ipk KEY); a Datacenter host activates it.")
-    print()
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
-    print()
-    print("Host -> guests it can activate:")
+#: The width `keys` writes to: every line fits except a URL, which is never split (a terminal wraps it
+#: softly, so it still copies whole). A product key is always whole on its own line.
+KEYS_WIDTH = 80
+
+
+def _wrapped(text: str, indent: str = "", first: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        text,
+        width=KEYS_WIDTH,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def keys_text(catalog: Catalog) -> str:
+    """The AVMA key table in 80 columns: versions as headings, one `edition  key` line per key, the
+    sources numbered below, the host→guest matrix last."""
+    lines = _wrapped("AVMA keys: install in a Windows Server guest (slmgr /ipk KEY); a Datacenter host activates it.")
+    sources: list[str] = []
+    edition_width = max(len(k.edition) for k in catalog.avma_keys)
+    versions = None
+    for key in catalog.avma_keys:
+        if key.source not in sources:
+            sources.append(key.source)
+        if key.versions != versions:
+            versions = key.versions
+            lines += ["", f"{versions}  [{sources.index(key.source) + 1}]"]
+        note = "  (unconfirmed)" if not key.confirmed else ""
+        lines.append(f"  {key.edition.ljust(edition_width)}  {key.key}{note}")
+    lines += ["", "Sources:"]
+    for number, source in enumerate(sources, 1):
+        lines += _wrapped(source, "      ", f"  [{number}] ")
+    lines += ["", "Host -> guests it can activate:"]
     for host, guests, inferred in catalog.matrix():
-        note = "  (inferred, not yet confirmed by Microsoft)" if inferred else ""
-        print(f"  Windows Server {host}: {', '.join(guests)}{note}")
-    print()
-    print("(unconfirmed): copied from public reproductions of Microsoft's page; check learn.microsoft.com.")
+        note = " (inferred, not yet confirmed by Microsoft)" if inferred else ""
+        lines += _wrapped(f"Windows Server {host}: {', '.join(guests)}{note}", "    ", "  ")
+    lines += [
+        "",
+        *_wrapped("(unconfirmed): copied from public reproductions of Microsoft's page; check learn.microsoft.com."),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def keys(args: argparse.Namespace) -> int:
+    """Print the AVMA key table (80 columns; keys never split)."""
+    print(keys_text(load_catalog()), end="")
     return 0
 
 
@@ -93,5 +124,11 @@ def unattend_xml(key: AvmaKey) -> str:
 def unattend(args: argparse.Namespace) -> int:
     """Print an unattend.xml fragment with the AVMA key for --version and --edition."""
     key = _pick(load_catalog(), args.os_version, args.edition)
+    if not key.confirmed:  # the XML comment says it too, but a redirect into a file hides that from the eye
+        print(
+            f"avma-tui: warning: the {key.versions} {key.edition} AVMA key is UNCONFIRMED "
+            "(not from Microsoft's published text); check learn.microsoft.com before use",
+            file=sys.stderr,
+        )
     print(unattend_xml(key), end="")
     return 0

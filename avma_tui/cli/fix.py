@@ -13,11 +13,12 @@ import asyncio
 import getpass
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 
-from avma_tui.core.model import Diagnosis, Vm
+from avma_tui.core.model import Diagnosis, LicenseState, Vm, VmDiagnosis, VmStatus
 from avma_tui.core.operations import Outcome
-from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
+from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_vm
 from avma_tui.errors import CliError
 from avma_tui.hyperv.operations import step_script
 from avma_tui.hyperv.transport import TransportError
@@ -34,16 +35,71 @@ MAX_ROUNDS = 25
 
 
 def resolve_vm(diagnosis: Diagnosis, wanted: str) -> Vm:
-    """The VM whose Id or exact name is `wanted`; CliError when none, or when a name is ambiguous."""
+    """The VM whose Id or name is `wanted` (names match case-insensitively, as Hyper-V Manager's search
+    does); CliError when none matches, or when several do (listed with their Ids)."""
     vms = diagnosis.inventory.vms
     by_id = [vm for vm in vms if vm.id == wanted.strip().strip("{}").lower()]
     matches = by_id or [vm for vm in vms if vm.name == wanted]
     if not matches:
+        matches = [vm for vm in vms if vm.name.casefold() == wanted.casefold()]
+    if not matches:
         raise CliError(f"no VM with the name or Id {printable(wanted)!r} on {printable(diagnosis.inventory.host.fqdn)}")
     if len(matches) > 1:
-        ids = ", ".join(vm.id for vm in matches)
-        raise CliError(f"{len(matches)} VMs are named {printable(wanted)!r}: pass --vm with one of their Ids: {ids}")
+        listed = ", ".join(f"{printable(vm.name)} ({vm.id})" for vm in matches)
+        raise CliError(f"{len(matches)} VMs match {printable(wanted)!r}: pass --vm with one of their Ids: {listed}")
     return matches[0]
+
+
+#: Width the dry-run plan wraps its prose at (a key or a path is never split).
+PLAN_WIDTH = 80
+
+
+def _wrapped(text: str, indent: str, first: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        printable(text),
+        width=PLAN_WIDTH,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def brief_step(number: int, step: Step, *, guest_login: bool) -> list[str]:
+    """A step in a few lines: what (and how), a warning or refusal, the parameters, effect and check."""
+    needs_login = NEEDS_GUEST_CREDENTIALS in step.needs and not guest_login
+    how = step.kind.value + (", needs a guest login: --guest-user" if needs_login else "")
+    lines = _wrapped(f"{step.title} ({how})", "     ", f"  {number}. ")
+    if step.refusal:
+        lines += _wrapped(f"REFUSED: {step.refusal}", "       ", "     ")
+    if step.warning:
+        lines += _wrapped(f"WARNING: {step.warning}", "       ", "     ")
+    if step.kind is StepKind.MANUAL:
+        lines += ["     at the console:", _indent(printable_lines(step.script), "       ")]
+    else:
+        lines.append(f"     runs {step.op}.ps1" + (" with parameters:" if step.params else ""))
+        for name, value in step.params:  # one a line: an Id or a masked key is never split
+            lines += _wrapped(f"{name} = {value}", "         ", "       ")
+    lines += _wrapped(f"changes: {step.changes}", "       ", "     ")
+    lines += _wrapped(f"verified by: {step.verify}", "       ", "     ")
+    return lines
+
+
+def after_login(vmd: VmDiagnosis) -> list[str]:
+    """Without a guest login the license is not read: say which steps may follow once it is."""
+    if vmd.vm.license.state is not LicenseState.NOT_READ or vmd.status is VmStatus.NOT_ELIGIBLE:
+        return []
+    key = (
+        f"install the Windows Server {vmd.family} {vmd.edition} AVMA key (…{vmd.recommended_key_last5}) if "
+        "the guest carries another key, then "
+        if vmd.recommended_key_last5
+        else ""
+    )
+    return _wrapped(
+        "Without a guest login the guest's license is not read. With --guest-user (and AVMA_GUEST_PASSWORD) "
+        f"the plan reads it first; then, by what it finds: {key}trigger activation in the guest and verify it.",
+        "",
+    )
 
 
 def _indent(text: str, prefix: str = "       ") -> str:
@@ -72,17 +128,27 @@ def describe_step(number: int, step: Step, *, with_script: bool = True) -> str:
     return "\n".join(lines)
 
 
-def describe_plan(remedies: list[Remedy]) -> str:
+def describe_plan(
+    remedies: list[Remedy], *, show_scripts: bool = False, guest_login: bool = True, vmd: VmDiagnosis | None = None
+) -> str:
+    """The dry-run plan: a few lines per step, or every step's full PowerShell with `show_scripts`."""
+    parts: list[str] = []
     if not remedies:
-        return "Nothing to fix: no findings for this VM.\n"
-    parts = []
+        parts.append("Nothing to fix: no findings for this VM.")
     for remedy in remedies:
         f = remedy.finding
-        parts.append(f"[{f.severity.value}] {f.code} — {printable(f.subject)}: {printable(f.title)}")
+        parts += _wrapped(f"[{f.severity.value}] {f.code} — {f.subject}: {f.title}", "    ", "")
         if not remedy.steps:
             parts.append("  nothing to do (information only)")
-        parts += [describe_step(n, step) for n, step in enumerate(remedy.steps, 1)]
-    return "\n".join(parts) + "\n"
+        for number, step in enumerate(remedy.steps, 1):
+            parts += (
+                [describe_step(number, step)] if show_scripts else brief_step(number, step, guest_login=guest_login)
+            )
+    if not guest_login and vmd is not None:
+        parts += ["", *after_login(vmd)]
+    if not show_scripts and any(s.kind is not StepKind.MANUAL for r in remedies for s in r.steps):
+        parts += ["", "--show-scripts prints the exact PowerShell of each step."]
+    return "\n".join(parts).rstrip("\n") + "\n"
 
 
 def _runnable(step: Step) -> bool:
@@ -210,7 +276,13 @@ async def _fix(session: Session, args: argparse.Namespace, out: Callable[[str], 
         vmd = diagnosis.for_vm(vm.id)
         out(f"{printable(vm.name)} ({vm.id}) on {printable(session.host_name)}: {vmd.status.value if vmd else ''}")
         if args.dry_run:
-            out("Plan (dry run: nothing is changed)\n" + describe_plan(plan_for_vm(diagnosis, vm.id)))
+            plan = describe_plan(
+                plan_for_vm(diagnosis, vm.id),
+                show_scripts=args.show_scripts,
+                guest_login=session.guest_credential is not None,
+                vmd=vmd,
+            )
+            out("Plan (dry run: nothing is changed)\n" + plan)
             return 0
         return await _Fixer(session, args, out).run(vm)
     finally:

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from avma_tui import __version__
 from avma_tui.config import AUTH_KINDS
+from avma_tui.core.text import clean
 from avma_tui.errors import CliError
 from avma_tui.services.targets import (
     REFRESH_RANGE,
@@ -190,8 +191,16 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
             help="how long to wait for a change to read back (1-3600; default 120)",
         )
     elif name == "audit":
-        parser.description = "The tamper-evident audit log."
+        from avma_tui.config import audit_path
+
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the path on one line, unwrapped
+        parser.description = (
+            f"The tamper-evident audit log. It is here:\n  {audit_path()}\n"
+            "(AVMA_TUI_HOME=DIR makes it DIR/data/audit/audit.jsonl.)"
+        )
         sub = parser.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+        where = sub.add_parser("path", help="print where the audit log is (whether or not it exists yet)")
+        _add_debug(where, nested=True)
         verify = sub.add_parser("verify", help="walk the hash chain")
         verify.add_argument(
             "--head", metavar="HASH", help="an earlier head hash (or its first 12+ characters) that must be there"
@@ -225,11 +234,24 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _audit_path(args: argparse.Namespace) -> int:
+    """`avma-tui audit path`: the log's path on stdout (for scripts: `tail -f "$(avma-tui audit path)"`)."""
+    from avma_tui.config import audit_path
+
+    path = audit_path()
+    print(path)
+    if not path.exists():
+        print("(not created yet: the first connection creates it)", file=sys.stderr)
+    return 0
+
+
 def _dispatch(name: str, args: argparse.Namespace) -> int:
     if name == "report":
         from avma_tui.services.report import run
     elif name == "fix":
         from avma_tui.cli.fix import run
+    elif name == "audit" and args.audit_command == "path":
+        run = _audit_path
     elif name == "audit":
         from avma_tui.cli.audit import run
     elif name == "keys":
@@ -276,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = bool(getattr(args, "debug", False))
         return _dispatch(name, args)
     except CliError as err:
-        print(f"avma-tui: error: {err}", file=sys.stderr)
+        print(f"avma-tui: error: {clean(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("avma-tui: interrupted", file=sys.stderr)
@@ -297,6 +319,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(text: str) -> str:
-    from avma_tui.services.report import printable
-
-    return printable(" ".join(text.split()))[:300]
+    return clean(" ".join(text.split()))[:300]

@@ -1,17 +1,26 @@
 """`avma-tui sim serve`: the simulated host on a loopback WinRM endpoint, for demos and manual tests.
 
 The password comes from AVMA_SIM_PASSWORD only (never the command line, where `ps` would show it).
+The endpoint's temporary files (the NTLM account file with the NT hash, the TLS key material) are
+removed on every way out that can be caught: Ctrl+C, SIGTERM, SIGHUP (the terminal closed), SIGQUIT.
+Only SIGKILL leaves them, in a 0700 directory under the temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from avma_tui.errors import CliError
 from avma_tui.services.targets import read_scenario, scenario_path
+
+if TYPE_CHECKING:
+    from avma_tui.sim.winrm.server import WinRMEndpoint
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +39,24 @@ def run(args: argparse.Namespace) -> int:
     engine = SimHost(scenario)
     endpoint = WinRMEndpoint(engine, username=args.user, password=password, https=args.https, port=args.port)
     endpoint.latency_ms = scenario.sim.latency_ms
+    stop = threading.Event()
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in EXIT_SIGNALS}
+    try:  # the handlers are in place before the account file exists
+        _serve(endpoint, engine.name, args, stop)
+    finally:
+        endpoint.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 0
+
+
+#: The signals that end `sim serve` cleanly (its temporary files removed).
+EXIT_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
+def _serve(endpoint: WinRMEndpoint, name: str, args: argparse.Namespace, stop: threading.Event) -> None:
     try:
         endpoint.start()
     except OSError as err:
@@ -37,17 +64,14 @@ def run(args: argparse.Namespace) -> int:
     scheme = "" if args.https else " --http"
     trust = f" --ca-cert {endpoint.ca_cert_path}" if endpoint.ca_cert_path else ""
     print(
-        f"serving simulated host {engine.name} at {endpoint.url} — user {args.user}; connect with: "
+        f"serving simulated host {name} at {endpoint.url} — user {args.user}; connect with: "
         f"avma-tui {endpoint.host} --port {endpoint.port}{scheme} --auth ntlm --user {args.user}{trust}",
         flush=True,
     )
     if endpoint.ca_cert_path:
         print(f"CA certificate: {endpoint.ca_cert_path}", flush=True)
     print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
+    while not stop.wait(0.5):
+        pass
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
         print("stopped", file=sys.stderr)
-    finally:
-        endpoint.stop()
-    return 0

@@ -103,6 +103,9 @@ class Operation:
     read_back: ReadBack | None = None
     check: Check | None = None
     timeout_factor: int = 1  # verify for this many × the verify timeout
+    #: The effect shows only later (a boot, AVMA's activation, DISM's restart): a read-back right after an
+    #: error cannot tell a refusal from a change still under way.
+    shows_later: bool = False
     console: str = ""  # what to type at the VM's console instead ({ProductKey}, {Edition}: the step's values)
     installs_key: bool = False  # installs a product key: the `k` flow triggers activation after it
     unverified_hint: str = ""  # the next step when the change ran but did not verify in time
@@ -139,6 +142,7 @@ _TABLE = (
         changes=True,
         read_back=ReadBack.VM,
         check=Check.VM_RUNNING,
+        shows_later=True,
     ),
     Operation(
         "start_guest_kvp",
@@ -171,6 +175,7 @@ _TABLE = (
         action="activate",  # docs/audit.md names activation "activate"
         read_back=ReadBack.LICENSE,
         check=Check.AVMA_ACTIVATED,
+        shows_later=True,
         console="slmgr /ato",
         unverified_hint=_AVMA_IS_SLOW,
     ),
@@ -184,6 +189,7 @@ _TABLE = (
         check=Check.NOT_EVALUATION,
         # DISM /Set-Edition runs for minutes and restarts the guest (more than once).
         timeout_factor=10,
+        shows_later=True,
         console="DISM /Online /Set-Edition:{Edition} /ProductKey:{ProductKey} /AcceptEula",
         installs_key=True,
         unverified_hint="The guest may still be restarting: re-check in a few minutes.",

@@ -88,6 +88,10 @@ READ_ONLY_OPS = frozenset({"inventory", "vm", "guest_licenses"})
 SHELL_NOT_FOUND = 0x8033805B
 #: WSMan/HRESULT access denied.
 ACCESS_DENIED = (5, 0x80070005)
+#: WSMan quota faults (winerror.h ERROR_WSMAN_QUOTA_LIMIT, _MAX_SHELLS, _MAX_SHELLUSERS, _MAX_SHELLS_PPQ,
+#: _MAX_PLUGINSHELLS_PPQ; values as listed by microsoft.github.io/windows-docs-rs, RemoteManagement). Which
+#: one a host sends when MaxShellsPerUser is reached is UNCONFIRMED, so all of them read as "too many shells".
+SHELL_QUOTA = (0x8033803F, 0x803381A5, 0x803381AB, 0x803381E4, 0x803381E6)
 
 _DEADLINE, _CANCEL = "deadline", "cancel"
 
@@ -352,7 +356,7 @@ class _Connection:
         self._accepted = False
         pool = self._open(control)
         ps = PowerShell(pool)
-        ps.add_script(script_text(op))
+        ps.add_script(script_text(op), use_local_scope=True)  # no variable (a credential) outlives it
         for name, value in params.items():
             ps.add_parameter(name, _to_powershell(value))
         ps.begin_invoke()
@@ -605,6 +609,12 @@ def _fault(err: WSManFaultError, url: str, op: str) -> TransportError:
         return ConnectionLost(
             f"{url} no longer knows this session (WinRM restarted or the shell timed out) during {op}; "
             "the next attempt reconnects"
+        )
+    if code in SHELL_QUOTA:  # the setting is winrm/config/winrs/MaxShellsPerUser (MS-WSMV 2.2.4.42 WinrsType)
+        return TransportError(
+            f"{url} refuses another session for this account (WinRM quota MaxShellsPerUser, fault 0x{code:08X}): "
+            "sessions left open by other tools or earlier runs end after WinRM's idle timeout, or raise "
+            "winrm/config/winrs MaxShellsPerUser on the host"
         )
     if code in ACCESS_DENIED:
         return AuthenticationFailed(f"{url} denied access during {op}: {WINRM_ACCESS_HINT}")

@@ -11,25 +11,21 @@ on. Messages never contain a secret.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from avma_tui.core.model import HostError
-
-#: A UTF-16 surrogate code point: in a Python str it is always a lone one (JSON and CLIXML decoders pair
-#: valid pairs up), and no encoder accepts it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from avma_tui.core.text import valid
 
 
 def valid_text(text: str) -> str:
-    """`text` with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8 anywhere.
+    """`text` with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8 anywhere (`core.text.valid`).
 
     Applied where text enters from a host (hyperv.host's parsing, RemoteError), so the report's output
     stream, the audit hash and the TUI never meet an unencodable string (issue 15 item 3).
     """
-    return _SURROGATE.sub("\ufffd", text)
+    return valid(text)
 
 
 def _valid_record(record: HostError) -> HostError:

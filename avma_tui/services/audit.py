@@ -173,13 +173,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON the tool writes")  # NaN, Infinity: canonical() refuses them
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _parse(line: bytes) -> dict[str, Any] | None:
     """A line as a record, or None if it is not one (torn, edited into invalid JSON, blank, too deep or long)."""
     if len(line) > MAX_LINE:
         return None
     try:
-        record = json.loads(line, parse_constant=_no_constant)
+        text = line.decode("utf-8")
+        record, end = _DECODER.raw_decode(text)  # one decoder for all lines: json.loads builds one per call
     except (ValueError, RecursionError):  # RecursionError: e.g. a line of 100,000 `[`
+        return None
+    if end != len(text) and text[end:].strip():
         return None
     if not (isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("hash"), str)):
         return None

@@ -21,6 +21,7 @@ from typing import Any
 
 from avma_tui.core.catalog import Catalog, load_catalog
 from avma_tui.core.model import (
+    Diagnosis,
     GuestErrorKind,
     GuestLicense,
     Host,
@@ -88,12 +89,78 @@ class StepResult:
 
 @dataclass(frozen=True)
 class _Failure:
-    """A failure explained: the outcome, plain words, the next step, and the code the audit log records."""
+    """A failure explained: the outcome, plain words, the next step, and the code the audit log records.
+
+    `refused`: Windows named why it would not make the change (an HRESULT, a DISM error).
+    """
 
     outcome: Outcome
     message: str
     next_step: str
     code: str
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class _Unsettled:
+    """A change whose outcome is unknown: its intent, kept until a re-check finds the change done."""
+
+    intent: dict[str, Any]
+    vm_id: str | None
+    step: Step
+
+
+def _key(vm_id: str | None, step: Step) -> tuple[str, str]:
+    return (vm_id or "", step.id)
+
+
+def _fresh(diagnosis: Diagnosis, vm_id: str | None, op: Operation) -> Any:
+    """What a read of the whole host shows of an operation's effect, shaped like its read-back; None when gone."""
+    if op.read_back is ReadBack.HOST:
+        return diagnosis.inventory.host
+    vm = diagnosis.inventory.vm(vm_id or "")
+    if vm is None:
+        return None
+    return vm.license if op.read_back is ReadBack.LICENSE else vm
+
+
+#: FullyQualifiedErrorId prefixes of parameter binding: PowerShell binds a script's parameters before any
+#: line of it runs (PowerShell/PowerShell src/System.Management.Automation/engine/ParameterBinderBase.cs,
+#: "ParameterArgumentValidationError", "ParameterArgumentTransformationError"; ParameterBindingException).
+_BINDING_ERROR_IDS = ("ParameterArgumentValidationError", "ParameterArgumentTransformationError", "ParameterBinding")
+#: The VM the script was given does not exist; Get-VM runs before any change. Witnesses: the PowerShell
+#: Direct doc, "The input VMName parameter does not resolve to any virtual machine."
+#: (https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct) and Get-VM's
+#: "Hyper-V was unable to find a virtual machine with …", FQEID InvalidParameter,…GetVM (a public transcript,
+#: pluralsight/PS-AutoLab-Env#133; the wording for -Id is UNCONFIRMED, so both texts are matched).
+_VM_NOT_FOUND = ("does not resolve to any virtual machine", "unable to find a virtual machine")
+
+
+#: How set_edition.ps1 reports a DISM run that refused the conversion (its exit code and output).
+_DISM_FAILED = "DISM failed with exit code"
+
+
+def _before_change(err: TransportError) -> bool:
+    """True only for an error that proves the change never started; every other error needs a read-back.
+
+    - nothing reached the host: it could not be reached, its certificate or the account was refused;
+    - the script stopped at its guard: a parameter failed to bind, the VM does not exist, the VM is not
+      running, the guest refused the credential, or PowerShell Direct could not open a session. The
+      session-open failures are PowerShell resources thrown while the session opens, before the guest
+      runs anything: "The credential is invalid." (InvalidCredential) and "An error has occurred which
+      Windows PowerShell cannot handle. A remote session might have ended." (FatalErrorCausingClose), in
+      PowerShell/PowerShell src/System.Management.Automation/resources/RemotingErrorIdStrings.resx. A
+      session that breaks *while* the guest runs the block reports "The Hyper-V socket target process
+      has ended." or PSSessionStateBroken instead, which are not matched here, so they are read back.
+    """
+    if isinstance(err, (Unreachable, AuthenticationFailed, CertificateRejected)):
+        return True
+    if not isinstance(err, RemoteError):
+        return False
+    text = err.remote_message.lower()
+    if classify_guest_error(text) in (GuestErrorKind.CREDENTIAL, GuestErrorKind.NOT_RUNNING, GuestErrorKind.PS_DIRECT):
+        return True
+    return err.error_id.startswith(_BINDING_ERROR_IDS) or any(phrase in text for phrase in _VM_NOT_FOUND)
 
 
 def _remote_text(err: BaseException) -> str:
@@ -147,12 +214,19 @@ class FixService:
         self.poll_interval = poll_interval
         self._sleep = sleep
         self.catalog = catalog or load_catalog()
+        self._unsettled: dict[tuple[str, str], _Unsettled] = {}
+        #: Steps a re-check found done after all, by (VM Id or "", step id); the callers replace their result.
+        self.settled: dict[tuple[str, str], StepResult] = {}
 
     # --- public ------------------------------------------------------------------------------------
 
     async def recheck(self, vm_id: str) -> VmDiagnosis:
-        """Read the host again; the VM's fresh diagnosis (KeyError when the VM is gone)."""
-        diagnosis = await self.session.refresh()
+        """Read the host again; the VM's fresh diagnosis (KeyError when the VM is gone).
+
+        Every change left `unknown` whose effect the fresh read shows is settled: the audit log gets a
+        `recheck` record with outcome `ok`, and `settled` gets the corrected StepResult.
+        """
+        diagnosis = await self.refresh()
         vmd = diagnosis.for_vm(vm_id)
         if vmd is None:
             raise KeyError(f"VM {vm_id} is no longer on the host")
@@ -184,14 +258,58 @@ class FixService:
             self.audit.result(
                 intent, outcome=Outcome.UNKNOWN, error={"code": "cancelled", "message": "cancelled mid-step"}
             )
+            self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step)
             raise
         except TransportError as err:
-            failure = self._explain(err, step)
-            await self._result(
-                intent, outcome=failure.outcome, error={"code": failure.code, "message": failure.message}
-            )
-            return StepResult(step, failure.outcome, failure.message, failure.next_step)
+            return await self._change_failed(intent, vm_id, step, err, progress)
         return await self._verified(intent, vm_id, step, returned, progress)
+
+    async def _change_failed(
+        self,
+        intent: dict[str, Any],
+        vm_id: str | None,
+        step: Step,
+        err: TransportError,
+        progress: Callable[[str], None],
+    ) -> StepResult:
+        """The operation raised. Once its change may have started, only a read-back decides (docs/audit.md).
+
+        An error that proves the change never started (_before_change) is `failed`. Any other error is
+        followed by one read-back: the change shows → `ok`; it does not show, Windows named why it refused
+        (an HRESULT, a DISM error) and the change would show at once → `failed`; otherwise, or when the
+        read-back fails too → `unknown`, kept for a re-check that corrects the record when it finds the
+        change done. (For a change that shows only later, an HRESULT cannot be told from one raised after
+        the change call, e.g. by RefreshLicenseStatus after Activate: unknown.)
+        """
+        failure = self._explain(err, step)
+        error = {"code": failure.code, "message": failure.message}
+        if _before_change(err):
+            await self._result(intent, outcome=Outcome.FAILED, error=error)
+            return StepResult(step, Outcome.FAILED, failure.message, failure.next_step)
+        seen = "it could not be read back"
+        after: dict[str, Any] | None = None
+        if not isinstance(err, Cancelled):  # a closed session reads nothing back
+            progress("Reading the state back…")
+            try:
+                ok, after, detail = self._check(step, await self._read_back(vm_id, step))
+            except TransportError as again:
+                seen = f"reading it back failed too ({_remote_text(again)})"
+            else:
+                if ok:
+                    await self._result(intent, outcome=Outcome.OK, after=after, error=error)
+                    message = f"Done and verified by reading it back ({detail}), although the host reported: "
+                    return StepResult(step, Outcome.OK, message + failure.message, "")
+                if failure.refused and not operation(step.op or "").shows_later:
+                    await self._result(intent, outcome=Outcome.FAILED, after=after, error=error)
+                    return StepResult(step, Outcome.FAILED, failure.message, failure.next_step)
+                seen = f"read back: {detail}"
+        message = failure.message
+        if failure.outcome is not Outcome.UNKNOWN:
+            message = f"{message}\nThe change may or may not have happened"
+        message = f"{message}; {seen}."
+        await self._result(intent, outcome=Outcome.UNKNOWN, after=after, error=error)
+        self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step)
+        return StepResult(step, Outcome.UNKNOWN, message, _RECHECK)
 
     async def _intent(
         self, vm_id: str | None, step: Step, op: Operation, interaction: str, host_product_key: str | None
@@ -246,6 +364,30 @@ class FixService:
             intent, outcome=Outcome.FAILED, after=after, error={"code": "not_verified", "message": message}
         )
         return StepResult(step, Outcome.FAILED, message, operation(step.op or "").unverified_hint or _RECHECK)
+
+    async def refresh(self) -> Diagnosis:
+        """Read the host again and settle what the fresh read shows done (see `recheck`)."""
+        diagnosis = await self.session.refresh()
+        await self._settle(diagnosis)
+        return diagnosis
+
+    def settled_result(self, vm_id: str | None, step: Step) -> StepResult | None:
+        """The corrected result of a step a re-check found done after all, if any."""
+        return self.settled.get(_key(vm_id, step))
+
+    async def _settle(self, diagnosis: Diagnosis) -> None:
+        for key, open_change in list(self._unsettled.items()):
+            seen = _fresh(diagnosis, open_change.vm_id, operation(open_change.step.op or ""))
+            if seen is None:
+                continue
+            ok, after, detail = self._check(open_change.step, seen)
+            if not ok:
+                continue
+            await asyncio.to_thread(self.audit.record_recheck, open_change.intent, after=after, outcome=Outcome.OK)
+            del self._unsettled[key]
+            self.settled[key] = StepResult(
+                open_change.step, Outcome.OK, f"Re-checked: the change is in effect ({detail}).", ""
+            )
 
     async def confirm_manual(self, vm_id: str | None, step: Step, *, interaction: str) -> StepResult:
         """The admin says a manual step is done: re-check, and record whether the plan still needs it."""
@@ -471,8 +613,8 @@ class FixService:
             return _Failure(
                 Outcome.UNKNOWN,
                 f"The connection failed while the step ran ({_remote_text(err)}): "
-                "the change may or may not have happened.",
-                _RECHECK + " (re-check offered)",
+                "the change may or may not have happened",
+                _RECHECK,
                 type(err).__name__,
             )
         if isinstance(err, (Unreachable, AuthenticationFailed, CertificateRejected)):
@@ -516,10 +658,15 @@ class FixService:
         code = hresult_of(err)
         error = self.catalog.error(code)
         if error is not None:
-            return _Failure(Outcome.FAILED, f"{error.hex} {error.symbol}: {error.text}", error.meaning, error.hex)
+            message = f"{error.hex} {error.symbol}: {error.text}"
+            return _Failure(Outcome.FAILED, message, error.meaning, error.hex, refused=True)
         if code is not None:
-            return _Failure(Outcome.FAILED, f"Windows reported 0x{code:08X}: {text}", _RECHECK, f"0x{code:08X}")
-        return _Failure(Outcome.FAILED, f"The host reported an error: {text}", _RECHECK + " Then retry.", "remote")
+            message = f"Windows reported 0x{code:08X}: {text}"
+            return _Failure(Outcome.FAILED, message, _RECHECK, f"0x{code:08X}", refused=True)
+        dism = isinstance(err, RemoteError) and (err.error_id == "DismError" or text.startswith(_DISM_FAILED))
+        return _Failure(
+            Outcome.FAILED, f"The host reported an error: {text}", _RECHECK + " Then retry.", "remote", refused=dism
+        )
 
 
 #: The function that judges each kind of check (core/operations.py, `Operation.check`); one per Check.

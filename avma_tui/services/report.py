@@ -3,9 +3,10 @@
 For cron, monitoring checks and monthly licensing records, so it stays fast and plain: no Textual
 import. Exit status: 0 no error finding, 1 at least one, 2 the report could not be made.
 
-Strings from the host and guests are untrusted. JSON carries them raw (JSON escaping only), text
-strips control characters so a hostile name cannot drive the terminal, and CSV defuses spreadsheet
-formulas.
+Strings from the host and guests are untrusted; all three formats run them through the one sanitiser
+(`avma_tui.core.text`). JSON carries them exactly, with every control, bidi control and lone surrogate as a
+`\\uXXXX` escape; text drops those characters so a hostile name cannot drive the terminal; CSV escapes them
+as JSON does and defuses spreadsheet formulas.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import asyncio
 import csv
 import io
 import json
+import shutil
 import sys
+import textwrap
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,18 +26,34 @@ from typing import Any
 
 from avma_tui import __version__
 from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
+from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError
+from avma_tui.services.summary import tally
 from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
-#: Widest a cell of the text table gets; longer values end in an ellipsis (the findings show them whole).
-MAX_CELL = 32
 COLUMNS = ("name", "state", "guest_os", "kvp", "activation", "worst_finding")
 _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
-#: Bidirectional overrides and isolates: invisible, but they reorder what the terminal shows.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Fitting the table to a terminal, step by step until it fits: ("cut", column, narrowest) cuts a
+#: column's cells (with an ellipsis) down to at most that width, ("drop", column) leaves it out. The
+#: guest OS gives room first, KVP and state leave before VM, activation and worst finding are cut.
+_NAME, _STATE, _GUEST, _KVP, _ACTIVATION, _WORST = range(6)
+_FIT_STEPS: tuple[tuple[str, int, int], ...] = (
+    ("cut", _GUEST, 20),
+    ("cut", _KVP, 12),
+    ("cut", _ACTIVATION, 24),
+    ("drop", _KVP, 0),
+    ("drop", _STATE, 0),
+    ("cut", _GUEST, 12),
+    ("cut", _ACTIVATION, 14),
+    ("cut", _WORST, 20),
+    ("drop", _GUEST, 0),
+    ("cut", _NAME, 8),
+    ("cut", _ACTIVATION, 8),
+    ("cut", _WORST, 10),
+)
+_GAP = 2
 #: Short names of license channels for the table (the JSON keeps Windows' token).
 _CHANNELS = {
     "VIRTUAL_MACHINE_ACTIVATION": "AVMA",
@@ -104,13 +123,31 @@ def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
 
 
 def _summary(diagnosis: Diagnosis) -> dict[str, int]:
-    summary = {"vms": len(diagnosis.vms)}
-    for status in VmStatus:
-        summary[status.value] = sum(1 for d in diagnosis.vms if d.status is status)
-    findings = diagnosis.findings
-    summary["errors"] = sum(1 for f in findings if f.severity is Severity.ERROR)
-    summary["warnings"] = sum(1 for f in findings if f.severity is Severity.WARNING)
+    """The contract's totals (errors and warnings are findings, host included), plus the dashboard's
+    per-VM counts (services.summary: a VM counts once, by its worst finding)."""
+    counts = tally(diagnosis)
+    summary = {"vms": counts.vms}
+    summary.update({status.value: counts.by_status[status] for status in VmStatus})
+    summary["errors"] = counts.error_findings
+    summary["warnings"] = counts.warning_findings
+    summary["vms_with_errors"] = counts.vms_with_errors
+    summary["vms_with_warnings"] = counts.vms_with_warnings
     return summary
+
+
+def summary_line(diagnosis: Diagnosis) -> str:
+    """The line under the table, in the dashboard header's words and numbers."""
+    counts = tally(diagnosis)
+    host = (
+        f"; host and cluster: {counts.host_errors} errors, {counts.host_warnings} warnings"
+        if counts.host_errors or counts.host_warnings
+        else ""
+    )
+    statuses = ", ".join(f"{counts.by_status[status]} {status.value}" for status in VmStatus)
+    return (
+        f"{counts.vms} VM{'' if counts.vms == 1 else 's'} ({statuses}) · {counts.on_avma} on AVMA · "
+        f"{counts.vms_with_errors} with errors · {counts.vms_with_warnings} with warnings{host}"
+    )
 
 
 def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, Any]:
@@ -164,7 +201,11 @@ def _activation_cell(vmd: VmDiagnosis) -> str:
     read = vmd.vm.license
     lic = read.license
     text = vmd.status.value
-    if lic is not None and lic.channel:
+    if (
+        lic is not None
+        and lic.channel
+        and not (vmd.status is VmStatus.ACTIVATED_AVMA and lic.channel == "VIRTUAL_MACHINE_ACTIVATION")
+    ):  # "activated-avma (AVMA)" says it twice
         text += f" ({_CHANNELS.get(lic.channel, lic.channel)})"
     elif read.state is LicenseState.FAILED:
         text += " (read failed)"
@@ -186,8 +227,8 @@ def _row(vmd: VmDiagnosis) -> tuple[str, ...]:
 
 
 def printable(text: str) -> str:
-    """`text` safe to print at a terminal: control characters and bidi overrides become '?', one line."""
-    return "".join("?" if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch for ch in text)
+    """`text` safe to print at a terminal, on one line (`avma_tui.core.text.clean`)."""
+    return clean(text)
 
 
 def _width(text: str) -> int:
@@ -207,47 +248,87 @@ def _fit(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
 
-def render_text(diagnosis: Diagnosis) -> str:
-    """A table a person reads at a terminal, then every finding with its detail and remedy."""
+def fit_columns(natural: list[int], width: int | None) -> list[int | None]:
+    """Column widths for a table at most `width` columns wide (None: unbounded, every cell whole).
+
+    Follows _FIT_STEPS until the table fits; None marks a column left out. On an absurdly narrow
+    terminal the result can still be wider: the rows then wrap rather than lose VM, activation or finding.
+    """
+    widths: list[int | None] = list(natural)
+    if width is None:
+        return widths
+
+    def excess() -> int:
+        shown = [w for w in widths if w is not None]
+        return sum(shown) + _GAP * (len(shown) - 1) - width
+
+    for action, column, narrowest in _FIT_STEPS:
+        over = excess()
+        if over <= 0:
+            break
+        current = widths[column]
+        if current is None:
+            continue
+        widths[column] = None if action == "drop" else max(min(current, narrowest), current - over)
+    return widths
+
+
+def _wrap(text: str, width: int | None, indent: str = "", first: str | None = None) -> list[str]:
+    """Prose lines: wrapped at `width` on a terminal (never inside a word), whole lines otherwise."""
+    first = indent if first is None else first
+    if width is None:
+        return [first + text]
+    return textwrap.wrap(
+        text,
+        width=max(width, 40),
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first]
+
+
+def render_text(diagnosis: Diagnosis, width: int | None = None) -> str:
+    """A table a person reads, then every finding with its detail and remedy.
+
+    `width` is the terminal's width: the table is fitted to it (cells cut with an ellipsis, the least
+    important columns left out at need) and prose is wrapped. None (a file or a pipe) keeps every cell
+    and line whole, so a file carries the full guest OS name.
+    """
     host = diagnosis.inventory.host
-    lines = [
+    lines = _wrap(
         printable(f"Host {host.fqdn}: {host.os_name or 'unknown OS'}{f' (build {host.build})' if host.build else ''}"),
-        printable(
-            f"Can this host activate guests? {diagnosis.host_can_activate_reason or diagnosis.host_can_activate}"
-        ),
-        "",
-    ]
+        width,
+    )
+    can = diagnosis.host_can_activate_reason or diagnosis.host_can_activate
+    lines += _wrap(printable(f"Can this host activate guests? {can}"), width)
+    lines.append("")
     rows = [tuple(printable(cell) for cell in _row(d)) for d in diagnosis.vms]
-    widths = [min(MAX_CELL, max([_width(h)] + [_width(r[i]) for r in rows])) for i, h in enumerate(_HEADINGS)]
+    natural = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(_HEADINGS)]
+    widths = fit_columns(natural, width)
     for row in [_HEADINGS, *rows]:
-        lines.append("  ".join(_fit(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    summary = _summary(diagnosis)
-    lines += [
-        "",
-        ", ".join(f"{summary[s.value]} {s.value}" for s in VmStatus)
-        + f"; {summary['errors']} errors, {summary['warnings']} warnings",
-    ]
+        cells = [_fit(cell, w) for cell, w in zip(row, widths, strict=True) if w is not None]
+        lines.append((" " * _GAP).join(cells).rstrip())
+    if None in widths:
+        left_out = ", ".join(h for h, w in zip(_HEADINGS, widths, strict=True) if w is None)
+        lines += _wrap(f"({left_out} left out to fit {width} columns; a file or pipe gets every column)", width)
+    lines += ["", *_wrap(summary_line(diagnosis), width)]
     if diagnosis.inventory.read_errors:
         lines += ["", "Not readable from the host"]
-        lines += [printable(f"  {error}") for error in diagnosis.inventory.read_errors]
+        for error in diagnosis.inventory.read_errors:
+            lines += _wrap(printable(error), width, "    ", "  ")
     findings = diagnosis.findings
     if findings:
         lines += ["", "Findings"]
     for f in findings:
-        lines.append(printable(f"  [{f.severity.value}] {f.code} — {f.subject}: {f.title}"))
+        lines += _wrap(printable(f"[{f.severity.value}] {f.code} — {f.subject}: {f.title}"), width, "    ", "  ")
         if f.detail:
-            lines.append(printable(f"      {f.detail}"))
-        lines.append(printable(f"      fix ({f.remedy_kind.value}): {f.remedy_summary}"))
+            lines += _wrap(printable(f.detail), width, "      ")
+        lines += _wrap(printable(f"fix ({f.remedy_kind.value}): {f.remedy_summary}"), width, "      ")
     return "\n".join(lines) + "\n"
 
 
 # --- CSV ------------------------------------------------------------------------------------------------
-
-
-def _csv_cell(text: str) -> str:
-    """A cell a spreadsheet shows as text: no formula, no control characters."""
-    text = printable(text)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def render_csv(diagnosis: Diagnosis) -> str:
@@ -257,19 +338,44 @@ def render_csv(diagnosis: Diagnosis) -> str:
     writer.writerow([*COLUMNS, "findings", "id"])
     for d in diagnosis.vms:
         cells = [*_row(d), ";".join(f.code for f in d.findings), d.vm.id]
-        writer.writerow([_csv_cell(c) for c in cells])
+        writer.writerow([csv_cell(c) for c in cells])
     return out.getvalue()
 
 
 # --- the command ---------------------------------------------------------------------------------------
 
 
-def render(diagnosis: Diagnosis, fmt: str) -> str:
+def render(diagnosis: Diagnosis, fmt: str, width: int | None = None) -> str:
+    """The report in `fmt`; `width` (text only) is the terminal's, None for a file or a pipe."""
     if fmt == "json":
-        return json.dumps(to_json(diagnosis), indent=2, ensure_ascii=False) + "\n"
+        return json_text(json.dumps(to_json(diagnosis), indent=2, ensure_ascii=False)) + "\n"
     if fmt == "csv":
         return render_csv(diagnosis)
-    return render_text(diagnosis)
+    return render_text(diagnosis, width)
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal stdout is, or None when stdout is a file or a pipe (nothing is cut)."""
+    try:
+        if sys.stdout is None or not sys.stdout.isatty():
+            return None
+    except ValueError:  # a closed stdout
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def emit(text: str) -> None:
+    """Write UTF-8 whatever the console's code page; a character that cannot be encoded (a lone
+    surrogate from a hostile guest) becomes '?' instead of a crash."""
+    data = text.encode("utf-8", errors="replace")
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (tests' capture)
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
+        return
+    buffer.write(data)
+    buffer.flush()
 
 
 async def _diagnose(args: argparse.Namespace) -> Diagnosis:
@@ -291,13 +397,12 @@ def run(args: argparse.Namespace) -> int:
         diagnosis = asyncio.run(_diagnose(args))
     except (TransportError, AuditError) as err:
         raise CliError(printable(str(err))) from None
-    text = render(diagnosis, args.format)
     if args.output:
+        text = render(diagnosis, args.format)
         try:
-            Path(args.output).write_text(text, encoding="utf-8", newline="")
+            Path(args.output).write_bytes(text.encode("utf-8", errors="replace"))
         except OSError as err:
             raise CliError(f"cannot write {args.output}: {err.strerror or err}") from None
     else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        emit(render(diagnosis, args.format, terminal_width() if args.format == "text" else None))
     return 1 if any(f.severity is Severity.ERROR for f in diagnosis.findings) else 0

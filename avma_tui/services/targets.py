@@ -105,6 +105,8 @@ def read_scenario(path: Path) -> Scenario:
             raw = file.read(MAX_SCENARIO_BYTES + 1)
     except OSError as err:
         raise CliError(f"{path}: cannot read the file ({err.strerror or type(err).__name__})") from None
+    except ValueError:  # a NUL, or a character the file system cannot encode, in the path
+        raise CliError(f"{path}: not a usable file name") from None
     if len(raw) > MAX_SCENARIO_BYTES:
         raise CliError(f"{path}: larger than {MAX_SCENARIO_BYTES // (1024 * 1024)} MiB; not a scenario file")
     try:

@@ -538,4 +538,6 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         raw = file.read_bytes()
     except OSError as err:
         raise ScenarioError(f"{file}: cannot read the file ({err.strerror or type(err).__name__})") from None
+    except ValueError:  # a NUL, or a character the file system cannot encode, in the path
+        raise ScenarioError(f"{file}: not a usable file name") from None
     return parse_scenario(raw, str(file))

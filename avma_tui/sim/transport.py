@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from avma_tui.core.operations import OPERATIONS
 from avma_tui.hyperv.transport import ConnectionLost, TransportError
 from avma_tui.sim.engine import SimHost
 
@@ -27,11 +28,20 @@ class SimTransport:
         self.description = f"simulated host {engine.name} ({Path(engine.scenario.source).name})"
         self.calls: list[str] = []
         self._faults: list[TransportError] = []
+        self._after_change: list[TransportError] = []
+        self._then = 0
         self._closed = False
 
     def fail_next(self, error: TransportError, count: int = 1) -> None:
         """Make the next `count` calls raise `error` (after the latency, as a real failure would)."""
         self._faults.extend([error] * count)
+
+    def fail_after_change(self, error: TransportError, *, and_next: int = 0) -> None:
+        """Make the next change operation run on the engine, then raise `error`: the change happened, the
+        caller cannot tell (a connection lost after the change point, an error after the change call).
+        `and_next`: the calls after it fail with `error` too (a read-back that fails as well)."""
+        self._after_change.append(error)
+        self._then = and_next
 
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
         self.calls.append(op)
@@ -44,6 +54,10 @@ class SimTransport:
         if self._faults:
             raise self._faults.pop(0)
         result = self.engine.run(op, dict(params or {}))
+        if self._after_change and OPERATIONS[op].changes:
+            error = self._after_change.pop(0)
+            self.fail_next(error, self._then)
+            raise error
         return json.loads(json.dumps(result))
 
     async def close(self) -> None:

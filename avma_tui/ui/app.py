@@ -28,6 +28,7 @@ from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
 from avma_tui.services.session import Session
 from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
+from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
@@ -152,13 +153,13 @@ class AvmaApp(App[None]):
             else:
                 dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
                 self._settle_memory()
-                self._offer_recheck()
+                await self._offer_recheck()
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
         return diagnosis
 
-    def _offer_recheck(self) -> None:
+    async def _offer_recheck(self) -> None:
         """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
         session = self.session
         if self._recheck_offered or session is None:
@@ -167,10 +168,11 @@ class AvmaApp(App[None]):
         from avma_tui.services.audit import AuditError
         from avma_tui.ui.screens.recheck import RecheckScreen
 
-        try:
-            intents = [intent for intent in self.audit.pending() if intent.get("host") == session.host_name]
+        try:  # in a thread: finding them streams the whole log (60 MB at 100k records), never on the event loop
+            pending = await asyncio.to_thread(self.audit.pending)
+            intents = [intent for intent in pending if intent.get("host") == session.host_name]
         except AuditError as err:
-            self.notify(str(err), title="Audit log", severity="error", markup=False)
+            self.notify(safe.clean(str(err)), title="Audit log", severity="error", markup=False)
             return
         if intents:
             self.push_screen(RecheckScreen(session, self.audit, intents), lambda _result: self.action_refresh())

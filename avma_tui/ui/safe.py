@@ -4,35 +4,25 @@ VM names, KVP values, event text and remote error messages come from machines we
 a guest can write anything into KVP. Textual parses markup in plain strings almost everywhere
 (DataTable cells, notify, border titles, palette hits), so a VM named `[@click=app.quit]x` would
 become a live action and `[link=…]` would raise. Everything shown from outside therefore goes
-through these functions, which strip control characters (ESC included), cap the length and return
+through these functions, which clean it with the project's one sanitiser (`avma_tui.core.text`: control
+characters, C1 included, and bidi controls removed, lone surrogates replaced), cap the length and return
 `Content`, which Textual never parses again.
 """
 
 from __future__ import annotations
 
-import unicodedata
-
 from textual.content import Content
+
+from avma_tui.core import text as sanitiser
 
 #: Longest untrusted text shown in one cell, line or title.
 CELL_LIMIT = 256
-ELLIPSIS = "…"
-_WHITESPACE_CONTROLS = {"\t": " ", "\n": " ", "\r": " "}
-#: Bidirectional overrides, isolates and marks: they can make a name display as something it is not.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+ELLIPSIS = sanitiser.ELLIPSIS
 
 
 def clean(value: object, limit: int = CELL_LIMIT) -> str:
-    """`value` as one line of printable text: controls and bidi overrides removed, tabs/newlines as spaces, capped."""
-    text = "" if value is None else str(value)
-    text = "".join(
-        _WHITESPACE_CONTROLS.get(ch, "") if unicodedata.category(ch) == "Cc" else ch
-        for ch in text
-        if ch not in _BIDI_CONTROLS
-    )
-    if len(text) > limit:
-        return text[: max(limit - 1, 0)] + ELLIPSIS
-    return text
+    """`value` as one line of printable text (`avma_tui.core.text.clean`), capped at `limit` characters."""
+    return sanitiser.clean(value, limit)
 
 
 def text(value: object, style: str = "", limit: int = CELL_LIMIT) -> Content:

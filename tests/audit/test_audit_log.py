@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -428,3 +429,45 @@ def test_bad_calls_are_refused_before_anything_is_written() -> None:
     with pytest.raises(ValueError, match="no outcome"):
         log.append(host="h", remote_user="u", target=VM, action="x", phase="intent", interaction="i", outcome="ok")
     assert not log.path.exists()
+
+
+def chained(path: Path, count: int) -> None:
+    """`count` valid records written straight to `path` (no fsync: for size, not for durability)."""
+    prev = GENESIS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for seq in range(1, count + 1):
+            record = {"seq": seq, "prev": prev, "host": "hv01", "action": "enable_kvp", "phase": "result",
+                      "outcome": "ok", "target": {"kind": "vm", "name": f"vm{seq}", "id": str(seq)},
+                      "params": {"note": "x" * 400}, "interaction": str(seq)}  # fmt: skip
+            record["hash"] = prev = record_hash(record)
+            fh.write((audit.canonical(record) + "\n").encode())
+
+
+def test_verify_and_pending_stream_the_file_line_by_line() -> None:
+    """A 5 MB log is checked holding about one line at a time, not the file (the old code read it whole)."""
+    log = AuditLog()
+    chained(log.path, 10_000)
+    assert log.path.stat().st_size > 5_000_000
+    tracemalloc.start()
+    try:
+        assert log.verify().count == 10_000
+        assert log.pending() == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_newest_first_reads_only_as_far_as_it_is_consumed() -> None:
+    log = AuditLog()
+    chained(log.path, 10_000)
+    tracemalloc.start()
+    try:
+        newest = list(itertools.islice(log.newest_first(), 100))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [record["seq"] for _, record in newest] == list(range(10_000, 9_900, -1))
+    assert peak < 1_000_000
+    assert newest[0][0] == log.path.read_bytes().rindex(b"\n", 0, -1) + 1  # offsets are where the line starts

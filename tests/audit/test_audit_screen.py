@@ -11,7 +11,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from avma_tui.services.audit import AuditLog, Target
-from avma_tui.ui.screens.audit import AuditScreen
+from avma_tui.ui.screens import audit as audit_screen
+from avma_tui.ui.screens.audit import PAGE, AuditScreen
 
 HOSTILE = "[red]x[/]'; Remove-VM *\x1b[2J"
 SHOWN = "[red]x[/]'; Remove-VM *[2J"  # exactly as written, minus the control character
@@ -89,6 +90,7 @@ async def test_filter_select_and_detail_show_hostile_text_raw(log: AuditLog) -> 
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await settle(app, pilot)
         await pilot.press("slash", *"vm:remove outcome:fail")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert column(screen.table, 1) == ["3"]
         await pilot.press("enter")  # back to the table
@@ -100,6 +102,7 @@ async def test_filter_select_and_detail_show_hostile_text_raw(log: AuditLog) -> 
         assert field("params.ProductKey", "XXXXX-XXXXX-XXXXX-XXXXX-DV9BG") in detail.splitlines()
         assert "\x1b" not in detail
         await pilot.press("escape")  # clears the filter, stays open
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.query_one("#audit-filter", Input).value == ""
         assert screen.table.row_count == 5
@@ -162,3 +165,56 @@ async def test_an_unreadable_log_is_one_line_not_a_crash(tmp_path: Path) -> None
         screen = await settle(app, pilot)
         assert plain(screen, "#audit-chain").startswith(f"Cannot read the audit log: audit log {path}: ")
         assert not screen.table.loading
+
+
+async def test_a_big_log_shows_its_newest_page_first_and_loads_more_as_the_cursor_nears_the_end() -> None:
+    from test_audit_log import chained
+
+    log = AuditLog()
+    chained(log.path, 3 * PAGE + 10)
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        assert screen.table.row_count == PAGE  # one page, not the file
+        assert column(screen.table, 1)[:2] == [str(3 * PAGE + 10), str(3 * PAGE + 9)]
+        assert plain(screen, "#audit-chain").startswith(f"Chain intact · {3 * PAGE + 10} records")
+        await pilot.press("end")
+        await settle(app, pilot)
+        assert screen.table.row_count == 2 * PAGE
+        await pilot.press("end")
+        await settle(app, pilot)
+        await pilot.press("end")
+        await settle(app, pilot)
+        assert screen.table.row_count == 3 * PAGE + 10
+        assert column(screen.table, 1)[-1] == "1"
+
+
+async def test_a_rare_filter_shows_what_it_found_while_it_searches_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_audit_log import chained
+
+    monkeypatch.setattr(audit_screen, "SCAN_BUDGET", 50)
+    log = AuditLog()
+    chained(log.path, 400)
+    pages: list[int] = []
+    real = audit_screen.AuditScreen._add_page
+
+    def spy(self: AuditScreen, pager: audit_screen.Pager, page: list) -> None:
+        pages.append(len(page))
+        real(self, pager, page)
+
+    monkeypatch.setattr(audit_screen.AuditScreen, "_add_page", spy)
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        pages.clear()
+        screen.query_one("#audit-filter", Input).value = "vm:vm1"  # vm199…vm100, vm19…vm10, vm1: 111 of 400
+        for _ in range(10):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert pages[0] == 1  # the first match is shown at once, 201 lines back
+        assert PAGE <= screen.table.row_count < 111  # then pieces until a page is full; the rest waits for the cursor
+        for _ in range(3):
+            await pilot.press("end")
+            await settle(app, pilot)
+        assert screen.table.row_count == 111
+        assert column(screen.table, 3)[-1] == "vm vm1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -37,12 +38,26 @@ def product_key(xml_text: str) -> str:
 def test_keys_prints_every_avma_key_with_source() -> None:
     result = run("keys")
     assert result.returncode == 0 and result.stderr == ""
-    lines = result.stdout.splitlines()
+    text = result.stdout
+    blocks = text.split("\n\n")
     for key in load_catalog().avma_keys:
-        row = next(line for line in lines if key.key in line and line.startswith(key.versions))
-        assert key.edition in row and key.source in row
-        assert ("(unconfirmed)" in row) == (not key.confirmed)
-    assert any("2025" in line and "inferred" in line for line in lines)
+        block = next(b for b in blocks if b.startswith(key.versions + "  [") and key.key in b)
+        row = next(line for line in block.splitlines() if key.key in line)
+        assert row.split() == [*key.edition.split(), key.key, *(["(unconfirmed)"] if not key.confirmed else [])]
+        number = block.splitlines()[0].rsplit("[", 1)[1].rstrip("]")
+        sources = text.split("Sources:\n", 1)[1].split("\n\n", 1)[0]
+        source = sources.split(f"[{number}] ", 1)[1].split("\n  [", 1)[0]
+        assert " ".join(source.split()) == key.source
+    assert "inferred, not yet" in text.split("Windows Server 2025:", 1)[1].split("Windows Server 2022:")[0]
+
+
+def test_keys_fits_80_columns_and_never_splits_a_key() -> None:
+    """Only a word that cannot be split (a URL, a path) may pass column 80; a key is whole on its line."""
+    lines = run("keys").stdout.splitlines()
+    for line in lines:
+        assert len(line) <= 80 or " " not in re.sub(r"^\s*\[\d+\] ", "", line).strip(), line
+    for key in load_catalog().avma_keys:
+        assert any(key.key in line and len(line) <= 80 for line in lines)
 
 
 def test_unattend_carries_the_avma_key() -> None:

@@ -151,7 +151,7 @@ def test_csv_defuses_formulas(tmp_path: Path, capsys) -> None:
     main(["report", "--scenario", str(path), "--format", "csv"])
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
     cells = [row[0] for row in rows]
-    assert cells == ['\'=HYPERLINK("http://x")', "'+SUM(1)", "'-2+3", "'@cmd", "?TAB", "plain"]
+    assert cells == ['\'=HYPERLINK("http://x")', "'+SUM(1)", "'-2+3", "'@cmd", "\\u0009TAB", "plain"]
     assert all(not c.startswith(("=", "+", "-", "@")) for row in rows for c in row)
 
 

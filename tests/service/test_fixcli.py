@@ -60,10 +60,27 @@ def test_dry_run_prints_the_plan_and_changes_nothing(avma_home: Path) -> None:
                 stdin=subprocess.DEVNULL)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "dry run" in proc.stdout and "KVP_DISABLED" in proc.stdout and "NOT_ACTIVATED" in proc.stdout
-    assert "parameters: VmId = 3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b" in proc.stdout
-    assert all(line in proc.stdout for line in script_text("enable_kvp").splitlines() if line.strip())
+    assert "runs enable_kvp.ps1 with parameters:\n       VmId = 3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b\n" in proc.stdout
     assert "changes:" in proc.stdout and "verified by:" in proc.stdout
+    assert "param(" not in proc.stdout and "--show-scripts prints the exact PowerShell" in proc.stdout
+    assert all(len(line) <= 80 for line in proc.stdout.splitlines()[1:])
     assert change_records(avma_home) == []
+    full = avma("--demo", "--vm", "PRINT01", "--guest-user", "Administrator", "--dry-run", "--show-scripts",
+                home=avma_home, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert full.returncode == 0, full.stderr
+    assert "parameters: VmId = 3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b" in full.stdout
+    assert all(line in full.stdout for line in script_text("enable_kvp").splitlines() if line.strip())
+    assert change_records(avma_home) == []
+
+
+def test_dry_run_without_a_guest_login_says_what_would_follow(avma_home: Path) -> None:
+    proc = avma("--demo", "--vm", "sql01", "--dry-run", home=avma_home, password=False, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "(assisted, needs a guest login: --guest-user)" in text
+    assert "Without a guest login the guest's license is not read." in text
+    assert "install the Windows Server 2019 Standard AVMA key (…4GF74) if the guest carries another key" in text
+    assert "trigger activation in the guest" in text
 
 
 def test_dry_run_shows_keys_masked(capsys, monkeypatch) -> None:
@@ -123,10 +140,29 @@ def test_vm_by_id_and_unknown_vm(capsys) -> None:
     assert "no VM with the name or Id 'NOPE'" in err and err.count("\n") == 1
 
 
+def test_vm_names_match_case_insensitively(capsys) -> None:
+    assert main(["fix", "--demo", "--vm", "print01", "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("PRINT01 (3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b)")
+
+
+def test_an_ambiguous_case_insensitive_name_lists_the_candidates(tmp_path: Path, capsys) -> None:
+    text = asset("scenarios", "demo.toml").read_text(encoding="utf-8")
+    twin = tmp_path / "twin.toml"  # a second VM named "print01" beside PRINT01
+    twin.write_text(text.replace('name = "SQL01"', 'name = "print01"', 1), encoding="utf-8")
+    assert main(["fix", "--scenario", str(twin), "--vm", "Print01", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2 VMs match 'Print01'" in err
+    assert (
+        "PRINT01 (3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b)" in err
+        and "print01 (3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c09)" in err
+    )
+    assert main(["fix", "--scenario", str(twin), "--vm", "print01", "--dry-run"]) == 0  # the exact name wins
+
+
 def test_duplicate_names_list_the_ids(capsys) -> None:
     assert main(["fix", "--scenario", HOSTILE, "--vm", "[red]x[/]'; Remove-VM *", "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert "2 VMs are named" in err
+    assert "2 VMs match" in err
     assert "0badc0de-0000-4000-8000-000000000001" in err and err.count("\n") == 1
 
 

@@ -7,7 +7,6 @@ after the deadline, so neither `report` nor the TUI waits for them at exit.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from slow_server import SlowServer
 from textual.widgets import Input, Static
-from transport_support import PASSWORD, USER
+from transport_support import PASSWORD, USER, until
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import CLEANUP_SECONDS, GRACE_SECONDS, PsrpTransport
@@ -48,15 +47,6 @@ def _lingering() -> list[str]:
     ]
 
 
-async def _until(condition, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("interval", "chunk"), [(0.5, 1), (3.0, 40)], ids=["byte-every-0.5s", "chunk-every-3s"])
 def test_report_ends_within_its_timeout(tmp_path: Path, interval: float, chunk: int) -> None:
@@ -84,7 +74,7 @@ async def test_no_thread_outlives_its_deadline() -> None:
                 await transport.run("inventory")
             assert time.monotonic() - started < 1.0 + MARGIN
         await transport.close()
-        assert await _until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
+        assert await until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
     assert not _lingering(), _lingering()
 
 
@@ -120,5 +110,5 @@ async def test_the_tui_quits_at_once_after_a_timed_out_connect(avma_home) -> Non
             await pilot.press("ctrl+q")
             await pilot.pause()
         assert time.monotonic() - started < 2.0
-        assert await _until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
+        assert await until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
         assert not _lingering(), _lingering()

@@ -47,11 +47,13 @@ def test_shell_state_is_queried_with_get(endpoint: WinRMEndpoint) -> None:
 def test_pipelines_run_one_after_another_on_one_shell(endpoint: WinRMEndpoint) -> None:
     with _pool(endpoint) as pool:
         first = (
-            PowerShell(pool).add_script(script_text("vm")).add_parameter("VmId", "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c01")
+            PowerShell(pool)
+            .add_script(script_text("vm"), use_local_scope=True)
+            .add_parameter("VmId", "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c01")
         )
         assert "DC01" in first.invoke()[0]
         first.close()
-        second = PowerShell(pool).add_script(script_text("inventory"))
+        second = PowerShell(pool).add_script(script_text("inventory"), use_local_scope=True)
         assert "HV01" in second.invoke()[0]
 
 

@@ -142,10 +142,10 @@ def test_a_script_spliced_with_data_is_refused(endpoint: WinRMEndpoint) -> None:
         read_timeout=8,
     )
     with wsman, RunspacePool(wsman) as pool:
-        ps = PowerShell(pool).add_script(spliced)
+        ps = PowerShell(pool).add_script(spliced, use_local_scope=True)
         ps.invoke()
         assert ps.had_errors and "refused" in str(ps.streams.error[-1])
-        genuine = PowerShell(pool).add_script(script_text("inventory"))
+        genuine = PowerShell(pool).add_script(script_text("inventory"), use_local_scope=True)
         assert len(genuine.invoke()) == 1 and not genuine.had_errors
 
 

@@ -72,3 +72,34 @@ async def test_serves_the_demo_until_interrupted(https: bool) -> None:
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert PASSWORD not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT"])
+def test_every_exit_signal_removes_the_account_file(tmp_path: Path, signame: str) -> None:
+    """While serving: one 0600 file with the NT hash only (no LM hash, no password); after the signal: gone."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "AVMA_SIM_PASSWORD": PASSWORD, "TMPDIR": str(temp)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "avma_tui", "sim", "serve", "--demo", "--https"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and "serving simulated host" in process.stdout.readline()
+        (folder,) = temp.iterdir()
+        assert folder.stat().st_mode & 0o777 == 0o700
+        users = folder / "ntlm-users"
+        assert users.stat().st_mode & 0o777 == 0o600
+        name, _, lm, nt, *_ = users.read_text(encoding="utf-8").strip().split(":")
+        assert name == "admin" and lm == "0" * 32 and len(nt) == 32
+        assert PASSWORD not in users.read_text(encoding="utf-8")
+        assert not list(folder.glob("*.key"))  # the TLS key is loaded, then removed at once
+    finally:
+        process.send_signal(getattr(signal, signame))
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert list(temp.iterdir()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from avma_tui.config import ConnectionSettings
@@ -35,3 +37,12 @@ def settings_for(endpoint: WinRMEndpoint, **changes: object) -> ConnectionSettin
     }
     values.update(changes)
     return ConnectionSettings(**values)  # type: ignore[arg-type]
+
+
+async def until(condition: Callable[[], bool], seconds: float) -> bool:
+    """Wait (polling every 50 ms) until `condition()` holds or `seconds` pass; its final value."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()

@@ -7,7 +7,10 @@ authentication, encryption, faults and timeouts; `avma-tui sim serve` uses it fo
 
 The password is kept in memory; the NTLM acceptor reads its account from a temporary file holding
 only the NT hash, deleted on stop. Fault injection (`fail_next`) reproduces what goes wrong with
-real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts, slow answers.
+real hosts: dropped connections, re-authentication, WSMan faults, WinRM restarts, slow answers, hung
+operations. `fail_after_change` makes the next change operation run on the engine and then go wrong
+(an error, garbled output, a dropped connection): the ambiguous failures only a read-back can settle.
+Like WinRM it refuses a Create beyond MaxShellsPerUser, so a client that leaks shells fails.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import json
 import os
 import re
 import shutil
@@ -32,11 +36,15 @@ import spnego
 from pypsrp.encryption import WinRMEncryption
 from spnego.channel_bindings import GssChannelBindings
 
+from avma_tui.core.operations import OPERATIONS
+from avma_tui.hyperv.transport import RemoteError
 from avma_tui.sim.engine import SimHost
+from avma_tui.sim.winrm.shell import RawOutput
 from avma_tui.sim.winrm.tls import make_certificate
 from avma_tui.sim.winrm.wsman import RECEIVE, WSManService
 
-FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive", "dribble")
+AFTER_CHANGE_FAULTS = ("error", "not_json", "two_documents", "drop")
+FAULT_KINDS = ("drop", "401", "500", "shell_gone", "slow_receive", "dribble", "hang")
 _HTTP_FAULTS = ("drop", "401", "dribble")
 #: Longest a dribbled answer trickles: bounded, so a test that forgets it never leaves a thread running.
 _DRIBBLE_STEPS = 4000
@@ -77,11 +85,16 @@ class WinRMEndpoint:
         self.latency_ms = 0.0
         self.slow_receive_seconds = 5.0
         self.dribble_seconds = 0.5
+        self.hang_seconds = 30.0
         self._password = password
         self._faults: list[str] = []
+        self._after_change: list[tuple[str, str]] = []
+        self._receiving = threading.Event()  # a Receive is being answered (set), or a Command started (clear)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._service = WSManService(self._run_op, self.host, self._stopping)
+        #: Every pipeline clients created: (shell id, operation or None when refused, UseLocalScope per command).
+        self.pipelines: list[tuple[str, str | None, tuple[bool | None, ...]]] = []
+        self._service = WSManService(self._run_op, self.host, self._stopping, self._op_pause, self._record_pipeline)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._tmp: Path | None = None
@@ -126,6 +139,7 @@ class WinRMEndpoint:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._service.forget_shells()  # hung operations end with their shells
         if self._server is not None:
             self._server.shutdown()
             self._server.close_connections()
@@ -147,15 +161,43 @@ class WinRMEndpoint:
     # --- knobs ---------------------------------------------------------------------------------
 
     def fail_next(self, kind: str, count: int = 1) -> None:
-        """Make the next `count` requests fail this way (slow_receive: the next Receives)."""
+        """Make the next `count` requests fail this way.
+
+        slow_receive: the next Receives answer after slow_receive_seconds; dribble: the next answer trickles
+        out a byte every dribble_seconds; hang: the next operation runs only after hang_seconds, or never
+        when its shell is deleted first.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self._lock:
             self._faults.extend([kind] * count)
 
+    @property
+    def max_shells_per_user(self) -> int:
+        """WinRM's MaxShellsPerUser: a Create beyond it gets Windows' QuotaLimit fault (default 30)."""
+        return self._service.max_shells_per_user
+
+    @max_shells_per_user.setter
+    def max_shells_per_user(self, value: int) -> None:
+        self._service.max_shells_per_user = value
+
+    def fail_after_change(self, kind: str, message: str = "The Hyper-V socket target process has ended.") -> None:
+        """The next change operation runs on the engine, then: `error` (the pipeline fails with `message`),
+        `not_json` (text that is not JSON), `two_documents` (its document twice), or `drop` (the connection
+        waiting for its answer is cut)."""
+        if kind not in AFTER_CHANGE_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(AFTER_CHANGE_FAULTS)}")
+        with self._lock:
+            self._after_change.append((kind, message))
+
     def open_shells(self) -> int:
         """How many remote shells are open (all users)."""
         return self._service.shell_count()
+
+    def clear_faults(self) -> None:
+        """Forget injected faults not yet used."""
+        with self._lock:
+            self._faults.clear()
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -164,11 +206,25 @@ class WinRMEndpoint:
     # --- used by the request handler -----------------------------------------------------------
 
     def _take_fault(self, kinds: tuple[str, ...], action: str = "") -> str | None:
+        if action == RECEIVE:
+            self._receiving.set()
+        elif action:
+            self._receiving.clear()
         with self._lock:
             for index, kind in enumerate(self._faults):
                 if kind in kinds and (kind != "slow_receive" or action == RECEIVE):
                     return self._faults.pop(index)
         return None
+
+    def _op_pause(self) -> float:
+        """Seconds the next operation waits before it runs ("hang": hang_seconds, or until its shell is deleted)."""
+        if self._take_fault(("hang",)) is not None:
+            return self.hang_seconds
+        return 0.0
+
+    def _record_pipeline(self, shell_id: str, op: str | None, scopes: tuple[bool | None, ...]) -> None:
+        with self._lock:
+            self.pipelines.append((shell_id, op, scopes))
 
     def _serve(self, body: bytes, user: str) -> tuple[int, bytes]:
         with self._lock:
@@ -181,7 +237,24 @@ class WinRMEndpoint:
         )
 
     def _run_op(self, op: str, params: Any) -> Any:
-        return self.engine.run(op, params)
+        result = self.engine.run(op, params)
+        with self._lock:
+            fault = self._after_change.pop(0) if self._after_change and OPERATIONS[op].changes else None
+        if fault is None:
+            return result
+        kind, message = fault
+        if kind == "error":
+            raise RemoteError(message, "avma-tui.AfterChange")
+        if kind == "not_json":
+            return RawOutput(("The operation completed successfully.",))
+        if kind == "two_documents":
+            return RawOutput((json.dumps(result),) * 2)
+        # drop: cut the connection once the client waits for this answer (its Receive has arrived).
+        self._receiving.wait(5)
+        time.sleep(0.05)
+        if self._server is not None:
+            self._server.close_connections()
+        return result
 
     def _new_context(self) -> Any:
         bindings = GssChannelBindings(application_data=self._channel_binding) if self._channel_binding else None
@@ -369,12 +442,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _ntlm_user_line(username: str, password: str) -> str:
-    """An smbpasswd-format line: the NT hash, never the password itself."""
-    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+    """An smbpasswd-format line for pyspnego's NTLM acceptor: the NT hash only, never the password.
 
-    lm, nt = lmowfv1(password).hex().upper(), ntowfv1(password).hex().upper()
+    The LM field is zeros (as in pyspnego's own example, spnego/_ntlm.py `_get_credential`): NTLMv2, the
+    only variant the acceptor checks here, needs the NT hash alone, and an LM hash is crackable in minutes.
+    """
+    from spnego._ntlm_raw.crypto import ntowfv1
+
     name = re.sub(r"[:\r\n]", "", username)
-    return f"{name}:1000:{lm}:{nt}:[U]:LCT-00000000\n"
+    return f"{name}:1000:{'0' * 32}:{ntowfv1(password).hex().upper()}:[U]:LCT-00000000\n"
 
 
 def _write_private(path: Path, text: str) -> None:

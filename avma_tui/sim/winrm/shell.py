@@ -1,9 +1,10 @@
 """One PowerShell remoting shell of the loopback WinRM endpoint: psrpcore's server side over a SimHost.
 
-A pipeline may only run one of the packaged operation scripts, byte for byte; its parameters are
-bound by name and the operation runs on the simulated engine. Anything else — in particular a
-script with data spliced into its text — is refused with an error, so a client that ever builds
-script text from data fails its tests.
+A pipeline may only run one of the packaged operation scripts, byte for byte, in a local scope
+(CreatePipeline's UseLocalScope, so no variable of one operation — a credential — outlives it in the
+pool); its parameters are bound by name and the operation runs on the simulated engine. Anything
+else — a script with data spliced into its text, or one run in the pool's global scope — is refused
+with an error, so a client that ever does so fails its tests.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from psrpcore import CreatePipelineEvent, PSRPPayload, ServerPipeline, ServerRunspacePool, StreamType
@@ -31,6 +33,16 @@ from avma_tui.hyperv.transport import Credential, RemoteError
 
 #: Runs one operation with its parameters and returns its JSON document (raises RemoteError).
 Runner = Callable[[str, Mapping[str, Any]], Any]
+#: Told of every pipeline a client creates: (shell id, operation or None, its commands' UseLocalScope values).
+Recorder = Callable[[str, "str | None", "tuple[bool | None, ...]"], None]
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    """What a runner returns to make the pipeline write these texts as they are (fault injection)."""
+
+    texts: tuple[str, ...]
+
 
 _FINISHED = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
 
@@ -66,11 +78,21 @@ def _error_record(message: str, error_id: str, category: ErrorCategory) -> Error
 class PsrpShell:
     """A Runspace Pool and its pipelines. All psrpcore state is guarded by `changed` (a Condition)."""
 
-    def __init__(self, shell_id: str, runner: Runner, owner: str) -> None:
+    def __init__(
+        self,
+        shell_id: str,
+        runner: Runner,
+        owner: str,
+        pause: Callable[[], float] = lambda: 0.0,
+        record: Recorder = lambda shell_id, op, scopes: None,
+    ) -> None:
         self.id = shell_id
         self.owner = owner
         self.changed = threading.Condition()
+        self.closed = threading.Event()
         self._runner = runner
+        self._pause = pause
+        self._record = record
         self._pool = ServerRunspacePool()
         self._outbox: dict[uuid.UUID | None, deque[bytes]] = {}
 
@@ -104,6 +126,10 @@ class PsrpShell:
                 pipeline.close()
                 self._outbox.pop(pipeline.pipeline_id, None)
             self._drain()
+
+    def close(self) -> None:
+        """The shell was deleted (WSMan Delete, or the service restarted): its operations stop waiting."""
+        self.closed.set()
 
     # --- output --------------------------------------------------------------------------------
 
@@ -143,7 +169,18 @@ class PsrpShell:
         pipeline = self._pool.pipeline_table[event.pipeline_id]
         commands = event.pipeline.commands
         op = _operation_of(commands[0].command_text) if len(commands) == 1 and commands[0].is_script else None
+        scopes = tuple(command.use_local_scope for command in commands)
+        self._record(self.id, op, scopes)
         pipeline.start()
+        if op is not None and scopes != (True,):
+            record = _error_record(
+                "The simulated host runs operation scripts only in a local scope (UseLocalScope); this pipeline "
+                "would have run in the pool's global scope and was refused.",
+                "avma-tui.GlobalScopeRefused",
+                ErrorCategory.SecurityError,
+            )
+            pipeline._change_state(PSInvocationState.Failed, record)
+            return
         if op is None:
             record = _error_record(
                 "The simulated host runs only the packaged avma-tui operation scripts, unchanged; "
@@ -158,10 +195,13 @@ class PsrpShell:
 
     def _run(self, pipeline: ServerPipeline, op: str, params: dict[str, Any]) -> None:
         """Runs on its own thread, like a real pipeline: Receive, Signal and Send stay answerable."""
-        output: str | None = None
+        outputs: tuple[str, ...] = ()
         record: ErrorRecord | None = None
+        if self.closed.wait(self._pause()):
+            return  # a hung operation whose shell was deleted: it ends with its shell
         try:
-            output = json.dumps(self._runner(op, params), separators=(",", ":"))
+            result = self._runner(op, params)
+            outputs = result.texts if isinstance(result, RawOutput) else (json.dumps(result, separators=(",", ":")),)
         except RemoteError as err:
             record = _error_record(err.remote_message, err.error_id or "RemoteError", ErrorCategory.NotSpecified)
         except Exception as err:  # an engine bug must fail the pipeline, not hang the client
@@ -174,6 +214,7 @@ class PsrpShell:
             if record is not None:
                 pipeline._change_state(PSInvocationState.Failed, record)
             else:
-                pipeline.write_output(output)
+                for output in outputs:
+                    pipeline.write_output(output)
                 pipeline.complete()
             self._drain()

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from collections.abc import Callable
 
-from avma_tui.sim.winrm.shell import PsrpShell, Runner
+from avma_tui.sim.winrm.shell import PsrpShell, Recorder, Runner
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -51,6 +51,16 @@ _POWERSHELL_URI = "http://schemas.microsoft.com/powershell/"
 OPERATION_TIMEOUT = 0x80338029
 SHELL_NOT_FOUND = 0x8033805B
 GENERIC_FAULT = 0x80338000  # what an injected "500" reports
+#: ERROR_WSMAN_QUOTA_MAX_SHELLS (winerror.h, as listed by
+#: https://microsoft.github.io/windows-docs-rs/doc/windows/Win32/System/RemoteManagement/constant.ERROR_WSMAN_QUOTA_MAX_SHELLS.html).
+#: UNCONFIRMED that Windows puts this code (rather than another QUOTA_* code) in the WSManFault of a
+#: Create refused by MaxShellsPerUser; the subcode and the message below are documented (MS-WSMV 3.1.4.5.2.1).
+QUOTA_MAX_SHELLS = 0x803381A5
+#: winrm/config/winrs/MaxShellsPerUser default: 30 (MS-WSMV 2.2.4.42 WinrsType,
+#: https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/7ffb4acd-cf01-4fbe-9e48-7746f5001957).
+#: The Microsoft.PowerShell plug-in has quotas of its own (the example in MS-WSMV 3.1.4.1.34.3.4 shows
+#: MaxShellsPerUser="25"); which one a real host hits first is UNCONFIRMED, so the limit is a setting.
+MAX_SHELLS_PER_USER = 30
 _REPLAY_SIZE = 256
 
 
@@ -82,10 +92,20 @@ def shell_not_found(shell_id: str) -> WSManFault:
 class WSManService:
     """Answers decrypted SOAP requests. Thread-safe: every HTTP connection calls `handle` on its own thread."""
 
-    def __init__(self, runner: Runner, machine: str, stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        machine: str,
+        stopping: threading.Event,
+        pause: Callable[[], float] = lambda: 0.0,
+        record: Recorder = lambda shell_id, op, scopes: None,
+    ) -> None:
         self._runner = runner
+        self._record = record
         self._machine = machine
         self._stopping = stopping
+        self._pause = pause
+        self.max_shells_per_user = MAX_SHELLS_PER_USER
         self._shells: dict[str, PsrpShell] = {}
         self._lock = threading.Lock()
         self._replay: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
@@ -97,7 +117,10 @@ class WSManService:
     def forget_shells(self) -> None:
         """As after a WinRM service restart: every shell is gone."""
         with self._lock:
+            shells = list(self._shells.values())
             self._shells.clear()
+        for shell in shells:
+            shell.close()
 
     def handle(
         self, body: bytes, user: str, take_fault: Callable[[str], str | None], slow_seconds: float
@@ -182,6 +205,7 @@ class WSManService:
         if action == DELETE:
             with self._lock:
                 self._shells.pop(shell_id, None)
+            shell.close()
             return []
         if action == GET:
             return [self._shell_element(shell, resource)]
@@ -192,7 +216,18 @@ class WSManService:
             raise WSManFault(GENERIC_FAULT, "w:InvalidResourceURI", "Only PowerShell remoting shells are served.")
         request = body.find("rsp:Shell", NS)
         shell_id = (request.get("ShellId") if request is not None else None) or str(uuid.uuid4()).upper()
-        shell = PsrpShell(shell_id, self._runner, user)
+        with self._lock:
+            owned = sum(1 for shell in self._shells.values() if shell.owner == user)
+        if owned >= self.max_shells_per_user:
+            # wsman:QuotaLimit on Create, with the message MS-WSMV 3.1.4.5.2.1 gives for MaxShellsPerUser:
+            # https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/77425799-79f6-4a9a-b164-3873e742d921
+            raise WSManFault(
+                QUOTA_MAX_SHELLS,
+                "w:QuotaLimit",
+                "The Windows Remote Shell cannot process the request. The server is already executing the maximum "
+                "number of concurrent shells a user can remotely open on the same system. Retry later.",
+            )
+        shell = PsrpShell(shell_id, self._runner, user, self._pause, self._record)
         creation = body.find("rsp:Shell/{http://schemas.microsoft.com/powershell}creationXml", NS)
         shell.feed(base64.b64decode(creation.text or "") if creation is not None else b"", None)
         with self._lock:

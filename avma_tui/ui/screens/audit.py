@@ -2,17 +2,24 @@
 
 Everything in a record is untrusted: VM names and error text come from the host, and the file may
 have been edited by hand. So every cell and detail line goes through `safe`, which strips control
-characters and never parses markup. Reading and verifying the file is blocking I/O, so it runs in
-a thread worker and arrives as the worker's result; a result for a closed screen is simply dropped.
+characters and never parses markup.
+
+A log may hold 100k records (60 MB), so nothing here reads it whole on the event loop: records are
+read from the end of the file back, a page of PAGE matching records at a time, in a thread worker;
+the next page loads when the cursor nears the last row. The chain check and the interrupted
+changes need the whole file: a second thread worker streams it once and updates the header (and
+the Outcome of intents left open) when it is done. A result for a closed screen, or for a filter
+that has since changed, is dropped.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -22,7 +29,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from avma_tui.core.operations import Outcome
-from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical
+from avma_tui.services.audit import AuditError, AuditLog, ChainState, PendingTracker, canonical
 from avma_tui.ui import safe
 
 # Column → widest it grows. Widths are set from the cells because DataTable (8.2.8) cannot measure
@@ -53,17 +60,55 @@ OUTCOME_STYLE = {
     Outcome.UNKNOWN: "$warning",
 }
 INTERRUPTED = "interrupted"
+#: Records per page: small enough that adding a page's rows stays well under 50 ms of the event loop.
+PAGE = 100
+#: Lines a page reads before it shows the matches it has (a filter that matches few records).
+SCAN_BUDGET = 5000
 _DETAIL_LIMIT = 2000
 
 
 @dataclass(frozen=True)
-class _Snapshot:
-    """One consistent read of the log for the screen."""
+class _Chain:
+    """What a whole pass over the log found."""
 
     exists: bool
-    records: list[dict[str, Any]]
     state: ChainState
     pending: frozenset[int]  # seqs of intents with no result
+
+
+def check_chain(log: AuditLog) -> _Chain:
+    """One streaming pass: the chain's state and the interrupted changes (blocking: call it in a thread)."""
+    scan, tracker = log.scan(), PendingTracker()
+    for _, record in scan:
+        if record is not None:
+            tracker.add(record)
+    return _Chain(scan.exists, scan.state, frozenset(record["seq"] for record in tracker.pending()))
+
+
+class Pager:
+    """The records matching `query`, newest first, a page at a time (blocking: call `next_page` in a thread).
+
+    A page ends at `size` matches, or after SCAN_BUDGET lines with at least one match, so a rare
+    filter shows what it found while the search goes on.
+    """
+
+    def __init__(self, log: AuditLog, query: str, pending: frozenset[int]) -> None:
+        self.query, self.pending = query, pending
+        self.done = False
+        self._source = log.newest_first()
+        self._lock = threading.Lock()  # one page at a time, whichever thread asks
+
+    def next_page(self, size: int = PAGE) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `size` more (byte offset, record); `done` once the start of the file is reached."""
+        page: list[tuple[int, dict[str, Any]]] = []
+        with self._lock:
+            for scanned, (offset, record) in enumerate(self._source, start=1):
+                if record is not None and matches(record, self.query, self.pending):
+                    page.append((offset, record))
+                if len(page) >= size or (page and scanned >= SCAN_BUDGET):
+                    return page
+            self.done = True
+        return page
 
 
 def _target(record: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +184,19 @@ def detail_text(record: dict[str, Any], pending: frozenset[int]) -> Content:
     return Content("\n").join(lines)
 
 
-def chain_text(snapshot: _Snapshot) -> Content:
+def uses_pending(query: str) -> bool:
+    """Whether the filter may match the Outcome "interrupted", which is known only after the whole pass."""
+    for term in query.lower().split():
+        name, colon, wanted = term.partition(":")
+        if colon and name in _FILTER_FIELDS:
+            if name == "outcome" and wanted in INTERRUPTED:
+                return True
+        elif term in INTERRUPTED:
+            return True
+    return False
+
+
+def chain_text(snapshot: _Chain) -> Content:
     state = snapshot.state
     if not snapshot.exists:
         return Content.styled("No audit log yet: nothing has been changed from this machine.", "$text-muted")
@@ -173,13 +230,20 @@ class AuditScreen(Screen[None]):
         Binding("r", "reload", "Reload", tooltip="Read the audit log again"),
         Binding("escape", "back", "Back", tooltip="Clear the filter, or close the audit log"),
         Binding("q", "close", "Close", tooltip="Close the audit log"),
+        # home/end before the table's own (which scroll sideways in a row table); the filter field keeps them.
+        Binding("home", "first", "Newest", show=False, priority=True),
+        Binding("end", "last", "Oldest loaded", show=False, priority=True),
+        Binding("g", "first", "Newest", show=False),
+        Binding("G", "last", "Oldest loaded", show=False, tooltip="The last row loaded; the next page follows"),
     ]
 
     def __init__(self, log: AuditLog, *, host: str | None = None) -> None:
         super().__init__()
         self.audit_log = log
-        self._initial_filter = f"host:{host}" if host else ""
-        self._snapshot: _Snapshot | None = None
+        self._initial_filter = f"host:{safe.clean(host, limit=64)}" if host else ""  # the host name is untrusted
+        self._chain: _Chain | None = None
+        self._pager: Pager | None = None
+        self._page_loading = False
         self._shown: dict[str, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
@@ -197,45 +261,123 @@ class AuditScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "Audit log"
-        self.table.add_columns(*COLUMNS)  # placeholders until the first read sizes them
+        self.table.add_columns(*COLUMNS)  # placeholders until the first page sizes them
         self.query_one("#audit-filter", Input).display = bool(self._initial_filter)
-        self.table.loading = True
         self._load()
 
     @property
     def table(self) -> DataTable[Content]:
         return self.query_one("#audit-records", DataTable)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="audit-load")
-    def _load(self) -> _Snapshot:
-        records = self.audit_log.records()
-        pending = frozenset(record["seq"] for record in self.audit_log.pending())
-        return _Snapshot(self.audit_log.path.exists(), records, self.audit_log.verify(), pending)
+    @property
+    def pending(self) -> frozenset[int]:
+        return self._chain.pending if self._chain is not None else frozenset()
+
+    def _load(self) -> None:
+        """Start over: the first page for the current filter, and the whole-file check."""
+        self._chain = None
+        self.query_one("#audit-chain", Static).update(Content.styled("Checking the chain…", "$text-muted"))
+        self.run_worker(
+            partial(check_chain, self.audit_log),
+            thread=True,
+            exclusive=True,
+            group="audit-chain",
+            name="audit-chain",
+            exit_on_error=False,
+        )
+        self._restart_pages()
+
+    def _restart_pages(self) -> None:
+        query = self.query_one("#audit-filter", Input).value
+        self._pager = Pager(self.audit_log, query, self.pending)
+        self._page_loading = False
+        self.table.loading = True
+        self._next_page()
+
+    def _next_page(self) -> None:
+        pager = self._pager
+        if pager is None or pager.done or self._page_loading:
+            return
+        self._page_loading = True
+        self.run_worker(
+            partial(_page_of, pager), thread=True, group="audit-page", name="audit-page", exit_on_error=False
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.name != "audit-load":
+        name = event.worker.name
+        if name not in ("audit-chain", "audit-page") or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
-        if event.state is WorkerState.SUCCESS:
-            self._snapshot = event.worker.result
-            self.query_one("#audit-chain", Static).update(chain_text(self._snapshot))
-            self._fill()
-        elif event.state is WorkerState.ERROR:
+        if event.state is WorkerState.ERROR:
             self.table.loading = False
+            self._page_loading = False
             error = event.worker.error
             reason = str(error) if isinstance(error, AuditError) else f"{type(error).__name__}: {error}"
             chain = safe.assemble(("Cannot read the audit log: ", "bold $error"), (reason, "$error"))
             self.query_one("#audit-chain", Static).update(chain)
+        elif name == "audit-chain":
+            self._chain = event.worker.result
+            self.query_one("#audit-chain", Static).update(chain_text(self._chain))
+            if self._pager is not None and uses_pending(self._pager.query):
+                self._restart_pages()  # "interrupted" can only be matched now
+            else:
+                self._mark_interrupted()
+        else:
+            pager, page = event.worker.result
+            if pager is self._pager:
+                self._page_loading = False
+                self._add_page(pager, page)
+                if self.table.row_count < PAGE:
+                    self._next_page()  # a rare filter: search on, showing what was found, until a page is full
+
+    def _add_page(self, pager: Pager, page: list[tuple[int, dict[str, Any]]]) -> None:
+        """Add a page of rows; the first page of a filter starts a fresh table sized to it."""
+        table, pending = self.table, self.pending
+        rows = [(str(offset), record, _row(record, pending)) for offset, record in page]
+        first = table.loading
+        if first:
+            selected = None
+            if table.row_count:
+                selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            self._shown = {}
+            table.clear(columns=True)
+            for index, (label, widest) in enumerate(COLUMNS.items()):
+                width = max([len(label), *(cells[index].cell_length for _, _, cells in rows)])
+                table.add_column(label, width=min(width, widest), key=label)
+        for key, record, cells in rows:
+            self._shown[key] = record  # the byte offset, not the seq: a tampered file may repeat a seq
+            table.add_row(*cells, key=key)
+        if first:
+            table.loading = False
+            if selected in self._shown:
+                table.move_cursor(row=table.get_row_index(selected))
+            if not self._shown:
+                message = "No records match the filter." if pager.query else "No records yet."
+                self.query_one("#audit-detail-body", Static).update(Content.styled(message, "$text-muted"))
+
+    def _mark_interrupted(self) -> None:
+        """Once the whole pass is done: the Outcome of the intents on screen that never got a result."""
+        for key, record in self._shown.items():
+            if record.get("phase") == "intent" and record.get("seq") in self.pending:
+                self.table.update_cell(key, "Outcome", safe.text(INTERRUPTED, "$warning"))
+        if self.table.row_count:
+            self._show_detail(self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self._fill()
+        if self._pager is None or event.value != self._pager.query:
+            self._restart_pages()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.table.focus()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        record = self._shown.get(event.row_key.value or "")
-        if record is not None and self._snapshot is not None:
-            self.query_one("#audit-detail-body", Static).update(detail_text(record, self._snapshot.pending))
+        self._show_detail(event.row_key.value)
+        if event.cursor_row >= self.table.row_count - PAGE // 4:
+            self._next_page()
+
+    def _show_detail(self, key: str | None) -> None:
+        record = self._shown.get(key or "")
+        if record is not None:
+            self.query_one("#audit-detail-body", Static).update(detail_text(record, self.pending))
 
     def action_filter(self) -> None:
         field = self.query_one("#audit-filter", Input)
@@ -251,36 +393,26 @@ class AuditScreen(Screen[None]):
         else:
             self.dismiss()
 
+    def action_first(self) -> None:
+        field = self.query_one("#audit-filter", Input)
+        if field.has_focus:
+            field.action_home()
+        else:
+            self.table.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        field = self.query_one("#audit-filter", Input)
+        if field.has_focus:
+            field.action_end()
+        else:
+            self.table.move_cursor(row=self.table.row_count - 1)
+
     def action_close(self) -> None:
         self.dismiss()
 
     def action_reload(self) -> None:
         self._load()
 
-    def _fill(self) -> None:
-        """Show the records that match the filter, newest first, keeping the selected record if it still shows."""
-        if self._snapshot is None:
-            return
-        table = self.table
-        query = self.query_one("#audit-filter", Input).value
-        selected = None
-        if table.row_count:
-            selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        self._shown, rows = {}, []
-        for line, record in reversed(list(enumerate(self._snapshot.records, start=1))):
-            if matches(record, query, self._snapshot.pending):
-                key = str(line)  # the line, not the seq: a tampered file may repeat a seq
-                self._shown[key] = record
-                rows.append((key, _row(record, self._snapshot.pending)))
-        table.clear(columns=True)
-        for index, (label, widest) in enumerate(COLUMNS.items()):
-            width = max([len(label), *(cells[index].cell_length for _, cells in rows)])
-            table.add_column(label, width=min(width, widest))
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
-        table.loading = False
-        if selected in self._shown:
-            table.move_cursor(row=table.get_row_index(selected))
-        if not self._shown:
-            message = "No records match the filter." if query else "No records yet."
-            self.query_one("#audit-detail-body", Static).update(Content.styled(message, "$text-muted"))
+
+def _page_of(pager: Pager) -> tuple[Pager, list[tuple[int, dict[str, Any]]]]:
+    return pager, pager.next_page()

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from avma_tui.config import AUTH_KINDS, ConnectionSettings, load_profiles, save_profile
+from avma_tui.config import AUTH_KINDS, ConnectionSettings, read_profiles, save_profile
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.services.session import Session
 from avma_tui.services.targets import CURRENT_LOGON_AUTHS, remote_user
@@ -86,7 +86,7 @@ class ConnectScreen(Screen[None]):
         super().__init__()
         self.open_session = open_session
         self.initial = settings
-        self.profiles = load_profiles()
+        self.profiles, self.profile_warnings = read_profiles()
 
     def compose(self) -> ComposeResult:
         start = self.initial or ConnectionSettings(host="")
@@ -134,6 +134,11 @@ class ConnectScreen(Screen[None]):
         self.query_one("#profiles-box").display = bool(self.profiles)
         target = "#password" if self.initial else "#host"
         self.query_one(target, Input).focus()
+        if self.profile_warnings:  # a damaged profiles file: the valid profiles are listed, the rest named here
+            more = len(self.profile_warnings) - 3
+            lines = [safe.clean(warning, limit=300) for warning in self.profile_warnings[:3]]
+            text = "\n".join(lines) + (f"\n…and {more} more" if more > 0 else "")
+            self.notify(text, title="Saved profiles", severity="warning", markup=False, timeout=15)
 
     @on(Checkbox.Changed, "#insecure")
     def _insecure_changed(self, event: Checkbox.Changed) -> None:

@@ -6,7 +6,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from avma_tui.core.catalog import load_catalog
-from avma_tui.core.model import ClusterNode, Diagnosis, Severity, VmStatus
+from avma_tui.core.model import ClusterNode, Diagnosis
+from avma_tui.services.summary import tally
 from avma_tui.ui import safe
 from avma_tui.ui.widgets.cells import LICENSE_STATUS, SEVERITY_STYLE
 
@@ -67,15 +68,13 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
 
 
 def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
-    vms = diagnosis.vms
-    worst = [d.worst.severity for d in vms if d.worst is not None]
-    avma = sum(d.status is VmStatus.ACTIVATED_AVMA for d in vms)
+    counts = tally(diagnosis)  # the same numbers `report` prints (services/summary.py)
     parts: list[str | Content | tuple[object, str]] = [
-        (f"{len(vms)} VM{'' if len(vms) == 1 else 's'}", "bold"),
-        f" · {avma} on AVMA · ",
-        (f"{worst.count(Severity.ERROR)} with errors", "$error" if Severity.ERROR in worst else "$text-muted"),
+        (f"{counts.vms} VM{'' if counts.vms == 1 else 's'}", "bold"),
+        f" · {counts.on_avma} on AVMA · ",
+        (f"{counts.vms_with_errors} with errors", "$error" if counts.vms_with_errors else "$text-muted"),
         " · ",
-        (f"{worst.count(Severity.WARNING)} with warnings", "$warning" if Severity.WARNING in worst else "$text-muted"),
+        (f"{counts.vms_with_warnings} with warnings", "$warning" if counts.vms_with_warnings else "$text-muted"),
         " · guest login: ",
         (guest_user, "bold") if guest_user else ("none (c)", "$text-muted"),
     ]
