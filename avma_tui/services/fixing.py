@@ -128,16 +128,17 @@ def _fresh(diagnosis: Diagnosis, vm_id: str | None, op: Operation) -> Any:
 #: line of it runs (PowerShell/PowerShell src/System.Management.Automation/engine/ParameterBinderBase.cs,
 #: "ParameterArgumentValidationError", "ParameterArgumentTransformationError"; ParameterBindingException).
 _BINDING_ERROR_IDS = ("ParameterArgumentValidationError", "ParameterArgumentTransformationError", "ParameterBinding")
-#: The VM the script was given does not exist; Get-VM runs before any change. Witnesses: the PowerShell
-#: Direct doc, "The input VMName parameter does not resolve to any virtual machine."
-#: (https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct) and Get-VM's
-#: "Hyper-V was unable to find a virtual machine with …", FQEID InvalidParameter,…GetVM (a public transcript,
-#: pluralsight/PS-AutoLab-Env#133; the wording for -Id is UNCONFIRMED, so both texts are matched).
-_VM_NOT_FOUND = ("does not resolve to any virtual machine", "unable to find a virtual machine")
-
-
+#: The VM the script was given does not exist; Get-VM runs before any change: FQEID
+#: InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM (a public transcript, pluralsight/PS-AutoLab-Env#133;
+#: ObjectNotFound is Hyper-V's other not-found ErrorId). Invoke-Command -VMId says InvalidVMIdNotSingle
+#: (classified NOT_FOUND by hyperv/host.py).
+_GET_VM_NOT_FOUND = ("InvalidParameter", "ObjectNotFound")
+#: ErrorIds the scripts raise themselves before their change (docs/operations.md, "Errors").
+_SCRIPT_GUARD_IDS = ("KvpServiceNotFound",)
 #: How set_edition.ps1 reports a DISM run that refused the conversion (its exit code and output).
-_DISM_FAILED = "DISM failed with exit code"
+_DISM_FAILED_IDS = ("DismFailed", "DismError")
+#: Exceptions whose HRESULT is a decision of Windows (the provider's or the script's own), not a .NET default.
+_REFUSING_EXCEPTIONS = ("CimException", "COMException")
 
 
 def _before_change(err: TransportError) -> bool:
@@ -157,10 +158,14 @@ def _before_change(err: TransportError) -> bool:
         return True
     if not isinstance(err, RemoteError):
         return False
-    text = err.remote_message.lower()
-    if classify_guest_error(text) in (GuestErrorKind.CREDENTIAL, GuestErrorKind.NOT_RUNNING, GuestErrorKind.PS_DIRECT):
+    record = err.record
+    if classify_guest_error(err) in (GuestErrorKind.CREDENTIAL, GuestErrorKind.NOT_RUNNING, GuestErrorKind.NOT_FOUND):
         return True
-    return err.error_id.startswith(_BINDING_ERROR_IDS) or any(phrase in text for phrase in _VM_NOT_FOUND)
+    if record.exception_name == "PSRemotingDataStructureException":  # FatalErrorCausingClose, while opening
+        return True
+    if record.error_id in _GET_VM_NOT_FOUND and record.fqeid.endswith(".Commands.GetVM"):
+        return True
+    return record.error_id.startswith(_BINDING_ERROR_IDS) or record.error_id in _SCRIPT_GUARD_IDS
 
 
 def _remote_text(err: BaseException) -> str:
@@ -660,10 +665,12 @@ class FixService:
         if error is not None:
             message = f"{error.hex} {error.symbol}: {error.text}"
             return _Failure(Outcome.FAILED, message, error.meaning, error.hex, refused=True)
-        if code is not None:
+        # A provider's (CimException) or the script's own (COMException) HRESULT is Windows refusing the change;
+        # any other exception's HResult is only its .NET type's default and proves nothing.
+        if code is not None and isinstance(err, RemoteError) and err.record.exception_name in _REFUSING_EXCEPTIONS:
             message = f"Windows reported 0x{code:08X}: {text}"
             return _Failure(Outcome.FAILED, message, _RECHECK, f"0x{code:08X}", refused=True)
-        dism = isinstance(err, RemoteError) and (err.error_id == "DismError" or text.startswith(_DISM_FAILED))
+        dism = isinstance(err, RemoteError) and err.record.error_id in _DISM_FAILED_IDS
         return _Failure(
             Outcome.FAILED, f"The host reported an error: {text}", _RECHECK + " Then retry.", "remote", refused=dism
         )
