@@ -228,7 +228,18 @@ class _Fixer:
                 await self.service.recheck(vm.id)
             except KeyError:
                 raise CliError(f"{printable(vm.name)} ({vm.id}) is no longer on the host") from None
+            self._apply_settled(vm.id)
         return self._finish(vm)
+
+    def _apply_settled(self, vm_id: str) -> None:
+        """A step whose outcome was open and that the re-check found done counts as done, and says so."""
+        for index, result in enumerate(self.results):
+            if result.outcome is Outcome.OK:
+                continue
+            settled = self.service.settled_result(vm_id, result.step) or self.service.settled_result(None, result.step)
+            if settled is not None:
+                self.results[index] = settled
+                self.out(f"  RE-CHECKED {printable(settled.step.title)}: {printable_lines(settled.message)}")
 
     def _skip_rest(self, remedy: Remedy) -> None:
         """After a failed or declined step the rest of its remedy would only fail the same way."""

@@ -4,40 +4,11 @@ attributed to their own VM, and unchanged when the host speaks German (`[sim] la
 from __future__ import annotations
 
 import pytest
-from simkit import GOOD, HOST_2022_DC, avma_key, guest
 
-from avma_tui.core.model import GuestErrorKind, LicenseState
+from avma_tui.core.model import LicenseState
 from avma_tui.hyperv.host import classify_guest_error, hresult_of
 from avma_tui.hyperv.transport import Credential, RemoteError
-
-MISSING = "00000000-0000-4000-8000-00000000abcd"
-
-#: Five guests that fail for five different reasons, and one that works.
-FIVE = (
-    '[[vms]]\nname = "OFF01"\nstate = "Off"\n'
-    + guest("2022", "Standard")
-    + '[[vms]]\nname = "OLD01"\n'
-    + guest("2012 R2", "Standard")
-    + '[[vms]]\nname = "OWNPW"\n'
-    + guest("2022", "Standard")
-    + '[vms.guest_credentials]\nusername = "Administrator"\npassword = "Other-Passw0rd!"\n'
-    + '[[vms]]\nname = "SPPOFF"\nspp_error = "0x80070422"\n'
-    + guest("2022", "Standard")
-    + '[[vms]]\nname = "GOOD01"\n'
-    + guest("2022", "Standard")
-)
-
-EXPECTED = {
-    "missing": (GuestErrorKind.NOT_FOUND, "InvalidVMIdNotSingle"),
-    "OFF01": (GuestErrorKind.NOT_RUNNING, "InvalidVMState"),
-    "OLD01": (GuestErrorKind.PS_DIRECT, "PSSessionOpenFailed"),
-    "OWNPW": (GuestErrorKind.CREDENTIAL, "PSSessionOpenFailed"),
-    "SPPOFF": (GuestErrorKind.OTHER, "HRESULT 0x80070422"),
-}
-
-
-def german(header: str = HOST_2022_DC) -> str:
-    return header.replace("[sim]\n", '[sim]\nlanguage = "de-DE"\n', 1)
+from tests.sim.simkit import EXPECTED, FIVE, GOOD, HOST_2022_DC, MISSING, avma_key, german, guest
 
 
 async def _five(make_sim, header: str = HOST_2022_DC):

@@ -3,13 +3,10 @@ PowerShell Direct failures and classification by record, in English and in Germa
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from transport_support import PASSWORD, USER, fixed_clock
 
 from avma_tui.core.model import LicenseState
 from avma_tui.hyperv.host import HyperVHost
@@ -17,10 +14,8 @@ from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import parse_scenario
 from avma_tui.sim.winrm.server import WinRMEndpoint
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sim"))
-from simkit import GOOD, HOST_2022_DC
-from test_error_records import EXPECTED, FIVE, MISSING, german
+from tests.sim.simkit import EXPECTED, FIVE, GOOD, HOST_2022_DC, MISSING, german
+from tests.transport.transport_support import PASSWORD, USER, fixed_clock
 
 
 @pytest.mark.parametrize("language", ["en-US", "de-DE"])
