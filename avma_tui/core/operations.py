@@ -124,6 +124,7 @@ _AVMA_IS_SLOW = "AVMA can take a few minutes: re-check shortly; if it stays, rea
 
 _TABLE = (
     Operation("inventory", (), Subject.HOST, Returns.INVENTORY),
+    Operation("preflight", (), Subject.HOST, Returns.NOTHING),  # read by doctor and capture as is
     Operation("vm", (VM_ID,), Subject.VM, Returns.VM),
     Operation("guest_licenses", ("VmIds", CREDENTIAL), Subject.VM, Returns.LICENSES, console="slmgr /dlv"),
     Operation(
