@@ -167,7 +167,6 @@ class _Fixer:
         self.interaction = new_interaction()
         self.done: set[tuple[str, str]] = set()  # (finding code, step id) run, declined or shown
         self.results: list[StepResult] = []
-        self.finding_of: dict[int, str] = {}  # id(result) -> the finding code its step was for
         self.host_key: str | None = None
 
     def _next(self, remedies: list[Remedy]) -> tuple[Remedy, Step] | None:
@@ -222,7 +221,6 @@ class _Fixer:
                 vm.id, step, interaction=self.interaction, host_product_key=key, on_progress=self._progress
             )
             self.results.append(result)
-            self.finding_of[id(result)] = remedy.finding.code
             self._print_result(result)
             if result.outcome is not Outcome.OK:
                 self._skip_rest(remedy)
@@ -230,17 +228,18 @@ class _Fixer:
                 await self.service.recheck(vm.id)
             except KeyError:
                 raise CliError(f"{printable(vm.name)} ({vm.id}) is no longer on the host") from None
-            if result.outcome is Outcome.UNKNOWN:  # the re-check just made is the answer the step lacked
-                code = remedy.finding.code
-                resolved = self._resolved(vm, code)
-                self.out(f"  re-checked: {code} is {'resolved' if resolved else 'still open'}")
+            self._apply_settled(vm.id)
         return self._finish(vm)
 
-    def _resolved(self, vm: Vm, code: str) -> bool:
-        """Whether the latest diagnosis no longer has finding `code` for the VM (the step's aim reached)."""
-        diagnosis = self.session.diagnosis
-        vmd = diagnosis.for_vm(vm.id) if diagnosis else None
-        return bool(code) and vmd is not None and code not in {f.code for f in vmd.findings}
+    def _apply_settled(self, vm_id: str) -> None:
+        """A step whose outcome was open and that the re-check found done counts as done, and says so."""
+        for index, result in enumerate(self.results):
+            if result.outcome is Outcome.OK:
+                continue
+            settled = self.service.settled_result(vm_id, result.step) or self.service.settled_result(None, result.step)
+            if settled is not None:
+                self.results[index] = settled
+                self.out(f"  RE-CHECKED {printable(settled.step.title)}: {printable_lines(settled.message)}")
 
     def _skip_rest(self, remedy: Remedy) -> None:
         """After a failed or declined step the rest of its remedy would only fail the same way."""
@@ -264,12 +263,7 @@ class _Fixer:
             f"\n{printable(vm.name)}: {status}; remaining findings: "
             + (", ".join(f.code for f in vmd.findings) if vmd and vmd.findings else "none")
         )
-        failed = [
-            r
-            for r in self.results
-            if r.outcome is not Outcome.OK
-            and not (r.outcome is Outcome.UNKNOWN and self._resolved(vm, self.finding_of.get(id(r), "")))
-        ]
+        failed = [r for r in self.results if r.outcome is not Outcome.OK]
         if failed or left:
             self.out(
                 "Not everything the tool can fix is green: "

@@ -25,7 +25,7 @@ from avma_tui.services.targets import (
     seconds,
 )
 
-SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim")
+SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim", "doctor", "capture")
 #: Words typed for a command that is not one, and what was meant.
 COMMAND_WORDS = {
     "help": "--help",
@@ -149,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="avma-tui",
         description="See and fix Automatic Virtual Machine Activation (AVMA) on a Hyper-V host.",
-        epilog="Sub-commands: report, fix, audit, keys, unattend, sim serve (avma-tui SUB --help). "
+        epilog="Sub-commands: report, fix, audit, keys, unattend, doctor, capture, sim serve|import "
+        "(avma-tui SUB --help). "
         "A host whose name looks like a command: avma-tui -- NAME.",
         allow_abbrev=False,
     )
@@ -231,6 +232,20 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
         serve.add_argument("--https", action="store_true", help="serve HTTPS with a generated certificate")
         serve.add_argument("--user", default="admin", help="the account to accept (password: AVMA_SIM_PASSWORD)")
         _add_debug(serve, nested=True)
+        imported = sub.add_parser("import", help="turn a capture into an editable scenario file")
+        imported.add_argument("capture", metavar="CAPTURE", help="a file written by avma-tui capture")
+        imported.add_argument("--output", metavar="SCENARIO.toml", required=True)
+        _add_debug(imported, nested=True)
+    elif name == "doctor":
+        parser.description = "Read-only checks before (or after) a connection fails: one line each, with the fix."
+        _add_target(parser)
+        parser.add_argument("--guest-user", help="also probe one guest over PowerShell Direct (AVMA_GUEST_PASSWORD)")
+    elif name == "capture":
+        parser.description = "Record what a host answers to every read, redacted, as a file that replays."
+        _add_target(parser)
+        parser.add_argument("--output", metavar="FILE", required=True, help="the capture file (gzip JSON)")
+        parser.add_argument("--guest-user", help="read guest licenses and probe one guest (AVMA_GUEST_PASSWORD)")
+        parser.add_argument("--anonymize", action="store_true", help="replace host, domain, VM and user names")
     return parser
 
 
@@ -260,6 +275,10 @@ def _dispatch(name: str, args: argparse.Namespace) -> int:
         from avma_tui.cli.catalog import unattend as run
     elif name == "sim":
         from avma_tui.cli.sim import run
+    elif name == "doctor":
+        from avma_tui.cli.doctor import run
+    elif name == "capture":
+        from avma_tui.cli.capture import run
     else:
         from avma_tui.ui.app import run
     return run(args)

@@ -24,6 +24,34 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sim_command == "import":
+        return import_capture(args)
+    return serve(args)
+
+
+def import_capture(args: argparse.Namespace) -> int:
+    """`avma-tui sim import CAPTURE --output SCENARIO.toml`: a capture as an editable scenario."""
+    from pathlib import Path
+
+    from avma_tui.services.capture import CaptureError, read
+    from avma_tui.sim.replay import scenario_text
+    from avma_tui.sim.scenario import ScenarioError, parse_scenario
+
+    source = Path(args.capture)
+    try:
+        text = scenario_text(read(source), source=source.name)
+        parse_scenario(text, args.output)  # what we write must load
+    except (CaptureError, ScenarioError) as err:
+        raise CliError(str(err)) from None
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise CliError(f"cannot write {args.output}: {err.strerror or err}") from None
+    print(f"wrote {args.output}: run it with avma-tui --scenario {args.output}", file=sys.stderr)
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
     from avma_tui.sim.engine import SimHost
     from avma_tui.sim.winrm.server import WinRMEndpoint
 

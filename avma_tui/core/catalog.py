@@ -27,6 +27,61 @@ ESSENTIALS = "Essentials"
 AZURE_EDITION = "Datacenter: Azure Edition"
 HYPERV_SERVER = "Hyper-V Server"
 
+#: SoftwareLicensingProduct.LicenseStatus: (short name as a table shows it, words after "is" in a sentence).
+#: Values 0–6 from https://learn.microsoft.com/en-us/previous-versions/windows/desktop/sppwmi/softwarelicensingproduct
+LICENSE_STATUS: dict[int, tuple[str, str]] = {
+    0: ("Unlicensed", "Unlicensed"),
+    1: ("Licensed", "Licensed"),
+    2: ("OOB grace", "in the initial grace period (OOBGrace)"),
+    3: ("OOT grace", "in the out-of-tolerance grace period (OOTGrace)"),
+    4: ("Non-genuine grace", "in the non-genuine grace period (NonGenuineGrace)"),
+    5: ("Notification", "in Notification mode"),
+    6: ("Extended grace", "in the extended grace period (ExtendedGrace)"),
+}
+#: The LicenseStatus values that are a grace period (OOBGrace, OOTGrace, NonGenuineGrace, ExtendedGrace).
+GRACE_STATES = frozenset({2, 3, 4, 6})
+
+#: License channels by a token of SoftwareLicensingProduct.Description ("…, VOLUME_MAK channel"), matched
+#: in this order (OEM_DM, OEM_SLP, OEM_COA_NSLP… are all OEM): the one short name every output uses.
+_CHANNELS: tuple[tuple[str, str], ...] = (
+    ("VIRTUAL_MACHINE_ACTIVATION", "AVMA"),
+    ("KMSCLIENT", "KMS client"),
+    ("MAK", "MAK"),
+    ("OEM", "OEM"),
+    ("RETAIL", "retail"),
+    ("EVAL", "Evaluation"),
+)
+
+#: Oldest guest build PowerShell Direct reaches: it needs a Windows 10 / Windows Server 2016 guest
+#: (https://learn.microsoft.com/en-us/virtualization/hyper-v-on-windows/user-guide/powershell-direct).
+PS_DIRECT_MIN_BUILD = 14393
+
+
+def license_status_name(status: int | None) -> str:
+    """ "Licensed", "OOB grace", …; "status 9" for a value outside 0–6, "not reported" for none."""
+    if status is None:
+        return "not reported"
+    return LICENSE_STATUS[status][0] if status in LICENSE_STATUS else f"status {status}"
+
+
+def license_status_words(status: int) -> str:
+    """What follows "Windows is …" in a sentence: "Licensed", "in the initial grace period (OOBGrace)", …"""
+    return LICENSE_STATUS[status][1] if status in LICENSE_STATUS else f"in an unknown state ({status})"
+
+
+def channel_name(token: str) -> str:
+    """The short name of a license channel token ("VOLUME_KMSCLIENT" → "KMS client"); "" when unknown."""
+    upper = token.upper()
+    if upper.startswith("OEM"):
+        return "OEM"
+    return next((name for part, name in _CHANNELS if part in upper), "")
+
+
+def ps_direct_too_old(build: int | None, family: str | None) -> bool:
+    """True when PowerShell Direct cannot reach a guest of this build (or version family, when no build)."""
+    return family == "2012 R2" or (build is not None and build < PS_DIRECT_MIN_BUILD)
+
+
 #: Edition words in an OS name, most specific first ("Datacenter: Azure Edition" also says "Datacenter").
 _NAME_EDITIONS: tuple[tuple[str, str], ...] = (
     ("azure edition", AZURE_EDITION),

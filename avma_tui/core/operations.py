@@ -33,6 +33,7 @@ class Outcome(str, Enum):
     UNKNOWN = "unknown"
     SKIPPED = "skipped"  # not run: refused, declined, or something it needs is missing
     MANUAL = "manual"  # the admin runs it
+    NOT_VERIFIED = "not verified"  # the change ran; the wait for it to show was stopped (audit: unknown)
 
     def __str__(self) -> str:  # the value, in f-strings and str() alike, on every Python version
         return self.value
@@ -123,6 +124,7 @@ _AVMA_IS_SLOW = "AVMA can take a few minutes: re-check shortly; if it stays, rea
 
 _TABLE = (
     Operation("inventory", (), Subject.HOST, Returns.INVENTORY),
+    Operation("preflight", (), Subject.HOST, Returns.NOTHING),  # read by doctor and capture as is
     Operation("vm", (VM_ID,), Subject.VM, Returns.VM),
     Operation("guest_licenses", ("VmIds", CREDENTIAL), Subject.VM, Returns.LICENSES, console="slmgr /dlv"),
     Operation(

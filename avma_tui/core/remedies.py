@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from avma_tui.core.catalog import AvmaKey, Catalog, Edition, load_catalog
+from avma_tui.core.catalog import AvmaKey, Catalog, Edition, load_catalog, ps_direct_too_old
 from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
 from avma_tui.core.operations import GUEST_KVP_COMMANDS, OPERATIONS, PRODUCT_KEY
@@ -68,9 +68,6 @@ class Remedy:
 NEEDS_GUEST_CREDENTIALS = "guest_credentials"
 NEEDS_HOST_PRODUCT_KEY = "host_product_key"
 NEEDS_VM_RUNNING = "vm_running"
-
-#: Oldest guest build PowerShell Direct can reach (Windows Server 2016).
-PS_DIRECT_MIN_BUILD = 14393
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
@@ -135,7 +132,7 @@ class _Guest:
         if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.PS_DIRECT:
             return False
         guest = self.vmd.vm.guest
-        return not (guest and guest.build is not None and guest.build < PS_DIRECT_MIN_BUILD)
+        return not ps_direct_too_old(guest.build if guest else None, self.vmd.family)
 
     def shown(self, key: str) -> str:
         return key if self.reveal else mask_key(key)

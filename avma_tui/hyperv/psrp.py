@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import queue
+import re
 import socket
 import threading
 import time
@@ -262,6 +263,14 @@ class _Connection:
         self._sockets: _Sockets | None = None
         self._pool: RunspacePool | None = None
         self._accepted = False
+        self._answered = False
+        #: How this connection authenticated ("kerberos", "ntlm", "basic", "credssp"), once it did.
+        self.mechanism: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        """The host answered at least one HTTP request of this connection (read after a call ended)."""
+        return self._answered or (self._sockets is not None and self._sockets.answered)
 
     # --- worker thread only ---------------------------------------------------------------------
 
@@ -349,6 +358,7 @@ class _Connection:
         self._pool = pool
         pool.open()
         pool.exchange_keys()  # PSCredential parameters are sent as encrypted SecureStrings
+        self.mechanism = _mechanism(self._wsman)
         return pool
 
     def _invoke(self, op: str, params: Mapping[str, Any], control: _Control) -> Any:
@@ -399,6 +409,7 @@ class _Connection:
         wsman, sockets = self._wsman, self._sockets
         self._wsman, self._sockets, self._pool = None, None, None
         if sockets is not None:
+            self._answered = self._answered or sockets.answered
             sockets.cut()
         if wsman is not None:
             with contextlib.suppress(Exception):  # closing a broken session must not hide the real error
@@ -434,6 +445,11 @@ class PsrpTransport:
         self._conn: _Connection | None = None
         self._running: set[_Control] = set()
 
+    @property
+    def mechanism(self) -> str | None:
+        """How the current connection authenticated ("kerberos", "ntlm", …), or None before it did."""
+        return self._conn.mechanism if self._conn is not None else None
+
     async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run `op` on the connection's worker thread; bounded by settings.timeout, whatever the host does
         (see the module docstring for the exact guarantee)."""
@@ -468,7 +484,7 @@ class PsrpTransport:
             raise self._timed_out(op, stopped.shell) from None
         except Exception as err:
             self._abandon(conn)
-            raise self._translate(err, op) from None
+            raise self._translate(err, op, answered=conn.answered) from None
         finally:
             control.finish()
             self._running.discard(control)
@@ -516,8 +532,9 @@ class PsrpTransport:
             f"its outcome on the host is unknown (raise --timeout for a slow host).{after}"
         )
 
-    def _translate(self, err: BaseException, op: str) -> TransportError:
-        """One line an admin can act on, for any failure below the PowerShell level."""
+    def _translate(self, err: BaseException, op: str, answered: bool = True) -> TransportError:
+        """One line an admin can act on, for any failure below the PowerShell level (`answered`: whether the
+        host had answered any request of this connection)."""
         url = self.description
         user = self.settings.username or "the current user"
         message: TransportError
@@ -530,6 +547,11 @@ class PsrpTransport:
             message = err
         elif kerberos is not None:
             message = AuthenticationFailed(f"{url}: {kerberos}")
+        elif isinstance(err, requests.exceptions.SSLError) and _plain_http_answer(err):
+            message = Unreachable(
+                f"{url}: port {self.settings.effective_port} answers plain HTTP, not HTTPS: use --http "
+                "(WinRM's HTTP port is 5985), or the host's HTTPS port (5986)"
+            )
         elif isinstance(err, requests.exceptions.SSLError):
             message = CertificateRejected(
                 f"{url}: the host's TLS certificate was not trusted or does not match the name "
@@ -547,6 +569,14 @@ class PsrpTransport:
             message = Unreachable(f"cannot reach {url} ({reason}): {hint}")
         elif isinstance(err, requests.exceptions.Timeout):
             message = self._timed_out(op, "none")
+        elif isinstance(err, requests.exceptions.ConnectionError) and not answered and not self.settings.https:
+            # A TLS listener given plain HTTP ends the connection unanswered (the loopback endpoint resets it;
+            # what HTTP.sys on a real 5986 listener does is UNCONFIRMED — if it answers 400 instead, the
+            # HTTP 400 message below applies). Nothing ran: no request was ever answered.
+            message = Unreachable(
+                f"{url}: port {self.settings.effective_port} closed the connection without answering plain HTTP; "
+                "if it is an HTTPS listener use --https (WinRM's HTTPS port is 5986), else check the port"
+            )
         elif isinstance(err, requests.exceptions.ConnectionError):
             message = ConnectionLost(
                 f"the connection to {url} dropped during {op}; its outcome on the host is unknown. "
@@ -586,7 +616,7 @@ class PsrpTransport:
             )
         else:
             message = TransportError(f"{op} on {url} failed: {type(err).__name__}: {_short(err)}")
-        return type(message)(_scrub(str(message), self._password))
+        return type(message)(scrub(str(message), self._password))
 
 
 def _retryable(op: str, err: BaseException, accepted: bool) -> bool:
@@ -675,6 +705,16 @@ def _refused(err: BaseException) -> bool:
     return False
 
 
+#: What OpenSSL says when the peer's first bytes are not TLS (a plain HTTP listener answering the ClientHello).
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure", "unknown protocol",
+            "packet length too long")  # fmt: skip
+
+
+def _plain_http_answer(err: BaseException) -> bool:
+    text = repr(err)
+    return any(needle in text for needle in _NOT_TLS)
+
+
 def _short(err: BaseException | str) -> str:
     """The first line of an error's text, capped: enough to recognise it, never a wall of text."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -698,5 +738,34 @@ def _network_reason(err: BaseException) -> str:
     return _short(err)
 
 
-def _scrub(text: str, password: str) -> str:
-    return text.replace(password, "***") if password else text
+#: A password shorter than this is not scrubbed from messages: replacing every "x" would mangle host
+#: names and words (issue 15) while hiding nothing worth hiding.
+SCRUB_MIN_LENGTH = 4
+
+
+def scrub(text: str, password: str) -> str:
+    """`text` with every whole occurrence of `password` replaced by `***`.
+
+    Whole: a password that begins (ends) with a letter or digit must not follow (precede) another
+    one, so a password that happens to be part of a host name or a word leaves that word alone; a
+    password of fewer than SCRUB_MIN_LENGTH characters is not looked for at all.
+    """
+    if len(password) < SCRUB_MIN_LENGTH:
+        return text
+    before = r"(?<![^\W_])" if password[0].isalnum() else ""
+    after = r"(?![^\W_])" if password[-1].isalnum() else ""
+    return re.sub(before + re.escape(password) + after, "***", text)
+
+
+def _mechanism(wsman: WSMan | None) -> str | None:
+    """What authentication a connected WSMan used: Negotiate resolves to "kerberos" or "ntlm"."""
+    session = getattr(getattr(wsman, "transport", None), "session", None)
+    auth = getattr(session, "auth", None)
+    if auth is None:
+        return None
+    for context in getattr(auth, "contexts", {}).values():
+        protocol = getattr(context, "negotiated_protocol", None)
+        if protocol:
+            return str(protocol)
+    name = type(auth).__name__.lower()
+    return "basic" if "basic" in name else "credssp" if "credssp" in name else None

@@ -66,10 +66,12 @@ from avma_tui.hyperv.transport import (
 )
 from avma_tui.services.audit import AuditLog, Target, redact
 from avma_tui.services.session import Session
+from avma_tui.services.snapshot import host_state, license_state, vm_state
 
 #: Longest piece of remote error text kept in a message.
 MAX_REMOTE_TEXT = 300
 _RECHECK = "Re-check this VM to see where it stands."
+_STOPPED = "Stopped while verifying: the change ran, but it is not verified"
 
 #: Console steps whose effect only the guest's license shows: when the host cannot read that license
 #: (no PowerShell Direct), a re-check cannot tell, and says so instead of calling the step failed.
@@ -108,6 +110,7 @@ class _Unsettled:
     intent: dict[str, Any]
     vm_id: str | None
     step: Step
+    verifying: bool = False  # the operation returned; only its verification was cut short
 
 
 def _key(vm_id: str | None, step: Step) -> tuple[str, str]:
@@ -170,31 +173,6 @@ def _remote_text(err: BaseException) -> str:
     return text if len(text) <= MAX_REMOTE_TEXT else text[: MAX_REMOTE_TEXT - 1] + "…"
 
 
-def _vm_state(vm: Vm | None, lic: GuestLicense | None = None) -> dict[str, Any]:
-    """The state the audit log records before and after a VM change."""
-    if vm is None:
-        return {}
-    state: dict[str, Any] = {
-        "state": vm.state,
-        "kvp_enabled": vm.kvp.enabled,
-        "kvp_status": vm.kvp.raw_status or vm.kvp.status.value,
-        "guest_os": vm.guest.os_name if vm.guest else None,
-    }
-    lic = lic or vm.license.license
-    if lic is not None:
-        state.update(
-            license_status=lic.status,
-            channel=lic.channel,
-            partial_product_key=lic.partial_product_key,
-            avma_host=lic.avma_host,
-        )
-    return state
-
-
-def _host_state(host: Host) -> dict[str, Any]:
-    return {"license_status": host.license_status, "partial_product_key": host.partial_product_key}
-
-
 class FixService:
     """Runs remedy steps against one session's host, audited and verified."""
 
@@ -215,6 +193,7 @@ class FixService:
         self._sleep = sleep
         self.catalog = catalog or load_catalog()
         self._unsettled: dict[tuple[str, str], _Unsettled] = {}
+        self._latest: dict[tuple[str, str], dict[str, Any]] = {}  # the last intent written per step
         #: Steps a re-check found done after all, by (VM Id or "", step id); the callers replace their result.
         self.settled: dict[tuple[str, str], StepResult] = {}
 
@@ -250,6 +229,8 @@ class FixService:
         if not op.changes:
             return await self._read_license(vm_id or "", step, progress)
         intent = await self._intent(vm_id, step, op, interaction, host_product_key)
+        self._latest[_key(vm_id, step)] = intent
+        self.settled.pop(_key(vm_id, step), None)  # what a re-check found before is not about this run
         progress(f"{step.title}…")
         try:
             returned = await self._run_op(vm_id, step, op, host_product_key)
@@ -319,7 +300,7 @@ class FixService:
         assert diagnosis is not None  # _precheck refreshed it
         vm = diagnosis.inventory.vm(vm_id) if vm_id and op.subject is Subject.VM else None
         target = Target("vm", vm.name, vm.id) if vm else Target("host", diagnosis.inventory.host.fqdn)
-        before = _vm_state(vm) if vm else _host_state(diagnosis.inventory.host)
+        before = vm_state(vm) if vm else host_state(diagnosis.inventory.host)
         params: dict[str, Any] = {"step": step.id, **dict(step.params)}
         if NEEDS_HOST_PRODUCT_KEY in step.needs and host_product_key:
             params[PRODUCT_KEY] = mask_key(host_product_key)
@@ -347,14 +328,17 @@ class FixService:
         try:
             ok, after, detail = await self._verify(vm_id, step, returned, progress)
         except asyncio.CancelledError:
-            self.audit.result(
-                intent, outcome=Outcome.CANCELLED, error={"code": "cancelled", "message": "verification cancelled"}
-            )
+            # The change ran; the wait for it to show was stopped: not verified (audit: unknown), re-checkable.
+            self.audit.result(intent, outcome=Outcome.UNKNOWN, error={"code": "not_verified", "message": _STOPPED})
+            self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)
             raise
         except TransportError as err:
-            outcome = Outcome.CANCELLED if isinstance(err, Cancelled) else Outcome.UNKNOWN
+            outcome = Outcome.NOT_VERIFIED if isinstance(err, Cancelled) else Outcome.UNKNOWN
             message = f"The change ran, but reading it back failed: {_remote_text(err)}"
-            await self._result(intent, outcome=outcome, error={"code": type(err).__name__, "message": message})
+            if isinstance(err, Cancelled):
+                message = f"{_STOPPED} ({_remote_text(err)})"
+            await self._result(intent, outcome=Outcome.UNKNOWN, error={"code": type(err).__name__, "message": message})
+            self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)
             return StepResult(step, outcome, message, _RECHECK)
         if ok:
             await self._result(intent, outcome=Outcome.OK, after=after)
@@ -363,7 +347,21 @@ class FixService:
         await self._result(
             intent, outcome=Outcome.FAILED, after=after, error={"code": "not_verified", "message": message}
         )
+        self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)  # AVMA may be late
         return StepResult(step, Outcome.FAILED, message, operation(step.op or "").unverified_hint or _RECHECK)
+
+    def stopped_result(self, vm_id: str | None, step: Step) -> StepResult | None:
+        """What a step the admin stopped amounts to: not verified (stopped while it was read back), outcome
+        unknown (stopped while the operation ran), or None (stopped before its intent was written)."""
+        open_change = self._unsettled.get(_key(vm_id, step))
+        if open_change is None or open_change.intent is not self._latest.get(_key(vm_id, step)):
+            return None
+        if open_change.verifying:
+            return StepResult(
+                step, Outcome.NOT_VERIFIED, _STOPPED + ": re-check to see whether it took effect.", _RECHECK
+            )
+        message = "Stopped while it ran: the change may or may not have happened."
+        return StepResult(step, Outcome.UNKNOWN, message, _RECHECK)
 
     async def refresh(self) -> Diagnosis:
         """Read the host again and settle what the fresh read shows done (see `recheck`)."""
@@ -414,7 +412,7 @@ class FixService:
             phase="result",
             interaction=interaction,
             params={"step": step.id},
-            after=_vm_state(vmd.vm) if vmd else _host_state(diagnosis.inventory.host),
+            after=vm_state(vmd.vm) if vmd else host_state(diagnosis.inventory.host),
             outcome=outcome,
         )
         if unseen:
@@ -554,17 +552,12 @@ class FixService:
             if seen is not None and not isinstance(seen, GuestLicense):
                 return False, {}, "nothing read back yet"
             if seen is None:
-                return False, {"license_status": None}, "no product key is installed"
-            after = {
-                "license_status": seen.status,
-                "channel": seen.channel,
-                "partial_product_key": seen.partial_product_key,
-                "avma_host": seen.avma_host,
-            }
+                return False, license_state(None), "no product key is installed"
+            after = license_state(seen)
         elif op.read_back is ReadBack.HOST and isinstance(seen, Host):
-            after = _host_state(seen)
+            after = host_state(seen)
         elif op.read_back is ReadBack.VM and isinstance(seen, Vm):
-            after = _vm_state(seen)
+            after = vm_state(seen)
         else:
             return False, {}, "nothing read back yet"
         ok, detail = _CHECKS[op.check](self, step, seen)

@@ -27,8 +27,6 @@ class FixTiming:
     poll_interval: float = 1.0
 
 
-#: The timing screens use when given none (tests replace it to run the wizard in milliseconds).
-DEFAULT_TIMING = FixTiming()
 #: Batch fixes run at most this many VMs at once: a host (and its WinRM quota) is shared.
 BATCH_PARALLELISM = 4
 #: Step titles that name a key or an edition, and so differ per VM: a batch group uses these instead.
@@ -39,12 +37,14 @@ GROUP_TITLES = {
     "manual_set_edition": "Convert the Evaluation edition at the VM's console",
 }
 #: Results after which a VM's remaining steps are not started (they would fail the same way).
-STOPPING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.CANCELLED, Outcome.SKIPPED})
+STOPPING_OUTCOMES = frozenset(
+    {Outcome.FAILED, Outcome.UNKNOWN, Outcome.NOT_VERIFIED, Outcome.CANCELLED, Outcome.SKIPPED}
+)
 
 
-def make_service(session: Session, audit: AuditLog, timing: FixTiming | None = None) -> FixService:
-    chosen = timing or DEFAULT_TIMING
-    return FixService(session, audit, verify_timeout=chosen.verify_timeout, poll_interval=chosen.poll_interval)
+def make_service(session: Session, audit: AuditLog, timing: FixTiming = FixTiming()) -> FixService:
+    """The fix service a wizard runs on; `timing` is the app's (tests pass a fast one to AvmaApp)."""
+    return FixService(session, audit, verify_timeout=timing.verify_timeout, poll_interval=timing.poll_interval)
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,13 @@ class VmAccount:
 
     @property
     def category(self) -> str:
-        """unknown | failed | stopped | manual | fixed | nothing — the first that applies, worst first."""
-        if self.interrupted or any(result.outcome is Outcome.UNKNOWN for result in self.results):
+        """unknown | not verified | failed | stopped | manual | fixed | nothing: the first that applies, worst first."""
+        if self.interrupted and not self.results_include(Outcome.NOT_VERIFIED):
             return "unknown"
+        if self.results_include(Outcome.UNKNOWN):
+            return "unknown"
+        if self.results_include(Outcome.NOT_VERIFIED):
+            return "not verified"
         if self.problem or any(result.outcome is not Outcome.OK for result in self.results):
             return "failed"
         if self.stopped:
@@ -170,9 +174,14 @@ class VmAccount:
             return "manual"
         return "fixed" if self.results else "nothing"
 
+    def results_include(self, outcome: Outcome) -> bool:
+        return any(result.outcome is outcome for result in self.results)
+
     @property
     def why(self) -> str:
         """The first thing that went wrong, in the service's plain words."""
+        if self.interrupted and self.results_include(Outcome.NOT_VERIFIED):
+            return f"{self.interrupted}: stopped while verifying, not verified — re-check this VM"
         if self.interrupted:
             return f"{self.interrupted}: cancelled mid-step, its outcome is unknown — re-check this VM"
         bad = next((result for result in self.results if result.outcome is not Outcome.OK), None)
@@ -191,6 +200,7 @@ SUMMARY_LABELS = (
     ("fixed", "fixed"),
     ("failed", "failed"),
     ("unknown", "outcome unknown"),
+    ("not verified", "not verified"),
     ("manual", "need manual work"),
     ("stopped", "stopped"),
     ("nothing", "nothing to do"),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from avma_tui import __version__
+from avma_tui.core.catalog import GRACE_STATES, channel_name
 from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
 from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
@@ -54,15 +55,6 @@ _FIT_STEPS: tuple[tuple[str, int, int], ...] = (
     ("cut", _WORST, 10),
 )
 _GAP = 2
-#: Short names of license channels for the table (the JSON keeps Windows' token).
-_CHANNELS = {
-    "VIRTUAL_MACHINE_ACTIVATION": "AVMA",
-    "VOLUME_KMSCLIENT": "KMS client",
-    "VOLUME_MAK": "MAK",
-    "RETAIL": "retail",
-    "OEM_DM": "OEM",
-    "TIMEBASED_EVAL": "Evaluation",
-}
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -206,10 +198,10 @@ def _activation_cell(vmd: VmDiagnosis) -> str:
         and lic.channel
         and not (vmd.status is VmStatus.ACTIVATED_AVMA and lic.channel == "VIRTUAL_MACHINE_ACTIVATION")
     ):  # "activated-avma (AVMA)" says it twice
-        text += f" ({_CHANNELS.get(lic.channel, lic.channel)})"
+        text += f" ({channel_name(lic.channel) or lic.channel})"
     elif read.state is LicenseState.FAILED:
         text += " (read failed)"
-    if lic is not None and lic.status in (2, 3, 4, 6) and lic.grace_minutes:
+    if lic is not None and lic.status in GRACE_STATES and lic.grace_minutes:
         text += f", grace {lic.grace_minutes // 1440 or '<1'}d"
     return text
 

@@ -92,23 +92,29 @@ def scenario_path(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def read_scenario(path: Path) -> Scenario:
-    """Load a scenario file: a regular file of at most MAX_SCENARIO_BYTES (a FIFO or /dev/zero would hang)."""
-    from avma_tui.sim.scenario import ScenarioError, parse_scenario
-
+def _read_regular(path: Path, limit: int, what: str) -> bytes:
+    """At most `limit` bytes of a regular file (a FIFO or /dev/zero would hang); CliError otherwise."""
     try:
         # Open without blocking (a FIFO would wait for a writer), then look at what was opened: no race.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         with os.fdopen(fd, "rb") as file:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise CliError(f"{path}: not a regular file (a scenario is a TOML file)")
-            raw = file.read(MAX_SCENARIO_BYTES + 1)
+                raise CliError(f"{path}: not a regular file ({what})")
+            raw = file.read(limit + 1)
     except OSError as err:
         raise CliError(f"{path}: cannot read the file ({err.strerror or type(err).__name__})") from None
     except ValueError:  # a NUL, or a character the file system cannot encode, in the path
         raise CliError(f"{path}: not a usable file name") from None
-    if len(raw) > MAX_SCENARIO_BYTES:
-        raise CliError(f"{path}: larger than {MAX_SCENARIO_BYTES // (1024 * 1024)} MiB; not a scenario file")
+    if len(raw) > limit:
+        raise CliError(f"{path}: larger than {limit // (1024 * 1024)} MiB; not {what}")
+    return raw
+
+
+def read_scenario(path: Path) -> Scenario:
+    """Load a scenario file: a regular file of at most MAX_SCENARIO_BYTES."""
+    from avma_tui.sim.scenario import ScenarioError, parse_scenario
+
+    raw = _read_regular(path, MAX_SCENARIO_BYTES, "a scenario is a TOML file")
     try:
         return parse_scenario(raw, str(path))
     except ScenarioError as err:
@@ -116,11 +122,29 @@ def read_scenario(path: Path) -> Scenario:
 
 
 def open_simulated(path: Path) -> HyperVHost:
-    """A HyperVHost on the in-process simulated host; a bad scenario file raises CliError."""
+    """A HyperVHost on the in-process simulated host — a scenario file, or a capture replayed
+    (docs/capture.md); a bad file raises CliError."""
+    from avma_tui.services import capture
     from avma_tui.sim.engine import SimHost
     from avma_tui.sim.transport import SimTransport
 
-    return HyperVHost(SimTransport(SimHost(read_scenario(path))))
+    raw = _read_regular(path, capture.MAX_BYTES, "a scenario or a capture")
+    if capture.looks_like_capture(raw):
+        from avma_tui.sim.replay import ReplayTransport
+        from avma_tui.sim.scenario import ScenarioError
+
+        try:
+            return HyperVHost(ReplayTransport(capture.parse(raw, path.name), source=path.name))
+        except (capture.CaptureError, ScenarioError) as err:
+            raise CliError(str(err)) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise CliError(f"{path}: larger than {MAX_SCENARIO_BYTES // (1024 * 1024)} MiB; not a scenario file")
+    from avma_tui.sim.scenario import ScenarioError, parse_scenario
+
+    try:
+        return HyperVHost(SimTransport(SimHost(parse_scenario(raw, str(path)))))
+    except ScenarioError as err:
+        raise CliError(str(err)) from None
 
 
 def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:

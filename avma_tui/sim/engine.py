@@ -396,6 +396,34 @@ class SimHost:
     def _vm(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         return self._vm_doc(self._find(params))
 
+    def _preflight(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """What preflight.ps1 reports, for a session as the built-in Administrator on a freshly set-up host:
+        Windows PowerShell 5.1, elevated, WinRM's defaults (MS-WSMV 2.2.4.42: MaxShellsPerUser 30; 2.2.4.10:
+        MaxEnvelopeSizekb 500; the PowerShell plug-in 25, MS-WSMV 3.1.4.1.34.3.4). The idle timeout is the
+        protocol's default, 180000 ms (Windows Server 2016+ may ship 7200000: UNCONFIRMED)."""
+        host = self.scenario.host
+        return {
+            "ps_version": "5.1.20348.2652" if host.build >= 14393 else "4.0",
+            "ps_edition": "Desktop",
+            "os_build": host.build,
+            "culture": "en-US",
+            "ui_culture": "en-US",
+            "user": f"{host.name}\\Administrator",
+            "user_sid": "S-1-5-21-1004336348-1177238915-682003330-500",
+            "elevated": True,
+            "local_account": True,
+            "builtin_administrator": True,
+            "local_account_token_filter_policy": None,
+            "vmms": "Running" if host.hyperv else None,
+            "hyperv_module": "2.0.0.0" if host.hyperv else None,
+            "winrm": {
+                "max_shells_per_user": 30,
+                "max_envelope_size_kb": 500,
+                "idle_timeout_ms": 180000,
+                "plugin_max_shells_per_user": 25,
+            },
+        }
+
     def _guest_licenses(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         ids = _param(params, "VmIds")
         if isinstance(ids, str) or not isinstance(ids, (list, tuple)):

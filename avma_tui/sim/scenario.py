@@ -17,7 +17,7 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-from avma_tui.core.catalog import load_catalog
+from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD, load_catalog
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -420,9 +420,9 @@ def _license(table: _Table | None) -> LicenseSpec | None:
 
 
 def _default_ps_direct(guest: tuple[tuple[str, str], ...]) -> bool:
-    """PowerShell Direct needs a Windows 10 / Server 2016 guest (build 14393) or newer."""
+    """PowerShell Direct needs a Windows 10 / Server 2016 guest (build 14393) or newer (the catalog's fact)."""
     build = dict(guest).get("OSBuildNumber", "").strip().rstrip("\x00")
-    return build.isdigit() and int(build) >= 14393
+    return build.isdigit() and int(build) >= PS_DIRECT_MIN_BUILD
 
 
 def _vm(table: _Table, seen_names: dict[str, int]) -> VmSpec:

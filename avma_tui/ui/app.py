@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -26,11 +27,13 @@ from textual.worker import Worker, WorkerState
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
+from avma_tui.services.plan import FixTiming
 from avma_tui.services.session import Session
 from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
 from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
+from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
@@ -61,10 +64,15 @@ class AvmaApp(App[None]):
         refresh_interval: float = 30.0,
         clock: Callable[[], datetime] = datetime.now,
         connector: Connector = open_host,
+        password: str = "",
+        fix_timing: FixTiming = FixTiming(),  # noqa: B008 - frozen
     ) -> None:
+        """`fix_timing`: how long each change may take to read back and how often it is read (tests shorten it)."""
         super().__init__()
+        self.fix_timing = fix_timing
         self.session = session
         self.settings = settings
+        self._password = password  # AVMA_PASSWORD for `settings`: handed to the connection screen, never saved
         self.refresh_interval = refresh_interval
         self.clock = clock
         self.connector = connector
@@ -75,12 +83,19 @@ class AvmaApp(App[None]):
         self._refresh_worker: Worker[Diagnosis | None] | None = None
         self._memory_settled = False
         self._recheck_offered = False
+        for theme in UNMEASURABLE_THEMES:
+            self.unregister_theme(theme)
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables with every text colour readable on every background (ui/palette.py)."""
+        return readable_variables(super().get_css_variables())
 
     def on_mount(self) -> None:
         if self.session is not None:
             self.push_screen(DashboardScreen(self.session))
         else:
-            self.push_screen(ConnectScreen(self._open_session, self.settings))
+            self.push_screen(ConnectScreen(self._open_session, self.settings, password=self._password))
+            self._password = ""
 
     def _open_session(self, settings: ConnectionSettings, password: str) -> Session:
         """The connection screen's way to a session: this app's connector and audit log."""
@@ -228,7 +243,7 @@ class AvmaApp(App[None]):
         if self.session is None:
             return
         self.push_screen(
-            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode),
+            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode, timing=self.fix_timing),
             lambda _result: self.refresh_after_change(),
         )
 
@@ -263,15 +278,23 @@ class AvmaApp(App[None]):
         self.exit()
 
 
-def run(args: argparse.Namespace) -> int:
-    """`avma-tui [--demo | --scenario FILE | HOST …]`: a bad target fails here, before the screen opens."""
+def build(args: argparse.Namespace) -> AvmaApp:
+    """The app for `avma-tui [--demo | --scenario FILE | HOST …]`; a bad target fails here, before the screen opens.
+
+    A HOST given on the command line with AVMA_PASSWORD set connects at once with that password (as
+    `report` does); the password stays in memory and is never written to the profiles or the log.
+    """
     path = scenario_path(args)
     if path is not None:
         from avma_tui.services.audit import AuditLog
 
-        app = AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
-    else:
-        settings = settings_from_args(args) if args.host else None
-        app = AvmaApp(settings=settings, refresh_interval=args.refresh)
+        return AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
+    settings = settings_from_args(args) if args.host else None
+    password = os.environ.get("AVMA_PASSWORD", "") if settings else ""
+    return AvmaApp(settings=settings, refresh_interval=args.refresh, password=password)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = build(args)
     app.run()
     return app.return_code or 0

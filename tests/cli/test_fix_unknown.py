@@ -27,6 +27,6 @@ def test_an_unknown_step_that_the_recheck_shows_done_is_not_a_failure(drop_after
     status = main(["fix", "--demo", "--vm", "PRINT01", "--guest-user", "Administrator", "--yes"])
     out = capsys.readouterr().out
     assert "UNKNOWN: The connection failed while the step ran" in out
-    assert "re-checked: KVP_DISABLED is resolved" in out
+    assert "RE-CHECKED Enable the Data Exchange" in out
     assert "PRINT01: activated-avma; remaining findings: none" in out
     assert "Not everything" not in out and status == 0

@@ -6,7 +6,20 @@ import re
 
 import pytest
 
-from avma_tui.core.catalog import FAMILIES, Catalog, CatalogError, Edition, load_catalog
+from avma_tui.core.catalog import (
+    FAMILIES,
+    GRACE_STATES,
+    LICENSE_STATUS,
+    PS_DIRECT_MIN_BUILD,
+    Catalog,
+    CatalogError,
+    Edition,
+    channel_name,
+    license_status_name,
+    license_status_words,
+    load_catalog,
+    ps_direct_too_old,
+)
 
 KEY_SHAPE = re.compile(r"[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}")
 
@@ -193,3 +206,37 @@ def test_catalog_is_loaded_once() -> None:
 def test_malformed_catalog_is_reported(catalog: Catalog) -> None:
     with pytest.raises(CatalogError, match="malformed"):
         Catalog({"families": list(FAMILIES)})
+
+
+# --- licensing words: one place for channel names, license states, grace states, PowerShell Direct ---------
+
+
+@pytest.mark.parametrize(
+    ("token", "name"),
+    [
+        ("VIRTUAL_MACHINE_ACTIVATION", "AVMA"),
+        ("VOLUME_KMSCLIENT", "KMS client"),
+        ("VOLUME_MAK", "MAK"),
+        ("RETAIL", "retail"),
+        ("OEM_DM", "OEM"),
+        ("OEM_SLP", "OEM"),
+        ("TIMEBASED_EVAL", "Evaluation"),
+        ("SOMETHING_NEW", ""),
+        ("", ""),
+    ],
+)
+def test_channel_names(token: str, name: str) -> None:
+    assert channel_name(token) == name
+
+
+def test_license_status_names_and_grace_states() -> None:
+    assert [license_status_name(s) for s in (0, 1, 2, 5)] == ["Unlicensed", "Licensed", "OOB grace", "Notification"]
+    assert license_status_name(9) == "status 9" and license_status_name(None) == "not reported"
+    assert license_status_words(3) == "in the out-of-tolerance grace period (OOTGrace)"
+    assert license_status_words(9) == "in an unknown state (9)"
+    assert GRACE_STATES == {2, 3, 4, 6} <= set(LICENSE_STATUS)
+
+
+def test_ps_direct_reach_is_one_decision() -> None:
+    assert ps_direct_too_old(9600, "2012 R2") and ps_direct_too_old(None, "2012 R2") and ps_direct_too_old(10240, None)
+    assert not ps_direct_too_old(PS_DIRECT_MIN_BUILD, "2016") and not ps_direct_too_old(None, None)

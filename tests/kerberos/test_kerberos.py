@@ -156,3 +156,18 @@ async def test_the_tui_connects_as_you_and_says_so(
     assert set(kerberos_endpoint.principals) == {ALICE}
     audit = (tmp_path / "data" / "audit" / "audit.jsonl").read_text()
     assert f'"remote_user":"{ALICE}"' in audit
+
+
+def test_doctor_names_the_mechanism_and_why_not_kerberos(
+    kdc: Kdc, kerberos_endpoint: WinRMEndpoint, krb_env: dict[str, str]
+) -> None:
+    """Issue 16: `doctor` says which mechanism worked, and why Kerberos was not used."""
+    kdc.kinit()
+    base = [sys.executable, "-m", "avma_tui", "doctor", "--http", "--port", str(kerberos_endpoint.port)]
+    env = {k: v for k, v in krb_env.items() if not k.startswith("AVMA_")}
+    by_name = subprocess.run([*base, HOST], env=env, capture_output=True, text=True, timeout=90)
+    assert f"✔ authentication: kerberos as {ALICE}" in by_name.stdout, by_name.stdout + by_name.stderr
+    kdc.kdestroy()
+    no_ticket = subprocess.run([*base, HOST], env=env, capture_output=True, text=True, timeout=90)
+    line = next(line for line in no_ticket.stdout.splitlines() if "authentication" in line)
+    assert line.startswith("✘") and "no Kerberos ticket" in line

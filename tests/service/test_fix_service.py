@@ -209,7 +209,16 @@ async def test_cancelled_during_verification_is_recorded(make_rig) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert rig.audit.records()[-1]["outcome"] == "cancelled"
+    # The change ran; only its verification was stopped: not verified (the audit's "unknown"), never "cancelled".
+    last = rig.audit.records()[-1]
+    assert (last["outcome"], last["error"]["code"]) == ("unknown", "not_verified")
+    stopped = rig.service.stopped_result(rig.vm_id("WEB01"), step)
+    assert stopped is not None and stopped.outcome == "not verified"
+    await rig.clock.sleep(60)  # AVMA completes meanwhile
+    await rig.service.recheck(rig.vm_id("WEB01"))
+    settled = rig.service.settled_result(rig.vm_id("WEB01"), step)
+    assert settled is not None and settled.outcome == "ok"
+    assert (rig.audit.records()[-1]["action"], rig.audit.records()[-1]["outcome"]) == ("recheck", "ok")
 
 
 async def test_unverified_activation_fails_with_the_reason(make_rig) -> None:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from avma_tui.cli.fix import _Fixer
 from avma_tui.cli.main import main
+from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.operations import script_text
+from avma_tui.hyperv.transport import ConnectionLost, Credential
 from avma_tui.paths import asset
+from avma_tui.services.audit import AuditLog
+from avma_tui.services.session import Session
+from avma_tui.sim.engine import SimHost
+from avma_tui.sim.scenario import load_scenario
+from avma_tui.sim.transport import SimTransport
 
 PASSWORD = "Passw0rd!"
 HOSTILE = str(asset("scenarios", "hostile.toml"))
@@ -205,3 +215,25 @@ def test_yes_still_prints_what_a_step_warns_about(capsys, monkeypatch) -> None:
     monkeypatch.setenv("AVMA_GUEST_PASSWORD", PASSWORD)
     main(["fix", "--demo", "--vm", "SQL02", "--guest-user", "Administrator", "--yes"])
     assert "WARNING: replaces a MAK key (…R3KMQ)" in capsys.readouterr().out
+
+
+async def test_an_unknown_step_the_recheck_finds_done_counts_as_done(tmp_path: Path) -> None:
+    """Issue 15 item 10: after an `unknown` step that the re-check shows done, `fix` says so and exits 0."""
+    loaded = load_scenario(asset("scenarios", "demo.toml"))
+    scenario = replace(loaded, sim=replace(loaded.sim, activation_delay_s=0.05, boot_delay_s=0.0))
+    transport = SimTransport(SimHost(scenario), latency_ms=0)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    session = Session(HyperVHost(transport), guest_credential=Credential("Administrator", PASSWORD), audit=audit)
+    diagnosis = await session.refresh()
+    (vm,) = [vm for vm in diagnosis.inventory.vms if vm.name == "PRINT01"]
+    lines: list[str] = []
+    fixer = _Fixer(session, argparse.Namespace(verify_timeout=10.0, yes=True), lines.append)
+    # KVP gets enabled, then the link drops, and the read-back right after fails too: unknown.
+    transport.fail_after_change(ConnectionLost("the connection dropped"), and_next=1)
+    status = await fixer.run(vm)
+    out = "\n".join(lines)
+    assert "UNKNOWN:" in out and "RE-CHECKED Enable the Data Exchange" in out
+    assert "(re-check offered)" not in out and "Not everything" not in out
+    assert status == 0, out
+    kvp = [r for r in audit.records() if r["target"].get("id") == vm.id and r["phase"] == "result"]
+    assert [(r["action"], r["outcome"]) for r in kvp][:2] == [("enable_kvp", "unknown"), ("recheck", "ok")]

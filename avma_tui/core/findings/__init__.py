@@ -10,13 +10,13 @@ to bottom.
 from __future__ import annotations
 
 from avma_tui.core.catalog import FAMILIES, Catalog, load_catalog
-from avma_tui.core.findings.common import LICENSE_STATUS, grace_left
+from avma_tui.core.findings.common import grace_left
 from avma_tui.core.findings.host import can_activate_reason, host_facts, host_findings, node_findings
 from avma_tui.core.findings.registry import ORDER, RANK, REGISTRY, SPEC, FindingSpec, Subject
 from avma_tui.core.findings.vm import EventIndex, VmCheck
 from avma_tui.core.model import Diagnosis, Inventory, VmStatus
 
-__all__ = ["LICENSE_STATUS", "ORDER", "REGISTRY", "SPEC", "FindingSpec", "Subject", "diagnose", "grace_left"]
+__all__ = ["ORDER", "REGISTRY", "SPEC", "FindingSpec", "Subject", "diagnose", "grace_left"]
 
 
 def diagnose(inventory: Inventory, catalog: Catalog | None = None) -> Diagnosis:

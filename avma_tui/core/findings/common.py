@@ -6,17 +6,6 @@ from collections.abc import Sequence
 
 from avma_tui.core.catalog import AZURE_EDITION, DATACENTER, FAMILIES, Edition
 
-LICENSE_STATUS = {
-    0: "Unlicensed",
-    1: "Licensed",
-    2: "in the initial grace period (OOBGrace)",
-    3: "in the out-of-tolerance grace period (OOTGrace)",
-    4: "in the non-genuine grace period (NonGenuineGrace)",
-    5: "in Notification mode",
-    6: "in the extended grace period (ExtendedGrace)",
-}
-GRACE_STATES = frozenset({2, 3, 4, 6})
-FIRST_PS_DIRECT_BUILD = 14393  # PowerShell Direct needs a Windows Server 2016 (or Windows 10) guest
 FIRST_AVMA_BUILD = 9600  # Windows Server 2012 R2
 _MAX_QUOTED = 120
 

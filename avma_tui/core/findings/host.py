@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from avma_tui.core.catalog import FAMILIES, Catalog, Edition
-from avma_tui.core.findings.common import FIRST_AVMA_BUILD, LICENSE_STATUS, is_datacenter, quote, span
+from avma_tui.core.catalog import FAMILIES, Catalog, Edition, license_status_words
+from avma_tui.core.findings.common import FIRST_AVMA_BUILD, is_datacenter, quote, span
 from avma_tui.core.findings.registry import make_finding
 from avma_tui.core.model import ClusterNode, Finding, Host
 
@@ -135,7 +135,7 @@ def _not_activated(c: _HostCheck) -> Finding | None:
             evidence,
             "Check the host's activation (slmgr /dlv on the host); if it is not activated, enter its product key.",
         )
-    state = LICENSE_STATUS.get(status, f"in an unknown state ({status})")
+    state = license_status_words(status)
     fd02 = c.catalog.error(0xC004FD02)
     symptom = f" ({fd02.hex}: {fd02.text})" if fd02 else ""
     return c.finding(
@@ -211,7 +211,7 @@ def node_findings(cluster_name: str, node: ClusterNode, newest_guest: str | None
             )
         )
     if node.license_status != 1:
-        state = LICENSE_STATUS.get(node.license_status, "not reported") if node.license_status is not None else None
+        state = license_status_words(node.license_status) if node.license_status is not None else None
         found.append(
             make_finding(
                 "CLUSTER_NODE_NOT_ACTIVATED",

@@ -9,15 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
-from avma_tui.core.catalog import Catalog
-from avma_tui.core.findings.common import (
-    FIRST_PS_DIRECT_BUILD,
-    GRACE_STATES,
-    LICENSE_STATUS,
-    grace_left,
-    quote,
-    span,
-)
+from avma_tui.core.catalog import GRACE_STATES, Catalog, channel_name, license_status_words, ps_direct_too_old
+from avma_tui.core.findings.common import grace_left, quote, span
 from avma_tui.core.findings.guest import NOT_ELIGIBLE, GuestKind, classify
 from avma_tui.core.findings.host import HostFacts
 from avma_tui.core.findings.registry import RANK, make_finding
@@ -37,19 +30,13 @@ from avma_tui.core.model import (
 _FD03 = 0xC004FD03  # SL_E_IA_ID_MISMATCH: the host cannot activate this guest's edition
 
 
+#: Channel names with what a sentence adds to them.
+_CHANNEL_WORDS = {"KMS client": "KMS client (GVLK)", "Evaluation": "Evaluation (time-based)"}
+
+
 def _channel_words(channel: str) -> str:
-    token = channel.upper()
-    if "KMSCLIENT" in token:
-        return "KMS client (GVLK)"
-    if "MAK" in token:
-        return "MAK"
-    if token.startswith("OEM"):
-        return "OEM"
-    if "RETAIL" in token:
-        return "retail"
-    if "EVAL" in token:
-        return "Evaluation (time-based)"
-    return channel or "an unknown"
+    name = channel_name(channel)
+    return _CHANNEL_WORDS.get(name, name) or channel or "an unknown"
 
 
 def _parse_time(text: str) -> datetime:
@@ -304,8 +291,7 @@ class VmCheck:
 
     def _too_old_for_ps_direct(self) -> bool:
         """PowerShell Direct needs a Windows Server 2016 (or Windows 10) guest."""
-        build = self.vm.guest.build if self.vm.guest else None
-        return self.guest.family == "2012 R2" or (build is not None and build < FIRST_PS_DIRECT_BUILD)
+        return ps_direct_too_old(self.vm.guest.build if self.vm.guest else None, self.guest.family)
 
     def _ps_direct(self, error: str) -> None:
         """PowerShell Direct cannot help: the guest is too old for it, or a session could not be opened."""
@@ -427,7 +413,7 @@ class VmCheck:
         status = license_.status
         if status == 1:
             return
-        state = LICENSE_STATUS.get(status, f"in an unknown state ({status})")
+        state = license_status_words(status)
         evidence = [f"LicenseStatus = {status}"]
         reason = ""
         if license_.reason:

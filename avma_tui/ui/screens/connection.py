@@ -82,10 +82,14 @@ def profile_label(settings: ConnectionSettings) -> Content:
 class ConnectScreen(Screen[None]):
     """Connect to a Hyper-V host over WinRM; posts `Connected` once the first read worked."""
 
-    def __init__(self, open_session: SessionFactory, settings: ConnectionSettings | None = None) -> None:
+    def __init__(
+        self, open_session: SessionFactory, settings: ConnectionSettings | None = None, *, password: str = ""
+    ) -> None:
         super().__init__()
         self.open_session = open_session
         self.initial = settings
+        self._given_password = password  # from AVMA_PASSWORD: connect at once
+        self._failed: tuple[ConnectionSettings, str] | None = None  # the last failed attempt, for Run checks
         self.profiles, self.profile_warnings = read_profiles()
 
     def compose(self) -> ComposeResult:
@@ -123,13 +127,17 @@ class ConnectScreen(Screen[None]):
             )
             with Horizontal(id="connect-buttons"):
                 yield Button("Connect", variant="primary", id="connect", compact=True)
+                # After a failed connection: the read-only checks of `avma-tui doctor`, shown here.
+                yield Button("Run checks", id="run-checks", compact=True)
             yield Static(id="connect-status")
+            yield Static(id="connect-checks")
         with Vertical(id="profiles-box") as box:
             box.border_title = "Recent hosts"
             yield OptionList(*(Option(profile_label(p), id=str(i)) for i, p in enumerate(self.profiles)), id="profiles")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#run-checks").display = False
         self.query_one("#insecure-warning").display = self.query_one("#insecure", Checkbox).value
         self.query_one("#profiles-box").display = bool(self.profiles)
         target = "#password" if self.initial else "#host"
@@ -139,6 +147,9 @@ class ConnectScreen(Screen[None]):
             lines = [safe.clean(warning, limit=300) for warning in self.profile_warnings[:3]]
             text = "\n".join(lines) + (f"\n…and {more} more" if more > 0 else "")
             self.notify(text, title="Saved profiles", severity="warning", markup=False, timeout=15)
+        if self.initial and self._given_password:
+            self.query_one("#password", Input).value, self._given_password = self._given_password, ""
+            self._submit()
 
     @on(Checkbox.Changed, "#insecure")
     def _insecure_changed(self, event: Checkbox.Changed) -> None:
@@ -162,10 +173,12 @@ class ConnectScreen(Screen[None]):
         try:
             settings = self._settings()
         except FormError as err:
-            self._status(Content.styled(str(err), "$error"))
+            self._status(Content.styled(str(err), "$text-error"))
             return
         self._status(safe.assemble("Connecting to ", (settings.url, "bold"), _as_whom(settings), "…"))
         self.query_one("#connect", Button).disabled = True
+        self.query_one("#run-checks").display = False
+        self.query_one("#connect-checks", Static).update("")
         self._connect(settings, self.query_one("#password", Input).value)
 
     def _settings(self) -> ConnectionSettings:
@@ -202,8 +215,40 @@ class ConnectScreen(Screen[None]):
             problem = f"{host.fqdn} is not a Hyper-V host: the Hyper-V role is not installed."
         if session is not None:
             await _close_quietly(session)
-        self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
+        self._status(safe.assemble(("Could not connect: ", "bold $text-error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
+        self._failed = (settings, password)
+        self.query_one("#run-checks").display = True
+
+    @on(Button.Pressed, "#run-checks")
+    def _run_checks(self) -> None:
+        if self._failed is not None:
+            self.query_one("#run-checks", Button).disabled = True
+            self._checks(*self._failed)
+
+    @work(exclusive=True, group="connect", exit_on_error=False, description="run the connection checks")
+    async def _checks(self, settings: ConnectionSettings, password: str) -> None:
+        """`avma-tui doctor` for the connection that failed; each line appears as its check finishes."""
+        from avma_tui.services import doctor
+
+        lines: list[Content] = []
+        shown = self.query_one("#connect-checks", Static)
+
+        def report(check: doctor.Check) -> None:
+            lines.append(safe.text(check.line(), _CHECK_STYLE[check.status], limit=300))
+            shown.update(Content("\n").join(lines))
+
+        host = self.open_session(settings, password).host
+        try:
+            await doctor.run(host, settings=settings, report=report)
+        except Exception as err:  # the checks themselves failed: say so, in place
+            report(doctor.fail("checks", describe_error(err), "run `avma-tui doctor` in a terminal"))
+        finally:
+            await host.close()
+            self.query_one("#run-checks", Button).disabled = False
+
+
+_CHECK_STYLE = {"ok": "$text-success", "fail": "$text-error", "skip": "$text-muted"}
 
 
 def _as_whom(settings: ConnectionSettings) -> str:

@@ -30,6 +30,7 @@ from avma_tui.core.remedies import plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
 from avma_tui.services.session import Session
+from avma_tui.services.snapshot import host_state, vm_state
 from avma_tui.ui import safe
 
 
@@ -42,24 +43,15 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
         vmd = diagnosis.for_vm(str(target.get("id", "")))
         if vmd is None:
             return {"present": False}, Outcome.UNKNOWN
-        lic = vmd.vm.license.license
         state: dict[str, Any] = {
+            **vm_state(vmd.vm),
             "status": vmd.status.value,
             "findings": [f.code for f in vmd.findings],
-            "state": vmd.vm.state,
-            "kvp_enabled": vmd.vm.kvp.enabled,
-            "license_status": lic.status if lic else None,
-            "channel": lic.channel if lic else None,
-            "partial_product_key": lic.partial_product_key if lic else None,
         }
         steps = {s.id for r in plan_for_vm(diagnosis, vmd.vm.id) for s in r.steps}
     else:
         host = diagnosis.inventory.host
-        state = {
-            "license_status": host.license_status,
-            "partial_product_key": host.partial_product_key,
-            "findings": [f.code for f in diagnosis.host_findings],
-        }
+        state = {**host_state(host), "findings": [f.code for f in diagnosis.host_findings]}
         steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
     if not step_id:
         return state, Outcome.UNKNOWN
@@ -68,9 +60,9 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
-    Outcome.OK: ("in effect: the problem it fixed is gone", "$success"),
-    Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$error"),
-    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$warning"),
+    Outcome.OK: ("in effect: the problem it fixed is gone", "$text-success"),
+    Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$text-error"),
+    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$text-warning"),
 }
 
 
@@ -81,7 +73,8 @@ class RecheckScreen(ModalScreen[None]):
     RecheckScreen { align: center middle; }
     RecheckScreen > #recheck-dialog {
         width: 100; max-width: 100%; height: auto; max-height: 90%;
-        background: $surface; border: round $warning; border-title-style: bold; padding: 0 1;
+        background: $surface; border: round $warning; padding: 0 1;
+        border-title-color: $text-primary; border-title-style: bold;
     }
     RecheckScreen #recheck-table { height: auto; max-height: 12; }
     RecheckScreen #recheck-status { height: auto; margin-top: 1; }
@@ -155,11 +148,11 @@ class RecheckScreen(ModalScreen[None]):
                 verdict, style = VERDICTS[outcome]
                 table.update_cell(str(intent["seq"]), "now", Content.styled(verdict, style), update_width=True)
         except (TransportError, AuditError) as err:
-            status.update(safe.text(f"Re-check failed: {err}", "$error", limit=400))
+            status.update(safe.text(f"Re-check failed: {err}", "$text-error", limit=400))
             self.query_one("#recheck", Button).disabled = False
             self.worker = None
             return
-        status.update(Content.styled("Re-checked and recorded in the audit log.", "$success"))
+        status.update(Content.styled("Re-checked and recorded in the audit log.", "$text-success"))
         self.query_one("#recheck", Button).display = False
         later = self.query_one("#later", Button)
         later.label = "Close"

@@ -72,17 +72,26 @@ class VmTable(ContentTable):
     def selected_vm_id(self) -> str | None:
         if not self.row_count:
             return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        diagnosis = self._diagnoses.get(key or "")
+        return diagnosis.vm.id if diagnosis else key
 
     def marked_vm_ids(self) -> list[str]:
         """Marked VMs that still exist, in the host's order (marks hidden by the filter included)."""
-        return [vm_id for vm_id in self._diagnoses if vm_id in self.marks]
+        return list(dict.fromkeys(d.vm.id for key, d in self._diagnoses.items() if key in self.marks))
 
     # --- changes ------------------------------------------------------------------------------------
 
     def show(self, diagnoses: Iterable[VmDiagnosis]) -> None:
         """Show a new diagnosis, changing only what changed."""
-        self._diagnoses = {d.vm.id: d for d in diagnoses}
+        self._diagnoses = {}
+        for diagnosis in diagnoses:
+            # Rows are keyed by VM id; a host that reports one id twice still gets a row per VM, as in `report`.
+            key, copy = diagnosis.vm.id, 1
+            while key in self._diagnoses:
+                copy += 1
+                key = f"{diagnosis.vm.id} #{copy}"
+            self._diagnoses[key] = diagnosis
         self.marks &= self._diagnoses.keys()
         self._sync()
 

@@ -44,8 +44,14 @@ from avma_tui.ui.workers import OPERATION_GROUP
 
 #: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
 COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))
-CATEGORY_STYLE = {"fixed": "$success", "failed": "$error", "unknown": "$warning", "stopped": "$warning"}
-GROUP_STYLE = {"run": "$success", "manual": "$accent", "refused": "$error", "host": "$warning"}
+CATEGORY_STYLE = {
+    "fixed": "$text-success",
+    "failed": "$text-error",
+    "unknown": "$text-warning",
+    "not verified": "$text-warning",
+    "stopped": "$text-warning",
+}
+GROUP_STYLE = {"run": "$text-success", "manual": "$text-accent", "refused": "$text-error", "host": "$text-warning"}
 #: How many VM names a plan line lists before it says "and N more".
 NAMES_SHOWN = 6
 
@@ -117,7 +123,7 @@ class BatchFix(FixBody):
             return
         self.stopping = True
         self.query_one("#batch-stop", Button).label = "Stop now"
-        self._show_summary(Content.styled("Stopping: no new step starts; running steps finish.", "$warning"))
+        self._show_summary(Content.styled("Stopping: no new step starts; running steps finish.", "$text-warning"))
 
     # --- the plan ------------------------------------------------------------------------------------
 
@@ -135,7 +141,7 @@ class BatchFix(FixBody):
         plan = [group_line(group) for group in groups] or [Content("Nothing to do for these VMs.")]
         gone = len(self.vm_ids) - len(present)
         if gone:
-            plan.append(Content.styled(f"{gone} marked VM(s) are no longer on the host.", "$warning"))
+            plan.append(Content.styled(f"{gone} marked VM(s) are no longer on the host.", "$text-warning"))
         self.query_one("#batch-plan", Static).update(Content("\n").join(plan))
         table = self.query_one("#batch-table", DataTable)
         table.clear()
@@ -246,23 +252,35 @@ class BatchFix(FixBody):
                 break
             if self.stopping:
                 account.stopped = True
-                self._set(account.vm_id, outcome=("stopped", "$warning"), detail="not started: you stopped the batch")
+                self._set(
+                    account.vm_id, outcome=("stopped", "$text-warning"), detail="not started: you stopped the batch"
+                )
                 return
             step = planned.step
             account.tried.add(step.id)
             account.running = step.title
-            self._set(account.vm_id, step=step.title, outcome=("running", "$accent"), detail="")
-            result = await self.service.run_step(
-                account.vm_id,
-                step,
-                interaction=self.interaction,
-                on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
-            )
+            self._set(account.vm_id, step=step.title, outcome=("running", "$text-accent"), detail="")
+            try:
+                result = await self.service.run_step(
+                    account.vm_id,
+                    step,
+                    interaction=self.interaction,
+                    on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
+                )
+            except asyncio.CancelledError:
+                stopped = self.service.stopped_result(account.vm_id, step)
+                if stopped is not None:
+                    account.results.append(stopped)
+                raise
             account.running = ""
             account.results.append(result)
             label, style = OUTCOME_STYLE.get(result.outcome, (result.outcome, ""))
             self._set(account.vm_id, outcome=(label, style), detail=result.message)
             await self.service.recheck(account.vm_id)
+            settled = self.service.settled_result(account.vm_id, step)
+            if settled is not None and result.outcome is not Outcome.OK:  # the re-check found it done after all
+                result = account.results[-1] = settled
+                self._set(account.vm_id, outcome=OUTCOME_STYLE[Outcome.OK], detail=settled.message)
             if result.outcome is not Outcome.OK:
                 return
 

@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from avma_tui.core.catalog import license_status_name
 from avma_tui.core.operations import KEY_OPS, Outcome
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from avma_tui.hyperv.transport import Credential, TransportError
@@ -33,7 +34,7 @@ from avma_tui.services.plan import PlannedStep, next_step, plan_steps
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
-from avma_tui.ui.widgets.cells import LICENSE_STATUS, STATUS_WORDS, channel_name
+from avma_tui.ui.widgets.cells import STATUS_WORDS, channel_name
 from avma_tui.ui.widgets.fix.body import FixBody
 from avma_tui.ui.widgets.fix.step import StepView, lines, result_text
 from avma_tui.ui.workers import OPERATION_GROUP
@@ -45,7 +46,11 @@ if TYPE_CHECKING:
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
 #: The wizard's buttons; each state shows a subset.
 BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
-MARKS = {Outcome.OK: ("✔", "$success"), Outcome.MANUAL: ("•", "$accent")}
+MARKS = {
+    Outcome.OK: ("✔", "$text-success"),
+    Outcome.MANUAL: ("•", "$text-accent"),
+    Outcome.NOT_VERIFIED: ("?", "$text-warning"),
+}
 
 
 def failure_line(err: TransportError | AuditError | KeyError) -> Content:
@@ -56,11 +61,13 @@ def failure_line(err: TransportError | AuditError | KeyError) -> Content:
         what = "The VM is no longer on the host"
     else:
         what = "Reading the host failed"
-    return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$error")
+    return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$text-error")
 
 
 def _mark(outcome: Outcome) -> tuple[str, str]:
-    return MARKS.get(outcome, ("✘", "$error") if outcome in (Outcome.FAILED, Outcome.UNKNOWN) else ("–", "$warning"))
+    return MARKS.get(
+        outcome, ("✘", "$text-error") if outcome in (Outcome.FAILED, Outcome.UNKNOWN) else ("–", "$text-warning")
+    )
 
 
 class SingleFix(FixBody):
@@ -193,7 +200,7 @@ class SingleFix(FixBody):
         if vmd is not None:
             heading = Content.assemble(heading, (f"  · {STATUS_WORDS[vmd.status]}", "$text-muted"))
         elif self.vm_id and self.diagnosis:
-            heading = Content.assemble(heading, ("  · no longer on the host", "$error"))
+            heading = Content.assemble(heading, ("  · no longer on the host", "$text-error"))
         self.query_one("#fix-heading", Static).update(heading)
 
     def _show_plan(self) -> None:
@@ -203,7 +210,7 @@ class SingleFix(FixBody):
             mark, style = _mark(result.outcome)
             rows.append(safe.assemble((f"{mark} ", style), result.step.title, (f"  {result.outcome}", style)))
         if self.current is not None:
-            rows.append(safe.assemble(("▶ ", "$accent"), (self.current.step.title, "bold")))
+            rows.append(safe.assemble(("▶ ", "$text-accent"), (self.current.step.title, "bold")))
             if not self.key_mode and self.diagnosis is not None:
                 later = [p for p in plan_steps(self.diagnosis, self.vm_id) if p.step.id not in self.tried]
                 rows += [safe.assemble("· ", p.step.title) for p in later if p.step.id != self.current.step.id]
@@ -214,6 +221,13 @@ class SingleFix(FixBody):
         diagnosis = self.diagnosis
         if diagnosis is None:
             return Content("Reading the host…")
+        unsettled = [r for r in self.history if r.outcome in (Outcome.UNKNOWN, Outcome.NOT_VERIFIED)]
+        if unsettled:  # never "Nothing left to do" while a change may be under way
+            last = unsettled[-1]
+            state = "is not verified" if last.outcome is Outcome.NOT_VERIFIED else "has an unknown outcome"
+            return safe.assemble(
+                (f"“{last.step.title}” {state}.", "bold $text-warning"), " Re-check to see whether it took effect."
+            )
         if self.vm_id is None:
             left = len(diagnosis.host_findings)
             return Content(f"Nothing left to do here. The host has {left} finding(s) left.")
@@ -224,7 +238,7 @@ class SingleFix(FixBody):
         parts.append((STATUS_WORDS[vmd.status], "bold"))
         lic = vmd.vm.license.license
         if lic is not None:
-            status = LICENSE_STATUS.get(lic.status, f"license status {lic.status}")
+            status = license_status_name(lic.status)
             parts += [f" — {status} on the ", (channel_name(lic), "bold"), " channel"]
             if lic.avma_host:
                 parts += [", AVMA host ", (lic.avma_host, "bold")]
@@ -314,7 +328,7 @@ class SingleFix(FixBody):
             host_key = field.value.strip().upper()
             if not PRODUCT_KEY.match(host_key):
                 self._show_result(
-                    Content.styled("Type the host's product key: five groups of five characters.", "$error")
+                    Content.styled("Type the host's product key: five groups of five characters.", "$text-error")
                 )
                 field.focus()
                 return
@@ -344,7 +358,7 @@ class SingleFix(FixBody):
         if self.key_mode and step.op in KEY_OPS:
             paragraphs.append(Content("Then activation is triggered and the wizard waits for Licensed (AVMA)."))
         if step.warning:
-            paragraphs.append(lines("Warning: " + step.warning, "bold $warning"))
+            paragraphs.append(lines("Warning: " + step.warning, "bold $text-warning"))
         replacing = step.op in KEY_OPS and step.warning.startswith("replaces")
         question = Content("\n\n").join(paragraphs)
         self.app.push_screen(
@@ -387,11 +401,14 @@ class SingleFix(FixBody):
                 running = None
                 results.append(result)
                 self._record(result)
-            await self._reread()
+            settled = {r.step.id: r for r in await self._reread()}
+            results = [settled.get(r.step.id, r) for r in results]
         except asyncio.CancelledError:
+            stopped = None
             if running is not None:
-                self._record(StepResult(running, Outcome.UNKNOWN, "Stopped by you.", "Re-check."))
-            self._end(Content.styled(self._stopped_text(running), "$warning"))
+                stopped = self.service.stopped_result(vm_id if running is planned.step else self.vm_id, running)
+                self._record(stopped or StepResult(running, Outcome.SKIPPED, "Stopped before it started.", ""))
+            self._end(Content.styled(self._stopped_text(running, stopped), "$text-warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
             self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
@@ -418,18 +435,41 @@ class SingleFix(FixBody):
         self.history.append(result)
         self.tried.add(result.step.id)
 
-    async def _reread(self) -> None:
+    async def _reread(self) -> list[StepResult]:
+        """Read the host again; the steps whose unknown outcome the fresh read settled (their rows updated)."""
         if self.vm_id is not None:
             await self.service.recheck(self.vm_id)
         else:
-            await self.session.refresh()
+            await self.service.refresh()
+        return self._apply_settled()
 
-    def _stopped_text(self, running: Step | None) -> str:
+    def _apply_settled(self) -> list[StepResult]:
+        """Replace each unsettled result in the step list by what a re-check found, when it found the change done."""
+        settled = []
+        for index, result in enumerate(self.history):
+            if result.outcome not in (Outcome.UNKNOWN, Outcome.NOT_VERIFIED, Outcome.FAILED):
+                continue
+            found = self.service.settled_result(self.vm_id, result.step) or self.service.settled_result(
+                None, result.step
+            )
+            if found is not None:
+                self.history[index] = found
+                settled.append(found)
+        return settled
+
+    def _stopped_text(self, running: Step | None, stopped: StepResult | None) -> str:
         if running is None:
             return "Stopped between steps: nothing was running. Re-check to see where the target stands."
+        if stopped is None:
+            return f"Stopped before “{running.title}” started: nothing was changed."
+        if stopped.outcome is Outcome.NOT_VERIFIED:
+            return (
+                f"Stopped while verifying “{running.title}”: the change ran, but it is not verified (the audit "
+                "log says so). Re-check to see whether it took effect."
+            )
         return (
-            f"Stopped while “{running.title}” ran. If the change had started, its outcome is unknown: "
-            "the audit log says so; re-check to see where the target stands."
+            f"Stopped while “{running.title}” ran: its outcome is unknown (the audit log says so). "
+            "Re-check to see where the target stands."
         )
 
     def _read(self, *, reset: bool) -> None:
@@ -443,11 +483,11 @@ class SingleFix(FixBody):
     async def _read_now(self) -> None:
         self._begin("Reading the host")
         try:
-            await self._reread()
+            settled = await self._reread()
         except (TransportError, AuditError, KeyError) as err:
             self._end(failure_line(err))
             return
-        self._end(None)
+        self._end(Content("\n\n").join(result_text(r) for r in settled) if settled else None)
 
     def _confirm_manual(self, planned: PlannedStep) -> None:
         self.worker = self.run_worker(
@@ -496,7 +536,7 @@ class SingleFix(FixBody):
         """The workers catch the errors they expect; anything else still ends the step, in one plain line."""
         if event.worker is self.worker and event.state is WorkerState.ERROR:
             error = event.worker.error
-            self._end(safe.text(f"Unexpected {type(error).__name__}: {error}", "$error", limit=400))
+            self._end(safe.text(f"Unexpected {type(error).__name__}: {error}", "$text-error", limit=400))
 
     def _end(self, result: Content | None) -> None:
         """The worker is done: show the result, re-plan from the fresh diagnosis, give the controls back."""

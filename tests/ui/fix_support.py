@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
+from avma_tui.core.operations import OPERATIONS
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.paths import asset
@@ -33,7 +33,6 @@ GUEST = Credential("Administrator", "Passw0rd!")
 
 
 def fast_app(
-    monkeypatch: pytest.MonkeyPatch,
     scenario: str = "demo.toml",
     *,
     credential: Credential | None = None,
@@ -43,13 +42,12 @@ def fast_app(
 ) -> AvmaApp:
     """An app on a packaged scenario with quick activations (still asynchronous) and, by default, instant boots.
 
-    Every wizard it opens verifies on `timing`: the app passes no timing, so the default is patched.
+    Every wizard it opens verifies on `timing`, the app's fix timing.
     """
-    monkeypatch.setattr(fix_plan, "DEFAULT_TIMING", timing)
     loaded = load_scenario(asset("scenarios", scenario))
     knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=0.05, boot_delay_s=boot_s)
     host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs))))
-    return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0)
+    return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0, fix_timing=timing)
 
 
 def vm_id(app: AvmaApp, name: str) -> str:
@@ -90,9 +88,7 @@ def visible_buttons(app: AvmaApp) -> set[str]:
 
 
 #: The operations that change something on the host (docs/operations.md).
-CHANGES = frozenset(
-    {"enable_kvp", "start_vm", "start_guest_kvp", "install_key", "activate_guest", "set_edition", "activate_host"}
-)
+CHANGES = frozenset(name for name, op in OPERATIONS.items() if op.changes)
 
 
 class Gate:
