@@ -50,7 +50,7 @@ from pypsrp.wsman import SelectorSet, WSMan
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.kerberos import kerberos_problem
-from avma_tui.hyperv.operations import script_text
+from avma_tui.hyperv.operations import OPERATIONS, script_text
 from avma_tui.hyperv.transport import (
     WINRM_ACCESS_HINT,
     AuthenticationFailed,
@@ -84,7 +84,7 @@ CLOSE_SECONDS = 1.5
 #: The shell's idle timeout asked of the host: a shell that could not be deleted ends after this.
 IDLE_TIMEOUT_SECONDS = 600
 #: Operations that change nothing: safe to run again on a fresh connection when a reused one failed.
-READ_ONLY_OPS = frozenset({"inventory", "vm", "guest_licenses"})
+READ_ONLY_OPS = frozenset(name for name, op in OPERATIONS.items() if not op.changes)
 #: WSMan fault: the shell is unknown (the WinRM service restarted, or the shell idled out).
 SHELL_NOT_FOUND = 0x8033805B
 #: WSMan/HRESULT access denied.
