@@ -165,12 +165,13 @@ class AvmaApp(App[None]):
             self._stop_timer()
             dashboard.set_busy(True)
             try:
-                diagnosis: Diagnosis | None = await session.refresh()
+                refreshed = await session.refresh()
             except Exception as err:  # any failure keeps the last data on screen
-                diagnosis = None
+                diagnosis: Diagnosis | None = None
                 dashboard.show_stale(describe_error(err))
             else:
-                dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
+                diagnosis = refreshed
+                dashboard.show(refreshed, self.clock().strftime("%H:%M:%S"))
                 self._settle_memory()
                 await self._offer_recheck()
             finally:
