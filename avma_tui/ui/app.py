@@ -21,6 +21,7 @@ import gc
 import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import App
@@ -30,6 +31,7 @@ from textual.worker import Worker, WorkerState
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
+from avma_tui.services.plan import FixTiming
 from avma_tui.services.session import Session
 from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
 from avma_tui.ui import safe
@@ -38,6 +40,7 @@ from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, Fi
 from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.vm_table import VmTable
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
 
 if TYPE_CHECKING:
@@ -57,6 +60,8 @@ class AvmaApp(App[None]):
     COMMANDS = App.COMMANDS | {AvmaCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while an operation runs)"),
+        # ctrl+c quits like q (Textual's default only says how to quit); it wins over an input's copy.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c", tooltip="Quit, like q"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys and an AVMA primer"),
         Binding("colon,ctrl+p", "command_palette", "Commands", show=False, id="palette", tooltip="The command palette"),
     ]
@@ -70,8 +75,11 @@ class AvmaApp(App[None]):
         clock: Callable[[], datetime] = datetime.now,
         connector: Connector = open_host,
         password: str = "",
+        fix_timing: FixTiming = FixTiming(),  # noqa: B008 - frozen
     ) -> None:
+        """`fix_timing`: how long each change may take to read back and how often it is read (tests shorten it)."""
         super().__init__()
+        self.fix_timing = fix_timing
         self.session = session
         self.settings = settings
         self._password = password  # AVMA_PASSWORD for `settings`: handed to the connection screen, never saved
@@ -279,7 +287,7 @@ class AvmaApp(App[None]):
         from avma_tui.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *self.BINDINGS]))
+            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *VmTable.BINDINGS, *self.BINDINGS]))
 
     def action_audit(self) -> None:
         from avma_tui.ui.screens.audit import AuditScreen
@@ -294,7 +302,7 @@ class AvmaApp(App[None]):
         if self.session is None:
             return
         self.push_screen(
-            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode),
+            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode, timing=self.fix_timing),
             lambda _result: self.refresh_after_change(),
         )
 
@@ -303,6 +311,30 @@ class AvmaApp(App[None]):
         if self.session is not None:
             self.session.guest_credential = message.credential
             self.refresh_after_change()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's Screenshot: an SVG under the data directory (Textual's default, ~/Downloads, may not exist).
+
+        Falls back to the current directory when the data directory cannot be written, and says where it went.
+        """
+        from avma_tui.config import data_dir
+
+        name = filename or f"avma-tui-{self.clock().strftime('%Y-%m-%dT%H-%M-%S')}.svg"
+        svg = self.export_screenshot()
+        for directory in [Path(path)] if path else [data_dir() / "screenshots", Path.cwd()]:
+            target = directory / name
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                target.write_text(svg, encoding="utf-8")
+            except OSError as err:
+                problem = f"{target}: {err.strerror or err}"
+                continue
+            self.notify(f"Screenshot saved to {target}", title="Screenshot", markup=False)
+            return str(target)
+        self.notify(f"Screenshot not saved: {problem}", title="Screenshot", severity="error", markup=False)
+        return None
 
     # --- quitting ----------------------------------------------------------------------------------
 

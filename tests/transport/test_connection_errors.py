@@ -9,12 +9,12 @@ import pypsrp.exceptions
 import pytest
 from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER, settings_for
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import AuthenticationFailed, CertificateRejected, TransportError, Unreachable
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER, settings_for
 
 
 async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
@@ -22,7 +22,10 @@ async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..
     with pytest.raises(AuthenticationFailed) as caught:
         await connect(endpoint, password=wrong).run("inventory")
     message = str(caught.value)
-    assert USER in message and "Hyper-V Administrators" in message and "TrustedHosts" in message
+    assert USER in message and "TrustedHosts" in message
+    # issue 11 item 8: the groups that admit an account to WinRM, and the UAC setting, in plain words
+    assert "Administrators or Remote Management Users" in message and "LocalAccountTokenFilterPolicy" in message
+    assert "Hyper-V Administrators alone does not" in message
     assert wrong not in message and PASSWORD not in message
     assert "\n" not in message
 

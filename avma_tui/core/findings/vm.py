@@ -92,6 +92,8 @@ _ERROR_WORDS = {
     GuestErrorKind.PS_DIRECT: "PowerShell Direct could not reach the guest",
     GuestErrorKind.NOT_RUNNING: "the VM is not running",
     GuestErrorKind.TIMEOUT: "the read timed out",
+    GuestErrorKind.NOT_FOUND: "Hyper-V did not find the VM for this account (is it a Hyper-V administrator?)",
+    GuestErrorKind.ACCESS: "access was denied (the guest account must be a local administrator)",
     GuestErrorKind.OTHER: "the guest reported an error",
 }
 

@@ -45,7 +45,7 @@ class FixWizardScreen(ModalScreen[None]):
         vm_ids: list[str],
         *,
         mode: str = "fix",
-        timing: FixTiming | None = None,
+        timing: FixTiming = FixTiming(),  # noqa: B008 - frozen
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
