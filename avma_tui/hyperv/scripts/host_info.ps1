@@ -6,14 +6,21 @@
   reference/docs-conceptual/security/remoting/PS-remoting-second-hop.md;
   https://learn.microsoft.com/powershell/scripting/security/remoting/ps-remoting-second-hop).
   Parameters: none.
-  Writes one JSON document: {"host": HOST}, HOST as in inventory's "host".
+  Writes one JSON document: {"host": HOST}, HOST as in inventory's "host",
+    or {"error": ERROR}   # ERROR: an error record, docs/operations.md "Errors"
 #>
 param()
 
 $ErrorActionPreference = 'Stop'
 
+#include lib/errors.ps1
 #include lib/windows_license.ps1
 #include lib/host_license.ps1
 
-$hyperV = [bool](Get-Service -Name vmms -ErrorAction SilentlyContinue)
-[ordered]@{ host = Get-HostDocument $hyperV } | ConvertTo-Json -Depth 6 -Compress
+try {
+    $hyperV = [bool](Get-Service -Name vmms -ErrorAction SilentlyContinue)
+    $document = [ordered]@{ host = Get-HostDocument $hyperV }
+} catch {
+    $document = [ordered]@{ error = ConvertTo-ErrorDocument $_ }
+}
+$document | ConvertTo-Json -Depth 6 -Compress
