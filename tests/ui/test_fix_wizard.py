@@ -81,7 +81,9 @@ async def test_cancel_at_confirmation_changes_nothing(
 async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app = fast_app()
+    # AVMA takes 3 s here: long enough that the re-check after the key still sees the guest unlicensed (so the
+    # wizard triggers activation) even on a loaded machine, short enough for the verification to see it Licensed.
+    app = fast_app(activation_s=3.0, timing=FixTiming(verify_timeout=15.0, poll_interval=0.05))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
         assert isinstance(app.screen, CredentialsScreen)  # the key's warning depends on the license read
@@ -329,8 +331,8 @@ async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch: pytest
 async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopped while verifying: "not verified" in the wizard and the audit log; a re-check that finds the VM
     running says so, updates the step and closes the record (issue 13 item 5)."""
-    # the VM reads back Running only after 3 s, long after the stop
-    app = fast_app(boot_s=3.0, timing=FixTiming(verify_timeout=20.0, poll_interval=0.05))
+    # the VM reads back Running only after 5 s, long after the stop
+    app = fast_app(boot_s=5.0, timing=FixTiming(verify_timeout=20.0, poll_interval=0.05))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "ARCHIVE01", "f")
         assert "Start the VM" in shown(app, "#step-title")
@@ -351,7 +353,7 @@ async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypat
         records = AuditLog().records()
         assert [(r["phase"], r["outcome"]) for r in records] == [("intent", None), ("result", "unknown")]
         assert records[-1]["error"]["code"] == "not_verified"
-        await asyncio.sleep(3.2)  # the VM has booted meanwhile
+        await asyncio.sleep(5.2)  # the VM has booted meanwhile
         await click(pilot, "#recheck")
         await settle(pilot)
         assert "Re-checked: the change is in effect" in shown(app, "#fix-result")
