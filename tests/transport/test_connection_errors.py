@@ -9,12 +9,12 @@ import pypsrp.exceptions
 import pytest
 from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER, settings_for
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import AuthenticationFailed, CertificateRejected, TransportError, Unreachable
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER, settings_for
 
 
 async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:

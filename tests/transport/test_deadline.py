@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from slow_server import SlowServer
 from textual.widgets import Input, Static
-from transport_support import PASSWORD, USER, until
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import CLEANUP_SECONDS, GRACE_SECONDS, PsrpTransport
@@ -25,6 +23,8 @@ from avma_tui.hyperv.transport import TimedOut
 from avma_tui.sim.winrm.server import WinRMEndpoint
 from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.connection import ConnectScreen
+from tests.transport.slow_server import SlowServer
+from tests.transport.transport_support import PASSWORD, USER, until
 
 #: What a bounded call may take beyond its timeout: the shell's deletion, the grace, a loaded machine.
 MARGIN = CLEANUP_SECONDS + GRACE_SECONDS + 1.0
