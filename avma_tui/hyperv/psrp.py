@@ -50,8 +50,9 @@ from pypsrp.wsman import SelectorSet, WSMan
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.kerberos import kerberos_problem
-from avma_tui.hyperv.operations import script_text
+from avma_tui.hyperv.operations import OPERATIONS, script_text
 from avma_tui.hyperv.transport import (
+    WINRM_ACCESS_HINT,
     AuthenticationFailed,
     Cancelled,
     CertificateRejected,
@@ -83,7 +84,7 @@ CLOSE_SECONDS = 1.5
 #: The shell's idle timeout asked of the host: a shell that could not be deleted ends after this.
 IDLE_TIMEOUT_SECONDS = 600
 #: Operations that change nothing: safe to run again on a fresh connection when a reused one failed.
-READ_ONLY_OPS = frozenset({"inventory", "vm", "guest_licenses"})
+READ_ONLY_OPS = frozenset(name for name, op in OPERATIONS.items() if not op.changes)
 #: WSMan fault: the shell is unknown (the WinRM service restarted, or the shell idled out).
 SHELL_NOT_FOUND = 0x8033805B
 #: WSMan/HRESULT access denied.
@@ -588,8 +589,8 @@ class PsrpTransport:
             if not self.settings.https and self.settings.auth in ("ntlm", "negotiate"):
                 hint = " With NTLM over HTTP the host must also trust this client (TrustedHosts / domain membership)."
             message = AuthenticationFailed(
-                f"{url} rejected the credentials of {user} ({self.settings.auth}): check the password; the account "
-                f"must be an administrator or in Hyper-V Administrators on the host.{hint}"
+                f"{url} rejected the credentials of {user} ({self.settings.auth}): check the password; "
+                f"{WINRM_ACCESS_HINT}.{hint}"
             )
         elif isinstance(err, WSManFaultError):
             message = _fault(err, url, op)
@@ -647,9 +648,7 @@ def _fault(err: WSManFaultError, url: str, op: str) -> TransportError:
             "winrm/config/winrs MaxShellsPerUser on the host"
         )
     if code in ACCESS_DENIED:
-        return AuthenticationFailed(
-            f"{url} denied access during {op}: the account must be an administrator or in Hyper-V Administrators"
-        )
+        return AuthenticationFailed(f"{url} denied access during {op}: {WINRM_ACCESS_HINT}")
     shown = f"0x{code:08X}" if code >= 0 else str(err.code)
     return TransportError(f"WinRM on {url} reported fault {shown} during {op}: {reason or 'no reason given'}")
 

@@ -39,13 +39,14 @@ def fast_app(
     timing: fix_plan.FixTiming = FAST,
     latency_ms: float = 0.0,
     boot_s: float = 0.0,
+    activation_s: float = 0.05,
 ) -> AvmaApp:
     """An app on a packaged scenario with quick activations (still asynchronous) and, by default, instant boots.
 
     Every wizard it opens verifies on `timing`, the app's fix timing.
     """
     loaded = load_scenario(asset("scenarios", scenario))
-    knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=0.05, boot_delay_s=boot_s)
+    knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=activation_s, boot_delay_s=boot_s)
     host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs))))
     return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0, fix_timing=timing)
 
