@@ -167,6 +167,7 @@ def test_the_tui_process_exits_within_2_s_of_quitting(tmp_path: Path) -> None:
     (it took > 50 s). On a busy machine Textual's own shutdown slows down too, so the bound is also met when
     the process ends within 1 s of the same TUI quitting without having connected at all."""
     with SlowServer("dribble", interval=0.3) as server:
-        baseline = _quit_seconds(server.port, tmp_path / "home", None)
+        before = _quit_seconds(server.port, tmp_path / "home", None)
         elapsed = _quit_seconds(server.port, tmp_path / "home", PASSWORD)
-    assert elapsed < max(2.0, baseline + 1.0), (elapsed, baseline)
+        after = _quit_seconds(server.port, tmp_path / "home", None)  # the load may have changed meanwhile
+    assert elapsed < max(2.0, max(before, after) + 1.0), (elapsed, before, after)
