@@ -60,7 +60,8 @@ class ConnectionSettings:
     @property
     def url(self) -> str:
         scheme = "https" if self.https else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host.strip("[]")  # an IPv6 literal may come bracketed ("[::1]") or not ("::1")
+        host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.effective_port}/wsman"
 
 

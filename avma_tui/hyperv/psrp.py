@@ -50,7 +50,7 @@ from pypsrp.wsman import SelectorSet, WSMan
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.kerberos import kerberos_problem
-from avma_tui.hyperv.operations import script_text
+from avma_tui.hyperv.operations import OPERATIONS, script_text
 from avma_tui.hyperv.transport import (
     AuthenticationFailed,
     Cancelled,
@@ -83,7 +83,7 @@ CLOSE_SECONDS = 1.5
 #: The shell's idle timeout asked of the host: a shell that could not be deleted ends after this.
 IDLE_TIMEOUT_SECONDS = 600
 #: Operations that change nothing: safe to run again on a fresh connection when a reused one failed.
-READ_ONLY_OPS = frozenset({"inventory", "vm", "guest_licenses"})
+READ_ONLY_OPS = frozenset(name for name, op in OPERATIONS.items() if not op.changes)
 #: WSMan fault: the shell is unknown (the WinRM service restarted, or the shell idled out).
 SHELL_NOT_FOUND = 0x8033805B
 #: WSMan/HRESULT access denied.
@@ -263,8 +263,14 @@ class _Connection:
         self._sockets: _Sockets | None = None
         self._pool: RunspacePool | None = None
         self._accepted = False
+        self._answered = False
         #: How this connection authenticated ("kerberos", "ntlm", "basic", "credssp"), once it did.
         self.mechanism: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        """The host answered at least one HTTP request of this connection (read after a call ended)."""
+        return self._answered or (self._sockets is not None and self._sockets.answered)
 
     # --- worker thread only ---------------------------------------------------------------------
 
@@ -403,6 +409,7 @@ class _Connection:
         wsman, sockets = self._wsman, self._sockets
         self._wsman, self._sockets, self._pool = None, None, None
         if sockets is not None:
+            self._answered = self._answered or sockets.answered
             sockets.cut()
         if wsman is not None:
             with contextlib.suppress(Exception):  # closing a broken session must not hide the real error
@@ -477,7 +484,7 @@ class PsrpTransport:
             raise self._timed_out(op, stopped.shell) from None
         except Exception as err:
             self._abandon(conn)
-            raise self._translate(err, op) from None
+            raise self._translate(err, op, answered=conn.answered) from None
         finally:
             control.finish()
             self._running.discard(control)
@@ -525,8 +532,9 @@ class PsrpTransport:
             f"its outcome on the host is unknown (raise --timeout for a slow host).{after}"
         )
 
-    def _translate(self, err: BaseException, op: str) -> TransportError:
-        """One line an admin can act on, for any failure below the PowerShell level."""
+    def _translate(self, err: BaseException, op: str, answered: bool = True) -> TransportError:
+        """One line an admin can act on, for any failure below the PowerShell level (`answered`: whether the
+        host had answered any request of this connection)."""
         url = self.description
         user = self.settings.username or "the current user"
         message: TransportError
@@ -539,6 +547,11 @@ class PsrpTransport:
             message = err
         elif kerberos is not None:
             message = AuthenticationFailed(f"{url}: {kerberos}")
+        elif isinstance(err, requests.exceptions.SSLError) and _plain_http_answer(err):
+            message = Unreachable(
+                f"{url}: port {self.settings.effective_port} answers plain HTTP, not HTTPS: use --http "
+                "(WinRM's HTTP port is 5985), or the host's HTTPS port (5986)"
+            )
         elif isinstance(err, requests.exceptions.SSLError):
             message = CertificateRejected(
                 f"{url}: the host's TLS certificate was not trusted or does not match the name "
@@ -556,6 +569,14 @@ class PsrpTransport:
             message = Unreachable(f"cannot reach {url} ({reason}): {hint}")
         elif isinstance(err, requests.exceptions.Timeout):
             message = self._timed_out(op, "none")
+        elif isinstance(err, requests.exceptions.ConnectionError) and not answered and not self.settings.https:
+            # A TLS listener given plain HTTP ends the connection unanswered (the loopback endpoint resets it;
+            # what HTTP.sys on a real 5986 listener does is UNCONFIRMED — if it answers 400 instead, the
+            # HTTP 400 message below applies). Nothing ran: no request was ever answered.
+            message = Unreachable(
+                f"{url}: port {self.settings.effective_port} closed the connection without answering plain HTTP; "
+                "if it is an HTTPS listener use --https (WinRM's HTTPS port is 5986), else check the port"
+            )
         elif isinstance(err, requests.exceptions.ConnectionError):
             message = ConnectionLost(
                 f"the connection to {url} dropped during {op}; its outcome on the host is unknown. "
@@ -682,6 +703,16 @@ def _refused(err: BaseException) -> bool:
         if isinstance(item, BaseException):
             pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
     return False
+
+
+#: What OpenSSL says when the peer's first bytes are not TLS (a plain HTTP listener answering the ClientHello).
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure", "unknown protocol",
+            "packet length too long")  # fmt: skip
+
+
+def _plain_http_answer(err: BaseException) -> bool:
+    text = repr(err)
+    return any(needle in text for needle in _NOT_TLS)
 
 
 def _short(err: BaseException | str) -> str:

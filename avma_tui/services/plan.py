@@ -27,8 +27,6 @@ class FixTiming:
     poll_interval: float = 1.0
 
 
-#: The timing screens use when given none (tests replace it to run the wizard in milliseconds).
-DEFAULT_TIMING = FixTiming()
 #: Batch fixes run at most this many VMs at once: a host (and its WinRM quota) is shared.
 BATCH_PARALLELISM = 4
 #: Step titles that name a key or an edition, and so differ per VM: a batch group uses these instead.
@@ -44,9 +42,9 @@ STOPPING_OUTCOMES = frozenset(
 )
 
 
-def make_service(session: Session, audit: AuditLog, timing: FixTiming | None = None) -> FixService:
-    chosen = timing or DEFAULT_TIMING
-    return FixService(session, audit, verify_timeout=chosen.verify_timeout, poll_interval=chosen.poll_interval)
+def make_service(session: Session, audit: AuditLog, timing: FixTiming = FixTiming()) -> FixService:
+    """The fix service a wizard runs on; `timing` is the app's (tests pass a fast one to AvmaApp)."""
+    return FixService(session, audit, verify_timeout=timing.verify_timeout, poll_interval=timing.poll_interval)
 
 
 @dataclass(frozen=True)

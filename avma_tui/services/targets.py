@@ -161,7 +161,10 @@ def settings_from_args(args: argparse.Namespace) -> ConnectionSettings:
         "insecure": args.insecure,
         "timeout": args.timeout,
     }
-    return ConnectionSettings(host=args.host, **{name: value for name, value in given.items() if value is not None})
+    host = args.host
+    if host.startswith("[") and host.endswith("]"):  # "[::1]", as in a URL: the address is what is inside
+        host = host[1:-1]
+    return ConnectionSettings(host=host, **{name: value for name, value in given.items() if value is not None})
 
 
 #: With these, no --user means the current logon (a Kerberos ticket, or the Windows logon through SSPI).

@@ -27,11 +27,13 @@ from textual.worker import Worker, WorkerState
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import Diagnosis
+from avma_tui.services.plan import FixTiming
 from avma_tui.services.session import Session
 from avma_tui.services.targets import open_simulated, remote_user, scenario_path, settings_from_args
 from avma_tui.ui import safe
 from avma_tui.ui.commands import AvmaCommands
 from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, FixRequested
+from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
@@ -63,8 +65,11 @@ class AvmaApp(App[None]):
         clock: Callable[[], datetime] = datetime.now,
         connector: Connector = open_host,
         password: str = "",
+        fix_timing: FixTiming = FixTiming(),  # noqa: B008 - frozen
     ) -> None:
+        """`fix_timing`: how long each change may take to read back and how often it is read (tests shorten it)."""
         super().__init__()
+        self.fix_timing = fix_timing
         self.session = session
         self.settings = settings
         self._password = password  # AVMA_PASSWORD for `settings`: handed to the connection screen, never saved
@@ -78,6 +83,12 @@ class AvmaApp(App[None]):
         self._refresh_worker: Worker[Diagnosis | None] | None = None
         self._memory_settled = False
         self._recheck_offered = False
+        for theme in UNMEASURABLE_THEMES:
+            self.unregister_theme(theme)
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables with every text colour readable on every background (ui/palette.py)."""
+        return readable_variables(super().get_css_variables())
 
     def on_mount(self) -> None:
         if self.session is not None:
@@ -232,7 +243,7 @@ class AvmaApp(App[None]):
         if self.session is None:
             return
         self.push_screen(
-            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode),
+            FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode, timing=self.fix_timing),
             lambda _result: self.refresh_after_change(),
         )
 

@@ -168,7 +168,7 @@ async def test_an_unreadable_log_is_one_line_not_a_crash(tmp_path: Path) -> None
 
 
 async def test_a_big_log_shows_its_newest_page_first_and_loads_more_as_the_cursor_nears_the_end() -> None:
-    from test_audit_log import chained
+    from tests.audit.test_audit_log import chained
 
     log = AuditLog()
     chained(log.path, 3 * PAGE + 10)
@@ -190,7 +190,7 @@ async def test_a_big_log_shows_its_newest_page_first_and_loads_more_as_the_curso
 
 
 async def test_a_rare_filter_shows_what_it_found_while_it_searches_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_audit_log import chained
+    from tests.audit.test_audit_log import chained
 
     monkeypatch.setattr(audit_screen, "SCAN_BUDGET", 50)
     log = AuditLog()

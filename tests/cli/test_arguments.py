@@ -180,3 +180,11 @@ def test_at_a_terminal_the_tui_starts_and_q_quits(avma_home: Path) -> None:
         os.close(leader)
     assert b"HV01" in seen and b"\x1b[" in seen
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("host", "url"), [("[::1]", "http://[::1]:5985/wsman"), ("::1", "http://[::1]:5985/wsman")])
+def test_an_ipv6_address_in_brackets_is_not_bracketed_twice(host: str, url: str) -> None:
+    from avma_tui.services.targets import settings_from_args
+
+    _, args = cli._parse(["report", host, "--http"])
+    assert settings_from_args(args).url == url

@@ -1,9 +1,10 @@
-"""Fixtures for the simulated-host tests (helpers live in simkit.py)."""
+"""Fixtures for the simulated-host tests (helpers live in tests/sim/simkit.py)."""
 
 from __future__ import annotations
 
 import pytest
-from simkit import HOST_2022_DC, FakeClock, Sim, make_sim
+
+from tests.sim.simkit import HOST_2022_DC, FakeClock, Sim, make_sim
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simkit import GOOD, FakeClock, avma_key, guest, make_sim
+from tests.sim.simkit import GOOD, FakeClock, avma_key, guest, make_sim
 
 HOST_KEYS = {"name", "domain", "os_name", "build", "sku", "license_status", "partial_product_key", "hyperv", "virtual"}
 NODE_KEYS = {"name", "build", "sku", "license_status", "reachable", "error"}

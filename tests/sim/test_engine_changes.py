@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from simkit import GOOD, avma_key, guest, kms_key
 
 from avma_tui.core.model import KvpStatus
 from avma_tui.hyperv.host import hresult_of
 from avma_tui.hyperv.transport import Credential, RemoteError
+from tests.sim.simkit import GOOD, avma_key, guest, kms_key
 
 AVMA_LICENSE = '[vms.license]\nstatus = 5\nreason = "0xC004FD04"\nchannel = "VIRTUAL_MACHINE_ACTIVATION"\n'
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from simkit import GOOD, guest
-
 from avma_tui.core.model import GuestErrorKind, KvpStatus, LicenseState
 from avma_tui.hyperv.transport import Credential
+from tests.sim.simkit import GOOD, guest
 
 
 async def test_running_vm_with_kvp_ok_reports_its_intrinsic_items(make_sim):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from simkit import FakeClock
 
 from avma_tui.core.findings.registry import SPEC, Subject
 from avma_tui.core.model import VmStatus
@@ -17,6 +16,7 @@ from avma_tui.sim.engine import SimHost
 from avma_tui.sim.generate import generate_scenario
 from avma_tui.sim.scenario import load_scenario, parse_scenario
 from avma_tui.sim.transport import SimTransport
+from tests.sim.simkit import FakeClock
 
 SCENARIOS = sorted(asset("scenarios").glob("*.toml"))
 DEMO_GUEST = Credential("Administrator", "Passw0rd!")

@@ -6,12 +6,12 @@ import asyncio
 import time
 
 import pytest
-from simkit import FakeClock, guest, make_sim
 
 from avma_tui.hyperv.transport import ConnectionLost, Credential, TimedOut, Unreachable
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import parse_scenario
 from avma_tui.sim.transport import SimTransport
+from tests.sim.simkit import FakeClock, guest, make_sim
 
 
 def test_description_names_host_and_file(clock: FakeClock):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from transport_support import PASSWORD, USER, make_engine, settings_for
 
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.paths import asset
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER, make_engine, settings_for
 
 
 @pytest.fixture

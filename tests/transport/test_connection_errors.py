@@ -9,12 +9,12 @@ import pypsrp.exceptions
 import pytest
 from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER, settings_for
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import AuthenticationFailed, CertificateRejected, TransportError, Unreachable
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER, settings_for
 
 
 async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]) -> None:
@@ -118,3 +118,33 @@ async def test_close_is_safe_twice_and_the_transport_reconnects(
     await transport.close()
     await transport.close()
     assert (await transport.run("inventory"))["host"]["name"] == "HV01"
+
+
+async def test_https_to_an_http_port_says_use_http(
+    endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
+) -> None:
+    with pytest.raises(Unreachable) as caught:
+        await connect(endpoint, https=True).run("inventory")
+    message = str(caught.value)
+    assert "answers plain HTTP, not HTTPS" in message and "--http " in message
+    assert "certificate" not in message and "\n" not in message
+
+
+async def test_http_to_an_https_port_says_use_https(
+    https_endpoint: WinRMEndpoint, connect: Callable[..., PsrpTransport]
+) -> None:
+    with pytest.raises(Unreachable) as caught:
+        await connect(https_endpoint, https=False).run("inventory")
+    message = str(caught.value)
+    assert "--https" in message and "outcome" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("host", ["[::1]", "::1"])
+async def test_an_ipv6_literal_is_bracketed_once(host: str) -> None:
+    settings = ConnectionSettings(host=host, port=9, https=False, auth="ntlm", username=USER, timeout=3)
+    assert settings.url == "http://[::1]:9/wsman"
+    transport = PsrpTransport(settings, PASSWORD)
+    with pytest.raises(TransportError) as caught:
+        await transport.run("inventory")  # nothing listens on port 9 (discard) of ::1
+    await transport.close()
+    assert "http://[::1]:9/wsman" in str(caught.value) and "[[" not in str(caught.value)

@@ -9,10 +9,10 @@ import requests
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER, make_engine
 
 from avma_tui.hyperv.operations import script_text
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER, make_engine
 
 
 def _pool(endpoint: WinRMEndpoint) -> RunspacePool:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from transport_support import PASSWORD, USER
 
 from avma_tui.cli.main import main
 from avma_tui.core.model import LicenseState
@@ -24,6 +23,7 @@ from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.transport import SimTransport
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER
 
 LONE = "DC\udfff\ud800-\udc00"  # a pair in the wrong order and a lone low one: three lone surrogates
 HOSTILE_TEXT = "\x1b[2J\u009b6n\u202e[red]x"

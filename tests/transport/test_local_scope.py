@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER
 
 from avma_tui.hyperv.operations import script_text
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER
 
 PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"
 

@@ -9,7 +9,6 @@ import pypsrp.exceptions
 import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
-from transport_support import PASSWORD, USER, make_engine
 
 from avma_tui.core.catalog import load_catalog
 from avma_tui.core.model import GuestErrorKind, LicenseState
@@ -19,6 +18,7 @@ from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD, USER, make_engine
 
 SQL01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c09"  # 2019 Standard with a KMS client key
 PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"  # Data Exchange switched off

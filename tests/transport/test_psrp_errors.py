@@ -8,7 +8,6 @@ from collections.abc import Callable
 import pytest
 import spnego.exceptions
 from pypsrp.exceptions import InvalidPSRPOperation, WSManFaultError
-from transport_support import PASSWORD
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.psrp import PsrpTransport
@@ -20,6 +19,7 @@ from avma_tui.hyperv.transport import (
 )
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.winrm.server import WinRMEndpoint
+from tests.transport.transport_support import PASSWORD
 
 SETTINGS = ConnectionSettings(host="hv01.contoso.local", auth="negotiate", username="CONTOSO\\admin")
 

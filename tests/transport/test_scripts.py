@@ -19,6 +19,9 @@ from avma_tui.paths import assets_dir
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import load_scenario
 
+#: The operations that run code in a guest (PowerShell Direct): those that take the guest credential.
+GUEST_OPS = [name for name, op in OPERATIONS.items() if "Credential" in op.params]
+
 PACKAGE = Path(avma_tui.__file__).parent
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
 
@@ -77,7 +80,7 @@ def test_kvp_service_is_matched_by_guid() -> None:
         assert "Key-Value Pair Exchange'" not in text and '"Key-Value Pair Exchange"' not in text
 
 
-@pytest.mark.parametrize("op", ["guest_licenses", "start_guest_kvp", "install_key", "activate_guest", "set_edition"])
+@pytest.mark.parametrize("op", GUEST_OPS)
 def test_guest_code_gets_data_through_parameters(op: str) -> None:
     text = script_text(op)
     assert "-Credential $Credential" in text

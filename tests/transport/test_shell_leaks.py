@@ -10,12 +10,12 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from transport_support import until
 
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import TimedOut, TransportError
 from avma_tui.sim.winrm.server import WinRMEndpoint
 from avma_tui.sim.winrm.wsman import MAX_SHELLS_PER_USER
+from tests.transport.transport_support import until
 
 
 def test_the_quota_defaults_to_windows_30(endpoint: WinRMEndpoint) -> None:

@@ -546,3 +546,31 @@ async def test_the_dashboard_asks_the_app_with_messages(make_app, settle) -> Non
         [given] = {id(m): m for m in seen if isinstance(m, CredentialsGiven)}.values()
         assert given.credential.username == "Administrator"
         assert app.session.guest_credential == given.credential
+
+
+async def test_the_details_start_at_the_top_for_each_vm_and_for_h(make_app, settle) -> None:
+    """Issue 13 item 3: enter, page down, escape, down used to open the next VM mid-text."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        details = app.screen.query_one(VmDetails)
+        _table(app).move_to(_id_of(app, "APP2025"))
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+        assert details.scroll_y > 0
+        await pilot.press("escape", "down", "enter")
+        await pilot.pause()
+        assert details._border_title.plain != "APP2025"
+        assert details.scroll_y == 0
+        await pilot.press("escape")
+        _table(app).move_to(_id_of(app, "APP2025"))
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+        assert details.scroll_y > 0
+        await pilot.press("escape", "h")
+        await pilot.pause()
+        assert details.scroll_y == 0

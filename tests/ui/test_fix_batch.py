@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_fix_support import GUEST, Gate, click, fast_app, settle, shown, visible_buttons, vm_id, wizard
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -17,6 +16,7 @@ from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.widgets.fix.batch import BatchFix
+from tests.ui.fix_support import GUEST, Gate, click, fast_app, settle, shown, visible_buttons, vm_id, wizard
 
 #: Verification gives up long before a VM that takes 5 s to boot reads back Running.
 SHORT = FixTiming(verify_timeout=0.2, poll_interval=0.02)
@@ -51,7 +51,7 @@ async def _run_all(pilot: Pilot[Any]) -> None:
 
 
 async def test_plan_is_grouped_by_step_with_the_vm_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         body = await _mark_and_open(pilot, ["SQL01", "SQL02", "RDS01", "APP2025"])
         marked = [app.session.diagnosis.for_vm(vm).vm.name for vm in body.vm_ids]
@@ -68,7 +68,7 @@ async def test_plan_is_grouped_by_step_with_the_vm_names(monkeypatch: pytest.Mon
 
 async def test_batch_over_three_vms_ends_with_fixed_failed_and_manual(monkeypatch: pytest.MonkeyPatch) -> None:
     # ARCHIVE01 takes 5 s to boot but verification waits 0.2 s: its start "did not verify"
-    app = fast_app(monkeypatch, credential=GUEST, timing=SHORT, boot_s=5.0)
+    app = fast_app(credential=GUEST, timing=SHORT, boot_s=5.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, ["PRINT01", "APP2025", "ARCHIVE01"])
         await _run_all(pilot)
@@ -89,7 +89,7 @@ async def test_batch_over_three_vms_ends_with_fixed_failed_and_manual(monkeypatc
 
 
 async def test_the_audit_log_has_intent_and_result_per_change_and_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, ["SQL01", "SQL02"])
         full_keys = {
@@ -115,7 +115,7 @@ async def test_the_audit_log_has_intent_and_result_per_change_and_no_secret(monk
 
 
 async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, ["WEB01", "PRINT01"])
         await _run_all(pilot)
@@ -129,7 +129,7 @@ async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch: pytest
 
 async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     names = ["PRINT01", "ARCHIVE01", "DEV01", "WEB01", "SQL01", "SQL02"]
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         body = await _mark_and_open(pilot, names)
@@ -156,7 +156,7 @@ async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monk
 
 
 async def test_stop_now_cancels_running_steps_and_calls_them_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         body = await _mark_and_open(pilot, ["SQL01", "SQL02"])
@@ -178,7 +178,7 @@ async def test_hostile_names_stay_plain_text_in_the_plan_the_table_and_the_summa
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     names = ["[@click=app.quit]y[/]", "[$accent]", "$(Stop-Computer -Force)"]
-    app = fast_app(monkeypatch, "hostile.toml", credential=GUEST)
+    app = fast_app("hostile.toml", credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, names)
         plan = shown(app, "#batch-plan")
@@ -194,7 +194,7 @@ async def test_hostile_names_stay_plain_text_in_the_plan_the_table_and_the_summa
 
 async def test_an_unexpected_error_on_one_vm_leaves_the_others_to_finish(monkeypatch: pytest.MonkeyPatch) -> None:
     """One VM's surprise must neither end the batch early (its summary would lie) nor orphan the other VMs' steps."""
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         body = await _mark_and_open(pilot, ["PRINT01", "SQL01"])
         real_run_step, broken_vm = body.service.run_step, vm_id(app, "PRINT01")

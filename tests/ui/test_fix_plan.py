@@ -8,7 +8,6 @@ from avma_tui.core.model import Diagnosis
 from avma_tui.core.remedies import Step, StepKind, plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import Credential
 from avma_tui.paths import asset
-from avma_tui.services import plan as fix_plan
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.fixing import StepResult
 from avma_tui.services.plan import (
@@ -152,10 +151,9 @@ def test_summary_counts_in_a_fixed_order_leaving_out_zeros() -> None:
     assert summary_counts(accounts) == [("fixed", 2), ("failed", 1), ("need manual work", 1)]
 
 
-async def test_make_service_takes_the_default_timing_when_called(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_make_service_takes_the_timing_it_is_given() -> None:
     session, _ = await _diagnosis()
-    monkeypatch.setattr(fix_plan, "DEFAULT_TIMING", FixTiming(verify_timeout=7.0, poll_interval=0.5))
     service = make_service(session, AuditLog())
-    assert (service.verify_timeout, service.poll_interval) == (7.0, 0.5)
+    assert (service.verify_timeout, service.poll_interval) == (120.0, 1.0)
     explicit = make_service(session, AuditLog(), FixTiming(verify_timeout=1.0, poll_interval=0.1))
     assert (explicit.verify_timeout, explicit.poll_interval) == (1.0, 0.1)

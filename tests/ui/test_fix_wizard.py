@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_fix_support import GUEST, Gate, click, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -21,6 +20,7 @@ from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.widgets.vm_table import VmTable
+from tests.ui.fix_support import GUEST, Gate, click, fast_app, open_on, settle, shown, visible_buttons, vm_id, wizard
 
 SQL01_AVMA_LAST5 = "4GF74"  # Windows Server 2019 Standard AVMA key, from the catalog
 
@@ -41,7 +41,7 @@ def _vm(app: AvmaApp, name: str) -> VmDiagnosis:
 
 
 async def test_fix_kvp_disabled_end_to_end_and_the_table_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
         wizard(app)
@@ -65,7 +65,7 @@ async def test_fix_kvp_disabled_end_to_end_and_the_table_shows_it(monkeypatch: p
 async def test_cancel_at_confirmation_changes_nothing(
     monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf
 ) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
         calls = len(transport_of(app).calls)
@@ -81,7 +81,9 @@ async def test_cancel_at_confirmation_changes_nothing(
 async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app = fast_app(monkeypatch)
+    # AVMA takes 3 s here: long enough that the re-check after the key still sees the guest unlicensed (so the
+    # wizard triggers activation) even on a loaded machine, short enough for the verification to see it Licensed.
+    app = fast_app(activation_s=3.0, timing=FixTiming(verify_timeout=15.0, poll_interval=0.05))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
         assert isinstance(app.screen, CredentialsScreen)  # the key's warning depends on the license read
@@ -103,7 +105,7 @@ async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
 
 
 async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
         masked = shown(app, "#step-params")
@@ -118,7 +120,7 @@ async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch: pytest
 
 
 async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "APP2025", "k")
         assert "GUEST_NEWER_THAN_HOST" in shown(app, "#step-refusal")
@@ -127,7 +129,7 @@ async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch: pytest.M
 
 
 async def test_replacing_a_mak_warns_and_asks(monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL02", "k")
         warning = shown(app, "#step-warning")
@@ -145,7 +147,7 @@ async def test_replacing_a_mak_warns_and_asks(monkeypatch: pytest.MonkeyPatch, t
 
 
 async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "FS-OLD01", "k")
         commands = shown(app, "#step-commands")
@@ -163,7 +165,7 @@ async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch: 
 
 
 async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=Credential("Administrator", "not-the-password"))
+    app = fast_app(credential=Credential("Administrator", "not-the-password"))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "k")
         await _run_current_step(pilot)
@@ -178,7 +180,7 @@ async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch: pytest.M
 async def test_link_lost_mid_step_is_unknown_with_a_recheck(
     monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf
 ) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
         await click(pilot, "#run")
@@ -208,7 +210,7 @@ async def _start_held_step(pilot: Pilot[Any], gate: Gate) -> None:
 
 
 async def test_escape_while_a_step_runs_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch, credential=GUEST)
+    app = fast_app(credential=GUEST)
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -227,7 +229,7 @@ async def test_escape_while_a_step_runs_asks_first(monkeypatch: pytest.MonkeyPat
 
 
 async def test_quitting_the_app_while_a_step_runs_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -244,7 +246,7 @@ async def test_quitting_the_app_while_a_step_runs_asks_first(monkeypatch: pytest
 
 
 async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -259,7 +261,7 @@ async def test_closing_mid_step_records_the_outcome_unknown(monkeypatch: pytest.
 
 
 async def test_stop_mid_step_says_the_outcome_is_unknown_and_offers_a_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     gate = Gate(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
@@ -272,7 +274,7 @@ async def test_stop_mid_step_says_the_outcome_is_unknown_and_offers_a_recheck(mo
 
 
 async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "WEB01", "f")
         # without guest credentials the license is unknown: reading it is the first step
@@ -293,7 +295,7 @@ async def test_a_step_that_needs_the_guest_login_asks_for_it(monkeypatch: pytest
 
 async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
     host_key = "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"  # what unactivated-host.toml activates with
-    app = fast_app(monkeypatch, "unactivated-host.toml")
+    app = fast_app("unactivated-host.toml")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("H")  # the host's own fix, from the dashboard
@@ -315,7 +317,7 @@ async def test_host_activation_takes_the_product_key_masked_and_never_keeps_it(m
 
 @pytest.mark.parametrize("name", ["[@click=app.quit]y[/]"])
 async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    app = fast_app(monkeypatch, "hostile.toml", credential=GUEST)
+    app = fast_app("hostile.toml", credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, name, "f")
         assert shown(app, "#fix-heading").startswith(f"Fix {name}  ·")
@@ -329,8 +331,8 @@ async def test_a_hostile_named_vm_is_shown_raw_through_a_fix(monkeypatch: pytest
 async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopped while verifying: "not verified" in the wizard and the audit log; a re-check that finds the VM
     running says so, updates the step and closes the record (issue 13 item 5)."""
-    # the VM reads back Running only after 3 s, long after the stop
-    app = fast_app(monkeypatch, boot_s=3.0, timing=FixTiming(verify_timeout=20.0, poll_interval=0.05))
+    # the VM reads back Running only after 5 s, long after the stop
+    app = fast_app(boot_s=5.0, timing=FixTiming(verify_timeout=20.0, poll_interval=0.05))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "ARCHIVE01", "f")
         assert "Start the VM" in shown(app, "#step-title")
@@ -351,7 +353,7 @@ async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypat
         records = AuditLog().records()
         assert [(r["phase"], r["outcome"]) for r in records] == [("intent", None), ("result", "unknown")]
         assert records[-1]["error"]["code"] == "not_verified"
-        await asyncio.sleep(3.2)  # the VM has booted meanwhile
+        await asyncio.sleep(5.2)  # the VM has booted meanwhile
         await click(pilot, "#recheck")
         await settle(pilot)
         assert "Re-checked: the change is in effect" in shown(app, "#fix-result")
@@ -364,7 +366,7 @@ async def test_an_unexpected_error_ends_the_step_in_one_line_instead_of_spinning
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Only transport and audit errors are expected; anything else must still end the step and free the controls."""
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "PRINT01", "f")
 

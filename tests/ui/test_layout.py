@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_fix_support import fast_app, open_on, settle
 from textual.pilot import Pilot
 from textual.widgets import Button
 
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.screens.fix import FixWizardScreen
+from tests.ui.fix_support import fast_app, open_on, settle
 
 SMALL = (80, 24)
 
@@ -39,7 +39,7 @@ def _cut_buttons(pilot: Pilot[Any]) -> list[str]:
     ],
 )
 async def test_fix_wizard_buttons_all_fit_at_80x24(monkeypatch: pytest.MonkeyPatch, vm: str, key: str) -> None:
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=SMALL) as pilot:
         await open_on(pilot, vm, key)
         if isinstance(app.screen, CredentialsScreen):  # the key flow asks for a guest login first
@@ -82,13 +82,12 @@ async def test_the_kvp_column_is_in_view_at_160x50(make_app, settle) -> None:
 
 
 async def test_the_recheck_dialog_fits_at_80x24(monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_recheck import DC01, PRINT01, _interrupted
-
     from avma_tui.ui.screens.recheck import RecheckScreen
+    from tests.ui.test_recheck import DC01, PRINT01, _interrupted
 
     for name, vm in (("PRINT01", PRINT01), ("DC01", DC01), ("DC01", DC01)):
         _interrupted(name, vm, "enable_kvp")
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RecheckScreen)
@@ -97,12 +96,11 @@ async def test_the_recheck_dialog_fits_at_80x24(monkeypatch: pytest.MonkeyPatch)
 
 async def test_a_big_batch_keeps_its_buttons_and_table_at_80x24(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plan and summary boxes grow with the batch; the buttons must stay on screen and the table keep some rows."""
-    from test_fix_batch import _mark_and_open, _run_all
-    from test_fix_support import GUEST
-
     from avma_tui.services.plan import FixTiming
+    from tests.ui.fix_support import GUEST
+    from tests.ui.test_fix_batch import _mark_and_open, _run_all
 
-    app = fast_app(monkeypatch, credential=GUEST, timing=FixTiming(verify_timeout=0.2, poll_interval=0.02), boot_s=5.0)
+    app = fast_app(credential=GUEST, timing=FixTiming(verify_timeout=0.2, poll_interval=0.02), boot_s=5.0)
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
         names = [d.vm.name for d in app.session.diagnosis.vms if d.findings]

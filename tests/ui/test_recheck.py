@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_fix_support import click, fast_app, settle
 from textual.widgets import DataTable, Static
 
 from avma_tui.services.audit import AuditLog, Target, new_interaction
 from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.screens.recheck import RecheckScreen
+from tests.ui.fix_support import click, fast_app, settle
 
 HOST = "HV01.contoso.local"  # the demo host's fqdn, as FixService records it
 PRINT01 = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6c0b"  # KVP disabled in the demo
@@ -39,7 +39,7 @@ def _now_column(app: AvmaApp) -> list[str]:
 async def test_pending_intents_are_offered_and_the_recheck_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     not_done = _interrupted("PRINT01", PRINT01, "enable_kvp")
     done = _interrupted("DC01", DC01, "start_vm")
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RecheckScreen)
@@ -66,7 +66,7 @@ async def test_pending_intents_are_offered_and_the_recheck_is_recorded(monkeypat
 
 async def test_later_leaves_them_pending_and_asks_only_once_per_start(monkeypatch: pytest.MonkeyPatch) -> None:
     _interrupted("PRINT01", PRINT01, "enable_kvp")
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RecheckScreen)
@@ -81,7 +81,7 @@ async def test_later_leaves_them_pending_and_asks_only_once_per_start(monkeypatc
 
 async def test_intents_on_other_hosts_are_not_offered_here(monkeypatch: pytest.MonkeyPatch) -> None:
     _interrupted("PRINT01", PRINT01, "enable_kvp", host="HV99.contoso.local")
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
@@ -90,7 +90,7 @@ async def test_intents_on_other_hosts_are_not_offered_here(monkeypatch: pytest.M
 async def test_a_hostile_target_name_is_listed_as_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
     name = "[@click=app.quit]gone[/] [$accent]x"
     _interrupted(name, "0badc0de-0000-4000-8000-0000000000ff", "install_key")
-    app = fast_app(monkeypatch)
+    app = fast_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#recheck-table", DataTable)

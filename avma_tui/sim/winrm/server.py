@@ -299,6 +299,9 @@ class WinRMEndpoint:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: The listen backlog. socketserver's default (5) dropped connections when 100 clients connected at
+    #: once (seen as "is WinRM listening?"); one thread per connection serves them once accepted.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], endpoint: WinRMEndpoint, context: ssl.SSLContext | None) -> None:
         self.endpoint = endpoint

@@ -54,10 +54,10 @@ FIELD_ORDER = (
     "hash",
 )
 OUTCOME_STYLE = {
-    Outcome.OK: "$success",
-    Outcome.FAILED: "$error",
-    Outcome.CANCELLED: "$warning",
-    Outcome.UNKNOWN: "$warning",
+    Outcome.OK: "$text-success",
+    Outcome.FAILED: "$text-error",
+    Outcome.CANCELLED: "$text-warning",
+    Outcome.UNKNOWN: "$text-warning",
 }
 INTERRUPTED = "interrupted"
 #: Records per page: small enough that adding a page's rows stays well under 50 ms of the event loop.
@@ -145,7 +145,7 @@ def matches(record: dict[str, Any], query: str, pending: frozenset[int]) -> bool
 def _row(record: dict[str, Any], pending: frozenset[int]) -> list[Content]:
     target = _target(record)
     outcome = outcome_of(record, pending)
-    style = "$warning" if outcome == INTERRUPTED else OUTCOME_STYLE.get(outcome, "")
+    style = "$text-warning" if outcome == INTERRUPTED else OUTCOME_STYLE.get(outcome, "")
     return [
         safe.text(safe.clean(record.get("time"))[:19].replace("T", " ")),
         safe.text(record.get("seq")),
@@ -180,7 +180,7 @@ def detail_text(record: dict[str, Any], pending: frozenset[int]) -> Content:
             label = safe.clean(path, limit=40)
             lines.append(safe.assemble((f"{label:<20} ", "$text-muted"), safe.text(shown, limit=_DETAIL_LIMIT)))
     if record.get("seq") in pending and record.get("phase") == "intent":
-        lines.append(Content.styled("No result was recorded: re-check this target.", "$warning"))
+        lines.append(Content.styled("No result was recorded: re-check this target.", "$text-warning"))
     return Content("\n").join(lines)
 
 
@@ -201,14 +201,16 @@ def chain_text(snapshot: _Chain) -> Content:
     if not snapshot.exists:
         return Content.styled("No audit log yet: nothing has been changed from this machine.", "$text-muted")
     if not state.ok:
-        return safe.assemble((f"BROKEN at record {state.broken_at}: ", "bold $error"), (state.problem, "$error"))
+        return safe.assemble(
+            (f"BROKEN at record {state.broken_at}: ", "bold $text-error"), (state.problem, "$text-error")
+        )
     parts: list[str | Content | tuple[object, str]] = [
-        ("Chain intact", "bold $success"),
+        ("Chain intact", "bold $text-success"),
         f" · {state.count} record{'' if state.count == 1 else 's'} · head {state.head}",
     ]
     if snapshot.pending:
         count = len(snapshot.pending)
-        parts.append((f" · {count} interrupted change{'s' if count > 1 else ''} to re-check", "$warning"))
+        parts.append((f" · {count} interrupted change{'s' if count > 1 else ''} to re-check", "$text-warning"))
     return safe.assemble(*parts)
 
 
@@ -312,7 +314,7 @@ class AuditScreen(Screen[None]):
             self._page_loading = False
             error = event.worker.error
             reason = str(error) if isinstance(error, AuditError) else f"{type(error).__name__}: {error}"
-            chain = safe.assemble(("Cannot read the audit log: ", "bold $error"), (reason, "$error"))
+            chain = safe.assemble(("Cannot read the audit log: ", "bold $text-error"), (reason, "$text-error"))
             self.query_one("#audit-chain", Static).update(chain)
         elif name == "audit-chain":
             self._chain = event.worker.result
@@ -358,7 +360,7 @@ class AuditScreen(Screen[None]):
         """Once the whole pass is done: the Outcome of the intents on screen that never got a result."""
         for key, record in self._shown.items():
             if record.get("phase") == "intent" and record.get("seq") in self.pending:
-                self.table.update_cell(key, "Outcome", safe.text(INTERRUPTED, "$warning"))
+                self.table.update_cell(key, "Outcome", safe.text(INTERRUPTED, "$text-warning"))
         if self.table.row_count:
             self._show_detail(self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value)
 

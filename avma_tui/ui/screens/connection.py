@@ -173,7 +173,7 @@ class ConnectScreen(Screen[None]):
         try:
             settings = self._settings()
         except FormError as err:
-            self._status(Content.styled(str(err), "$error"))
+            self._status(Content.styled(str(err), "$text-error"))
             return
         self._status(safe.assemble("Connecting to ", (settings.url, "bold"), _as_whom(settings), "…"))
         self.query_one("#connect", Button).disabled = True
@@ -215,7 +215,7 @@ class ConnectScreen(Screen[None]):
             problem = f"{host.fqdn} is not a Hyper-V host: the Hyper-V role is not installed."
         if session is not None:
             await _close_quietly(session)
-        self._status(safe.assemble(("Could not connect: ", "bold $error"), safe.text(problem, limit=400)))
+        self._status(safe.assemble(("Could not connect: ", "bold $text-error"), safe.text(problem, limit=400)))
         self.query_one("#connect", Button).disabled = False
         self._failed = (settings, password)
         self.query_one("#run-checks").display = True
@@ -248,7 +248,7 @@ class ConnectScreen(Screen[None]):
             self.query_one("#run-checks", Button).disabled = False
 
 
-_CHECK_STYLE = {"ok": "$success", "fail": "$error", "skip": "$text-muted"}
+_CHECK_STYLE = {"ok": "$text-success", "fail": "$text-error", "skip": "$text-muted"}
 
 
 def _as_whom(settings: ConnectionSettings) -> str:

@@ -56,7 +56,7 @@ class CredentialsScreen(ModalScreen[Credential | None]):
         missing = "#guest-user" if not user else "#guest-password" if not password else ""
         if missing:
             what = "a user name" if missing == "#guest-user" else "the password"
-            self.query_one("#credentials-error", Static).update(Content.styled(f"Enter {what}.", "$error"))
+            self.query_one("#credentials-error", Static).update(Content.styled(f"Enter {what}.", "$text-error"))
             self.query_one(missing, Input).focus()
             return
         self.dismiss(Credential(user, password))

@@ -23,7 +23,7 @@ from avma_tui.ui.widgets.content_table import ContentTable
 
 def notification_cell(event: AvmaEvent) -> Content:
     failure = load_catalog().is_failure(event.notification)
-    return safe.text(event.notification or "?", "$error" if failure else "$success", limit=40)
+    return safe.text(event.notification or "?", "$text-error" if failure else "$text-success", limit=40)
 
 
 def meaning(event: AvmaEvent) -> Content:

@@ -33,7 +33,7 @@ class FixWizardScreen(ModalScreen[None]):
     FixWizardScreen { align: center middle; }
     FixWizardScreen > #fix-dialog {
         width: 100%; height: 100%; background: $surface; border: round $primary;
-        border-title-style: bold; padding: 0 1;
+        border-title-color: $text-primary; border-title-style: bold; padding: 0 1;
     }
     """
     BINDINGS = [Binding("escape", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")]
@@ -45,7 +45,7 @@ class FixWizardScreen(ModalScreen[None]):
         vm_ids: list[str],
         *,
         mode: str = "fix",
-        timing: FixTiming | None = None,
+        timing: FixTiming = FixTiming(),  # noqa: B008 - frozen
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")

@@ -53,7 +53,7 @@ def _key_name(binding: Binding) -> str:
 
 def keys_text(bindings: Iterable[BindingType]) -> Content:
     lines = [
-        Content.assemble((f"{_key_name(b)} ".ljust(10), "bold $accent"), b.tooltip or b.description)
+        Content.assemble((f"{_key_name(b)} ".ljust(10), "bold $text-accent"), b.tooltip or b.description)
         for b in bindings
         if isinstance(b, Binding)
     ]
@@ -68,7 +68,7 @@ def key_table(catalog: Catalog) -> Content:
         Content.assemble(
             f"{version:<{width}}  {k.edition:<{edition_width}}  ",
             (k.key, "bold"),
-            ("" if k.confirmed else "  unconfirmed", "$warning"),
+            ("" if k.confirmed else "  unconfirmed", "$text-warning"),
         )
         for version, k in zip(versions, catalog.avma_keys, strict=True)
     ]
@@ -81,7 +81,7 @@ def matrix_text(catalog: Catalog) -> Content:
             (f"Host {host:<8}", "bold"),
             "activates ",
             " · ".join(guests),
-            ("  (inferred: not in the published table)" if inferred else "", "$warning"),
+            ("  (inferred: not in the published table)" if inferred else "", "$text-warning"),
         )
         for host, guests, inferred in catalog.matrix()
     ]
@@ -91,7 +91,7 @@ def matrix_text(catalog: Catalog) -> Content:
 def notifications_text(catalog: Catalog) -> Content:
     lines = [
         Content.assemble(
-            (f"{name:<18}", "bold $error" if catalog.is_failure(name) else "bold $success"),
+            (f"{name:<18}", "bold $text-error" if catalog.is_failure(name) else "bold $text-success"),
             catalog.notification(name) or "",
         )
         for name in _NOTIFICATIONS

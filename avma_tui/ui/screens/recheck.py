@@ -60,9 +60,9 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
-    Outcome.OK: ("in effect: the problem it fixed is gone", "$success"),
-    Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$error"),
-    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$warning"),
+    Outcome.OK: ("in effect: the problem it fixed is gone", "$text-success"),
+    Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$text-error"),
+    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$text-warning"),
 }
 
 
@@ -73,7 +73,8 @@ class RecheckScreen(ModalScreen[None]):
     RecheckScreen { align: center middle; }
     RecheckScreen > #recheck-dialog {
         width: 100; max-width: 100%; height: auto; max-height: 90%;
-        background: $surface; border: round $warning; border-title-style: bold; padding: 0 1;
+        background: $surface; border: round $warning; padding: 0 1;
+        border-title-color: $text-primary; border-title-style: bold;
     }
     RecheckScreen #recheck-table { height: auto; max-height: 12; }
     RecheckScreen #recheck-status { height: auto; margin-top: 1; }
@@ -147,11 +148,11 @@ class RecheckScreen(ModalScreen[None]):
                 verdict, style = VERDICTS[outcome]
                 table.update_cell(str(intent["seq"]), "now", Content.styled(verdict, style), update_width=True)
         except (TransportError, AuditError) as err:
-            status.update(safe.text(f"Re-check failed: {err}", "$error", limit=400))
+            status.update(safe.text(f"Re-check failed: {err}", "$text-error", limit=400))
             self.query_one("#recheck", Button).disabled = False
             self.worker = None
             return
-        status.update(Content.styled("Re-checked and recorded in the audit log.", "$success"))
+        status.update(Content.styled("Re-checked and recorded in the audit log.", "$text-success"))
         self.query_one("#recheck", Button).display = False
         later = self.query_one("#later", Button)
         later.label = "Close"

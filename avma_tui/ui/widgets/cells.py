@@ -1,6 +1,6 @@
 """How one VM's facts look in the table: short, theme-coloured cells, each with the key it sorts by.
 
-Colours come from the theme ($success, $warning, $error) so every theme keeps the meaning; text
+Colours come from the theme ($text-success, $text-warning, $text-error) so every theme keeps the meaning; text
 from the guest or host goes through `ui.safe`. Each builder returns (content, sort key) so the
 table can sort by meaning (errors before warnings, not-activated before activated) rather than by
 the letters a cell happens to show.
@@ -19,7 +19,7 @@ from avma_tui.ui import safe
 
 Cell = tuple[Content, Any]
 
-SEVERITY_STYLE = {Severity.ERROR: "$error", Severity.WARNING: "$warning", Severity.INFO: "$text-muted"}
+SEVERITY_STYLE = {Severity.ERROR: "$text-error", Severity.WARNING: "$text-warning", Severity.INFO: "$text-muted"}
 
 _STATUS_ORDER = {
     VmStatus.NOT_ACTIVATED: 0,
@@ -40,7 +40,7 @@ STATUS_WORDS = {
 
 _KVP_WORDS = {KvpStatus.NO_CONTACT: "no contact", KvpStatus.LOST_COMMUNICATION: "lost contact"}
 
-_STATE_STYLE = {"Running": "$success", "Off": "$text-muted", "Saved": "$warning", "Paused": "$warning"}
+_STATE_STYLE = {"Running": "$text-success", "Off": "$text-muted", "Saved": "$text-warning", "Paused": "$text-warning"}
 
 
 def channel_name(lic: GuestLicense) -> str:
@@ -53,7 +53,7 @@ def grace_days(lic: GuestLicense) -> int:
 
 
 def mark_cell(marked: bool) -> Cell:
-    return (Content.styled("●", "$accent") if marked else Content(" ")), (0 if marked else 1)
+    return (Content.styled("●", "$text-accent") if marked else Content(" ")), (0 if marked else 1)
 
 
 def name_cell(vm: Vm) -> Cell:
@@ -61,7 +61,7 @@ def name_cell(vm: Vm) -> Cell:
 
 
 def state_cell(vm: Vm) -> Cell:
-    return safe.text(vm.state, _STATE_STYLE.get(vm.state, "$warning"), limit=16), (not vm.running, vm.state)
+    return safe.text(vm.state, _STATE_STYLE.get(vm.state, "$text-warning"), limit=16), (not vm.running, vm.state)
 
 
 def os_cell(diag: VmDiagnosis) -> Cell:
@@ -77,14 +77,14 @@ def os_cell(diag: VmDiagnosis) -> Cell:
 
 def kvp_cell(vm: Vm) -> Cell:
     if not vm.kvp.enabled:
-        return Content.styled("off", "$error"), 0
+        return Content.styled("off", "$text-error"), 0
     if not vm.running:
         return Content.styled("on", "$text-muted"), 2
     if vm.kvp.status is KvpStatus.OK:
-        return Content.styled("OK", "$success"), 3
+        return Content.styled("OK", "$text-success"), 3
     if vm.kvp.status in _KVP_WORDS:
-        return Content.styled(_KVP_WORDS[vm.kvp.status], "$error"), 1
-    return safe.text(vm.kvp.raw_status or "no status", "$warning", limit=16), 1
+        return Content.styled(_KVP_WORDS[vm.kvp.status], "$text-error"), 1
+    return safe.text(vm.kvp.raw_status or "no status", "$text-warning", limit=16), 1
 
 
 def activation_cell(diag: VmDiagnosis) -> Cell:
@@ -101,25 +101,25 @@ def activation_cell(diag: VmDiagnosis) -> Cell:
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read", "$text-muted"), (order, 0)
     if read.state is LicenseState.FAILED:
-        return Content.styled("read failed", "$warning"), (order, 0)
+        return Content.styled("read failed", "$text-warning"), (order, 0)
     lic = read.license
     if lic is None:
-        return Content.styled("no key", "$error"), (order, 0)
+        return Content.styled("no key", "$text-error"), (order, 0)
     channel = channel_name(lic)
     if lic.status == 1:
-        style = "$success" if lic.is_avma else "$warning"
+        style = "$text-success" if lic.is_avma else "$text-warning"
         return Content.styled(f"Licensed · {channel}", style), (order, 0)
     if lic.status in GRACE_STATES:
-        return Content.styled(f"Grace {grace_days(lic)}d · {channel}", "$warning"), (order, grace_days(lic))
+        return Content.styled(f"Grace {grace_days(lic)}d · {channel}", "$text-warning"), (order, grace_days(lic))
     status = license_status_name(lic.status)
-    return Content.styled(f"{status} · {channel}", "$error"), (order, 0)
+    return Content.styled(f"{status} · {channel}", "$text-error"), (order, 0)
 
 
 def finding_cell(diag: VmDiagnosis) -> Cell:
     """The worst finding's code, in its severity's colour, with how many more there are."""
     worst = diag.worst
     if worst is None:
-        return Content.styled("✓ ok", "$success"), (0, "")
+        return Content.styled("✓ ok", "$text-success"), (0, "")
     more = len(diag.findings) - 1
     parts: list[str | tuple[object, str]] = [(worst.code, SEVERITY_STYLE[worst.severity])]
     if more:

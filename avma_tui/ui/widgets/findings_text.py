@@ -37,7 +37,7 @@ def finding_body(finding: Finding) -> Content:
     )
     lines.append(
         safe.assemble(
-            (f"Remedy ({finding.remedy_kind.value}): ", "$accent"),
+            (f"Remedy ({finding.remedy_kind.value}): ", "$text-accent"),
             safe.text(finding.remedy_summary, limit=LONG_TEXT),
         )
     )
@@ -47,7 +47,7 @@ def finding_body(finding: Finding) -> Content:
 def finding_widgets(findings: tuple[Finding, ...], empty: str) -> list[Static]:
     """Title and body of every finding; one line `empty` (trusted) when there are none."""
     if not findings:
-        return [Static(Content.styled(empty, "$success"))]
+        return [Static(Content.styled(empty, "$text-success"))]
     widgets: list[Static] = []
     for finding in findings:
         widgets += [

@@ -14,14 +14,14 @@ from avma_tui.ui.widgets.cells import SEVERITY_STYLE
 
 def _activation(status: int | None) -> Content:
     if status is None:
-        return Content.styled("activation unknown", "$warning")
+        return Content.styled("activation unknown", "$text-warning")
     name = license_status_name(status)
-    return Content.styled(name, "$success" if status == 1 else "$error")
+    return Content.styled(name, "$text-success" if status == 1 else "$text-error")
 
 
 def _node(node: ClusterNode) -> Content:
     if not node.reachable:
-        return safe.assemble((node.name, "bold"), (" unreachable", "$warning"))
+        return safe.assemble((node.name, "bold"), (" unreachable", "$text-warning"))
     catalog = load_catalog()
     family = catalog.family_of(node.build) or f"build {node.build}"
     edition = catalog.edition(node.sku, "").label or "edition ?"
@@ -39,12 +39,16 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
             (host.os_name or "Windows", "bold"),
             f" · {build}{shown_edition} · ",
             _activation(host.license_status),
-            (" · Hyper-V role missing", "$error") if not host.hyperv else "",
-            (" · runs in a VM", "$warning") if host.virtual else "",
+            (" · Hyper-V role missing", "$text-error") if not host.hyperv else "",
+            (" · runs in a VM", "$text-warning") if host.virtual else "",
         ),
         safe.assemble(
-            ("✔ ", "bold $success") if diagnosis.host_can_activate else ("✘ ", "bold $error"),
-            safe.text(diagnosis.host_can_activate_reason, "$success" if diagnosis.host_can_activate else "$error", 400),
+            ("✔ ", "bold $text-success") if diagnosis.host_can_activate else ("✘ ", "bold $text-error"),
+            safe.text(
+                diagnosis.host_can_activate_reason,
+                "$text-success" if diagnosis.host_can_activate else "$text-error",
+                400,
+            ),
         ),
     ]
     findings = diagnosis.host_findings
@@ -72,9 +76,9 @@ def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
     parts: list[str | Content | tuple[object, str]] = [
         (f"{counts.vms} VM{'' if counts.vms == 1 else 's'}", "bold"),
         f" · {counts.on_avma} on AVMA · ",
-        (f"{counts.vms_with_errors} with errors", "$error" if counts.vms_with_errors else "$text-muted"),
+        (f"{counts.vms_with_errors} with errors", "$text-error" if counts.vms_with_errors else "$text-muted"),
         " · ",
-        (f"{counts.vms_with_warnings} with warnings", "$warning" if counts.vms_with_warnings else "$text-muted"),
+        (f"{counts.vms_with_warnings} with warnings", "$text-warning" if counts.vms_with_warnings else "$text-muted"),
         " · guest login: ",
         (guest_user, "bold") if guest_user else ("none (c)", "$text-muted"),
     ]

@@ -29,10 +29,10 @@ def license_line(diag: VmDiagnosis) -> Content:
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read — press c to give guest credentials", "$text-muted")
     if read.state is LicenseState.FAILED:
-        return safe.assemble(("read failed: ", "$warning"), safe.text(read.error))
+        return safe.assemble(("read failed: ", "$text-warning"), safe.text(read.error))
     lic = read.license
     if lic is None:
-        return Content.styled("no product key installed", "$error")
+        return Content.styled("no product key installed", "$text-error")
     parts: list[Part] = [license_status_name(lic.status), " · ", channel_name(lic)]
     if lic.status in GRACE_STATES:
         parts.append(f" · {grace_days(lic)} days of grace left")
@@ -109,12 +109,14 @@ class VmDetails(VerticalScroll, can_focus=True):
     """The selected VM's facts, findings and KVP items.
 
     A refresh that changed nothing for the shown subject leaves the pane alone, so an admin reading
-    (and scrolled into) a long list of findings is not thrown back to the top every interval.
+    (and scrolled into) a long list of findings is not thrown back to the top every interval. Another
+    subject (the next VM, or the host with h) starts at the top.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shown: object = None
+        self._subject: str | None = None  # the VM's Id, or "" for the host
 
     def compose(self) -> ComposeResult:
         yield Vertical(id="details-body")
@@ -123,17 +125,20 @@ class VmDetails(VerticalScroll, can_focus=True):
         if diag != self._shown:
             self._shown = diag
             self.border_title = safe.text(diag.vm.name)
-            self._show(vm_blocks(diag))
+            self._show(vm_blocks(diag), diag.vm.id)
 
     def show_host(self, diagnosis: Diagnosis) -> None:
         subject = (diagnosis.inventory.host, diagnosis.host_findings)
         if subject != self._shown:
             self._shown = subject
             self.border_title = safe.text(diagnosis.inventory.host.fqdn)
-            self._show(host_blocks(diagnosis))
+            self._show(host_blocks(diagnosis), "")
 
-    def _show(self, blocks: list[Widget]) -> None:
+    def _show(self, blocks: list[Widget], subject: str) -> None:
         body = self.query_one("#details-body", Vertical)
         with self.app.batch_update():
             body.remove_children()
             body.mount_all(blocks)
+        if subject != self._subject:
+            self._subject = subject
+            self.scroll_home(animate=False)

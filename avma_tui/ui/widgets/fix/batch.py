@@ -45,13 +45,13 @@ from avma_tui.ui.workers import OPERATION_GROUP
 #: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
 COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))
 CATEGORY_STYLE = {
-    "fixed": "$success",
-    "failed": "$error",
-    "unknown": "$warning",
-    "not verified": "$warning",
-    "stopped": "$warning",
+    "fixed": "$text-success",
+    "failed": "$text-error",
+    "unknown": "$text-warning",
+    "not verified": "$text-warning",
+    "stopped": "$text-warning",
 }
-GROUP_STYLE = {"run": "$success", "manual": "$accent", "refused": "$error", "host": "$warning"}
+GROUP_STYLE = {"run": "$text-success", "manual": "$text-accent", "refused": "$text-error", "host": "$text-warning"}
 #: How many VM names a plan line lists before it says "and N more".
 NAMES_SHOWN = 6
 
@@ -123,7 +123,7 @@ class BatchFix(FixBody):
             return
         self.stopping = True
         self.query_one("#batch-stop", Button).label = "Stop now"
-        self._show_summary(Content.styled("Stopping: no new step starts; running steps finish.", "$warning"))
+        self._show_summary(Content.styled("Stopping: no new step starts; running steps finish.", "$text-warning"))
 
     # --- the plan ------------------------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ class BatchFix(FixBody):
         plan = [group_line(group) for group in groups] or [Content("Nothing to do for these VMs.")]
         gone = len(self.vm_ids) - len(present)
         if gone:
-            plan.append(Content.styled(f"{gone} marked VM(s) are no longer on the host.", "$warning"))
+            plan.append(Content.styled(f"{gone} marked VM(s) are no longer on the host.", "$text-warning"))
         self.query_one("#batch-plan", Static).update(Content("\n").join(plan))
         table = self.query_one("#batch-table", DataTable)
         table.clear()
@@ -252,12 +252,14 @@ class BatchFix(FixBody):
                 break
             if self.stopping:
                 account.stopped = True
-                self._set(account.vm_id, outcome=("stopped", "$warning"), detail="not started: you stopped the batch")
+                self._set(
+                    account.vm_id, outcome=("stopped", "$text-warning"), detail="not started: you stopped the batch"
+                )
                 return
             step = planned.step
             account.tried.add(step.id)
             account.running = step.title
-            self._set(account.vm_id, step=step.title, outcome=("running", "$accent"), detail="")
+            self._set(account.vm_id, step=step.title, outcome=("running", "$text-accent"), detail="")
             try:
                 result = await self.service.run_step(
                     account.vm_id,

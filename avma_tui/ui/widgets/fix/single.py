@@ -46,7 +46,11 @@ if TYPE_CHECKING:
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
 #: The wizard's buttons; each state shows a subset.
 BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
-MARKS = {Outcome.OK: ("✔", "$success"), Outcome.MANUAL: ("•", "$accent"), Outcome.NOT_VERIFIED: ("?", "$warning")}
+MARKS = {
+    Outcome.OK: ("✔", "$text-success"),
+    Outcome.MANUAL: ("•", "$text-accent"),
+    Outcome.NOT_VERIFIED: ("?", "$text-warning"),
+}
 
 
 def failure_line(err: TransportError | AuditError | KeyError) -> Content:
@@ -57,11 +61,13 @@ def failure_line(err: TransportError | AuditError | KeyError) -> Content:
         what = "The VM is no longer on the host"
     else:
         what = "Reading the host failed"
-    return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$error")
+    return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$text-error")
 
 
 def _mark(outcome: Outcome) -> tuple[str, str]:
-    return MARKS.get(outcome, ("✘", "$error") if outcome in (Outcome.FAILED, Outcome.UNKNOWN) else ("–", "$warning"))
+    return MARKS.get(
+        outcome, ("✘", "$text-error") if outcome in (Outcome.FAILED, Outcome.UNKNOWN) else ("–", "$text-warning")
+    )
 
 
 class SingleFix(FixBody):
@@ -194,7 +200,7 @@ class SingleFix(FixBody):
         if vmd is not None:
             heading = Content.assemble(heading, (f"  · {STATUS_WORDS[vmd.status]}", "$text-muted"))
         elif self.vm_id and self.diagnosis:
-            heading = Content.assemble(heading, ("  · no longer on the host", "$error"))
+            heading = Content.assemble(heading, ("  · no longer on the host", "$text-error"))
         self.query_one("#fix-heading", Static).update(heading)
 
     def _show_plan(self) -> None:
@@ -204,7 +210,7 @@ class SingleFix(FixBody):
             mark, style = _mark(result.outcome)
             rows.append(safe.assemble((f"{mark} ", style), result.step.title, (f"  {result.outcome}", style)))
         if self.current is not None:
-            rows.append(safe.assemble(("▶ ", "$accent"), (self.current.step.title, "bold")))
+            rows.append(safe.assemble(("▶ ", "$text-accent"), (self.current.step.title, "bold")))
             if not self.key_mode and self.diagnosis is not None:
                 later = [p for p in plan_steps(self.diagnosis, self.vm_id) if p.step.id not in self.tried]
                 rows += [safe.assemble("· ", p.step.title) for p in later if p.step.id != self.current.step.id]
@@ -220,7 +226,7 @@ class SingleFix(FixBody):
             last = unsettled[-1]
             state = "is not verified" if last.outcome is Outcome.NOT_VERIFIED else "has an unknown outcome"
             return safe.assemble(
-                (f"“{last.step.title}” {state}.", "bold $warning"), " Re-check to see whether it took effect."
+                (f"“{last.step.title}” {state}.", "bold $text-warning"), " Re-check to see whether it took effect."
             )
         if self.vm_id is None:
             left = len(diagnosis.host_findings)
@@ -322,7 +328,7 @@ class SingleFix(FixBody):
             host_key = field.value.strip().upper()
             if not PRODUCT_KEY.match(host_key):
                 self._show_result(
-                    Content.styled("Type the host's product key: five groups of five characters.", "$error")
+                    Content.styled("Type the host's product key: five groups of five characters.", "$text-error")
                 )
                 field.focus()
                 return
@@ -352,7 +358,7 @@ class SingleFix(FixBody):
         if self.key_mode and step.op in KEY_OPS:
             paragraphs.append(Content("Then activation is triggered and the wizard waits for Licensed (AVMA)."))
         if step.warning:
-            paragraphs.append(lines("Warning: " + step.warning, "bold $warning"))
+            paragraphs.append(lines("Warning: " + step.warning, "bold $text-warning"))
         replacing = step.op in KEY_OPS and step.warning.startswith("replaces")
         question = Content("\n\n").join(paragraphs)
         self.app.push_screen(
@@ -402,7 +408,7 @@ class SingleFix(FixBody):
             if running is not None:
                 stopped = self.service.stopped_result(vm_id if running is planned.step else self.vm_id, running)
                 self._record(stopped or StepResult(running, Outcome.SKIPPED, "Stopped before it started.", ""))
-            self._end(Content.styled(self._stopped_text(running, stopped), "$warning"))
+            self._end(Content.styled(self._stopped_text(running, stopped), "$text-warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
             self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
@@ -530,7 +536,7 @@ class SingleFix(FixBody):
         """The workers catch the errors they expect; anything else still ends the step, in one plain line."""
         if event.worker is self.worker and event.state is WorkerState.ERROR:
             error = event.worker.error
-            self._end(safe.text(f"Unexpected {type(error).__name__}: {error}", "$error", limit=400))
+            self._end(safe.text(f"Unexpected {type(error).__name__}: {error}", "$text-error", limit=400))
 
     def _end(self, result: Content | None) -> None:
         """The worker is done: show the result, re-plan from the fresh diagnosis, give the controls back."""

@@ -24,13 +24,13 @@ from avma_tui.ui import safe
 LINE_LIMIT = 400
 #: How each outcome reads in the wizard, and its colour.
 OUTCOME_STYLE = {
-    Outcome.OK: ("Done", "$success"),
-    Outcome.FAILED: ("Failed", "$error"),
-    Outcome.UNKNOWN: ("Outcome unknown", "$warning"),
-    Outcome.NOT_VERIFIED: ("Not verified", "$warning"),
-    Outcome.CANCELLED: ("Cancelled", "$warning"),
-    Outcome.SKIPPED: ("Not run", "$warning"),
-    Outcome.MANUAL: ("Yours to do", "$accent"),
+    Outcome.OK: ("Done", "$text-success"),
+    Outcome.FAILED: ("Failed", "$text-error"),
+    Outcome.UNKNOWN: ("Outcome unknown", "$text-warning"),
+    Outcome.NOT_VERIFIED: ("Not verified", "$text-warning"),
+    Outcome.CANCELLED: ("Cancelled", "$text-warning"),
+    Outcome.SKIPPED: ("Not run", "$text-warning"),
+    Outcome.MANUAL: ("Yours to do", "$text-accent"),
 }
 
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
@@ -34,23 +33,22 @@ GUEST = Credential("Administrator", "Passw0rd!")
 
 
 def fast_app(
-    monkeypatch: pytest.MonkeyPatch,
     scenario: str = "demo.toml",
     *,
     credential: Credential | None = None,
     timing: fix_plan.FixTiming = FAST,
     latency_ms: float = 0.0,
     boot_s: float = 0.0,
+    activation_s: float = 0.05,
 ) -> AvmaApp:
     """An app on a packaged scenario with quick activations (still asynchronous) and, by default, instant boots.
 
-    Every wizard it opens verifies on `timing`: the app passes no timing, so the default is patched.
+    Every wizard it opens verifies on `timing`, the app's fix timing.
     """
-    monkeypatch.setattr(fix_plan, "DEFAULT_TIMING", timing)
     loaded = load_scenario(asset("scenarios", scenario))
-    knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=0.05, boot_delay_s=boot_s)
+    knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=activation_s, boot_delay_s=boot_s)
     host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs))))
-    return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0)
+    return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0, fix_timing=timing)
 
 
 def vm_id(app: AvmaApp, name: str) -> str:
