@@ -146,12 +146,39 @@ class LicenseState(str, Enum):
 
 
 class GuestErrorKind(str, Enum):
-    """Why a PowerShell Direct operation in a guest failed, classified from Windows' message."""
+    """Why an operation in a guest failed, classified from the error record (hyperv/host.py:
+    FullyQualifiedErrorId, exception type and HRESULT; never the message, which is localized)."""
 
-    CREDENTIAL = "credential"  # "The credential is invalid."
+    CREDENTIAL = "credential"  # PSDirectException: "The credential is invalid."
     PS_DIRECT = "ps-direct"  # PowerShell Direct cannot reach the guest (too old, no session service)
-    NOT_RUNNING = "not-running"
+    NOT_RUNNING = "not-running"  # InvalidVMState
+    NOT_FOUND = "not-found"  # InvalidVMIdNotSingle: no such VM, or the account is not a Hyper-V administrator
+    ACCESS = "access"  # access denied (0x80070005, 0xC004F025): not a local administrator
     OTHER = "other"
+
+
+@dataclass(frozen=True)
+class HostError:
+    """One error as a script reports it (docs/operations.md, "Errors"): what classification reads
+    (FullyQualifiedErrorId, exception type, HRESULT) and what the admin reads (the message, verbatim
+    in the host's language)."""
+
+    message: str
+    fqeid: str = ""  # FullyQualifiedErrorId: "<ErrorId>,<command type>"
+    category: str = ""  # ErrorCategory name (OpenError, InvalidArgument, …)
+    exception: str = ""  # the exception's full .NET type name
+    hresult: int | None = None  # uint32; CimException: ErrorData.error_Code, else Exception.HResult
+    target: str = ""  # the target object (a VM's Id where PowerShell knows it)
+
+    @property
+    def error_id(self) -> str:
+        """The ErrorId: the FullyQualifiedErrorId up to its first comma."""
+        return self.fqeid.split(",", 1)[0].strip()
+
+    @property
+    def exception_name(self) -> str:
+        """The exception's type name without its namespace."""
+        return self.exception.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -160,6 +187,7 @@ class LicenseRead:
     license: GuestLicense | None = None  # None with READ: no product key installed
     error: str = ""
     error_kind: GuestErrorKind | None = None
+    error_record: HostError | None = None  # the record `error` and `error_kind` came from
 
 
 LICENSE_NOT_READ = LicenseRead(LicenseState.NOT_READ)

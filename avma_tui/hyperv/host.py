@@ -28,6 +28,7 @@ from avma_tui.core.model import (
     GuestLicense,
     GuestOs,
     Host,
+    HostError,
     Inventory,
     Kvp,
     KvpStatus,
@@ -53,16 +54,16 @@ class HyperVHost:
         return self.transport.description
 
     async def inventory(self) -> Inventory:
-        return parse_inventory(await self.transport.run("inventory", {}))
+        return parse_inventory(await self._run("inventory", {}))
 
     async def vm(self, vm_id: str) -> Vm:
-        return parse_vm(await self.transport.run("vm", {"VmId": vm_id}))
+        return parse_vm(await self._run("vm", {"VmId": vm_id}))
 
     async def guest_licenses(self, vm_ids: Iterable[str], credential: Credential) -> dict[str, LicenseRead]:
         ids = list(vm_ids)
         if not ids:
             return {}
-        doc = await self.transport.run("guest_licenses", {"VmIds": ids, "Credential": credential})
+        doc = await self._run("guest_licenses", {"VmIds": ids, "Credential": credential})
         return parse_licenses(doc, ids)
 
     async def change(self, op: str, params: Mapping[str, Any]) -> Any:
@@ -74,7 +75,14 @@ class HyperVHost:
         record = OPERATIONS[op]
         if not record.changes:
             raise ValueError(f"{op} is not a change")
-        return _PARSE[record.returns](await self.transport.run(op, dict(params)))
+        return _PARSE[record.returns](await self._run(op, dict(params)))
+
+    async def _run(self, op: str, params: Mapping[str, Any]) -> Any:
+        """The operation's document; RemoteError with the script's error record when it reports one."""
+        doc = await self.transport.run(op, params)
+        if isinstance(doc, Mapping) and isinstance(doc.get("error"), Mapping):
+            raise RemoteError("", record=parse_error(doc["error"]))
+        return doc
 
     # Typed conveniences over change(), one per change operation of today's table.
 
@@ -104,28 +112,103 @@ class HyperVHost:
         await self.transport.close()
 
 
-# --- classification of guest errors -------------------------------------------------------------
+# --- error records and their classification ----------------------------------------------------
+#
+# Classification reads the FullyQualifiedErrorId, the exception type and the HRESULT, never the
+# message: Windows localizes messages (a German host says something else), and the tool shows the
+# message as Windows wrote it. Sources of each identifier (PowerShell/PowerShell, the same design as
+# Windows PowerShell 5.1 on builds >= 14393; see docs/operations.md "Errors"):
+#  - InvalidVMState, InvalidVMIdNotSingle, InvalidVMNameNotSingle, PSSessionOpenFailed: errorIds of
+#    src/System.Management.Automation/engine/remoting/commands/newrunspacecommand.cs
+#    (CreateRunspacesWhenVMParameterSpecified, HandleRunspaceStateChanged; _defaultFQEID) and
+#    PSRemotingCmdlet.cs (CreateHelpersForSpecifiedVMSession) for Invoke-Command -VMId;
+#    PSSessionStateBroken: engine/remoting/client/Job.cs ProcessJobFailure.
+#  - PSDirectException (engine/remoting/common/RemoteSessionHyperVSocket.cs): thrown for
+#    RemotingErrorIdStrings InvalidCredential / InvalidUsername when the guest refuses the logon
+#    (its only other use, a socket option for containers, does not occur with -VMId).
+#  - PSRemotingDataStructureException wraps FatalErrorCausingClose ("A remote session might have
+#    ended"): clientremotesessionprotocolstatemachine.cs; VMSessionConnectFailed: OutOfProcTransportManager.cs.
+#  - AccessDenied: WSManTransportManager.cs maps WinRM error 5 to the errorId "AccessDenied".
+#  - 0x80070005 E_ACCESSDENIED and 0xC004F025 SL_E_LUA_ACCESSDENIED ("The action requires
+#    administrator privilege."): https://learn.microsoft.com/en-us/windows/win32/api/slpublic/nf-slpublic-slinstallproofofpurchase
 
-_HRESULT = re.compile(r"0x[0-9a-fA-F]{8}")
+#: What to do about an access-denied error, in plain words (issue 11 item 8). Licensing changes need an
+#: administrator token: "SL_E_LUA_ACCESSDENIED 0xC004F025 The action requires administrator privilege."
+#: (learn.microsoft.com slinstallproofofpurchase); UAC filters a local, non-built-in administrator's
+#: token over the network unless LocalAccountTokenFilterPolicy = 1 ("User Account Control and WMI",
+#: https://learn.microsoft.com/windows/win32/wmisdk/user-account-control-and-wmi).
+ACCESS_HINT = (
+    "Licensing and PowerShell Direct need a member of the local Administrators group: in the guest for the "
+    "guest account, on the host for the host account. A local account other than the built-in Administrator "
+    "is filtered by UAC over the network unless LocalAccountTokenFilterPolicy is 1 "
+    "(HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System); a domain account in "
+    "the local Administrators group is not filtered."
+)
+
+_PS_DIRECT_IDS = frozenset(
+    {"PSSessionOpenFailed", "PSSessionStateBroken", "VMSessionConnectFailed", "CreateRemoteRunspaceForVMFailed"}
+)
+_PS_DIRECT_EXCEPTIONS = frozenset({"PSRemotingDataStructureException", "PSRemotingTransportException"})
+_NOT_FOUND_IDS = frozenset({"InvalidVMIdNotSingle", "InvalidVMNameNotSingle"})
+ACCESS_DENIED_HRESULTS = frozenset({0x80070005, 0xC004F025})
+#: "HRESULT 0x80004005,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand": how a
+#: CimException's FQEID carries the code (public transcripts; docs/avma-reference.md).
+_FQEID_HRESULT = re.compile(r"^HRESULT 0x([0-9a-fA-F]{8})\b")
 
 
-def classify_guest_error(message: str) -> GuestErrorKind:
-    """Why a PowerShell Direct call failed, from Windows' (English) message."""
-    text = message.lower()
-    if "credential is invalid" in text:
+def classify_guest_error(error: HostError | RemoteError) -> GuestErrorKind:
+    """Why an operation in a guest failed, from the record's FQEID, exception type and HRESULT."""
+    record = error.record if isinstance(error, RemoteError) else error
+    error_id, exception = record.error_id, record.exception_name
+    if exception == "PSDirectException":
         return GuestErrorKind.CREDENTIAL
-    if "not in a valid state" in text or "is not running" in text:
+    if error_id == "InvalidVMState":
         return GuestErrorKind.NOT_RUNNING
-    if "remote session might have ended" in text or "powershell direct" in text:
+    if error_id in _NOT_FOUND_IDS:
+        return GuestErrorKind.NOT_FOUND
+    if error_id == "AccessDenied" or hresult_of(record) in ACCESS_DENIED_HRESULTS:
+        return GuestErrorKind.ACCESS
+    if error_id in _PS_DIRECT_IDS or exception in _PS_DIRECT_EXCEPTIONS:
         return GuestErrorKind.PS_DIRECT
     return GuestErrorKind.OTHER
 
 
-def hresult_of(error: BaseException | str) -> int | None:
-    """The first HRESULT (0xC004F050, …) in an error message, if any."""
-    text = error.remote_message if isinstance(error, RemoteError) else str(error)
-    match = _HRESULT.search(text)
-    return int(match.group(0), 16) if match else None
+def hresult_of(error: HostError | BaseException) -> int | None:
+    """The error's HRESULT (uint32): the record's own, else one a CimException's FQEID carries."""
+    record = error.record if isinstance(error, RemoteError) else error
+    if not isinstance(record, HostError):
+        return None
+    if record.hresult is not None:
+        return record.hresult
+    match = _FQEID_HRESULT.match(record.fqeid)
+    return int(match.group(1), 16) if match else None
+
+
+def parse_error(doc: Any) -> HostError:
+    """An error record of a script's document (docs/operations.md, "Errors"); a bare text is a message."""
+    if not isinstance(doc, Mapping):
+        return HostError(message=_text(doc) or "The host reported an error without a record.")
+    code = _int(doc.get("hresult"))
+    return HostError(
+        message=_text(doc.get("message")) or "The host reported an error without a message.",
+        fqeid=_text(doc.get("fqeid")),
+        category=_text(doc.get("category")),
+        exception=_text(doc.get("exception")),
+        hresult=code & 0xFFFFFFFF if code is not None else None,
+        target=_text(doc.get("target")),
+    )
+
+
+def error_document(record: HostError) -> dict[str, Any]:
+    """The JSON a script writes for an error record (the simulated host writes the same)."""
+    return {
+        "fqeid": record.fqeid,
+        "category": record.category,
+        "exception": record.exception,
+        "hresult": record.hresult,
+        "target": record.target or None,
+        "message": record.message,
+    }
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -392,8 +475,10 @@ def parse_licenses(doc: Any, vm_ids: Iterable[str] = ()) -> dict[str, LicenseRea
         error = entry.get("error")
         license_doc = entry.get("license")
         if error is not None and error != "":
-            text = _text(error) or f"the guest's error was {_kind(error)}, not a text"
-            reads[vm_id] = LicenseRead(LicenseState.FAILED, error=text, error_kind=classify_guest_error(text))
+            record = parse_error(error)
+            reads[vm_id] = LicenseRead(
+                LicenseState.FAILED, error=record.message, error_kind=classify_guest_error(record), error_record=record
+            )
         elif license_doc is not None and not isinstance(license_doc, Mapping):
             reads[vm_id] = _unreadable(f"the license is {_kind(license_doc)}, not an object")
         else:

@@ -52,6 +52,7 @@ from avma_tui.config import ConnectionSettings
 from avma_tui.hyperv.kerberos import kerberos_problem
 from avma_tui.hyperv.operations import OPERATIONS, script_text
 from avma_tui.hyperv.transport import (
+    WINRM_ACCESS_HINT,
     AuthenticationFailed,
     Cancelled,
     CertificateRejected,
@@ -148,9 +149,13 @@ class _Sockets:
         http = wsman.transport
         http.session = http._build_session()  # pypsrp builds it on the first request otherwise
         for adapter in http.session.adapters.values():
+            if not isinstance(adapter, requests.adapters.HTTPAdapter):
+                continue  # requests mounts HTTPAdapters for http:// and https://; nothing else holds a pool
             manager = adapter.poolmanager
+            # urllib3 only calls these entries to make a pool, so a factory stands in for the class
             manager.pool_classes_by_scheme = {
-                scheme: self._pool_factory(cls) for scheme, cls in manager.pool_classes_by_scheme.items()
+                scheme: self._pool_factory(cls)  # type: ignore[misc]
+                for scheme, cls in manager.pool_classes_by_scheme.items()
             }
 
     def cut(self) -> None:
@@ -330,7 +335,8 @@ class _Connection:
             auth=settings.auth,
             username=settings.username or None,
             password=self._password or None,
-            cert_validation=_cert_validation(settings),
+            # pypsrp annotates bool, yet documents and accepts a CA bundle path too (WSMan docstring)
+            cert_validation=_cert_validation(settings),  # type: ignore[arg-type]
             connection_timeout=max(1, min(10, int(budget))),
             operation_timeout=operation_timeout,
             read_timeout=operation_timeout + 2,  # Receive is a long-poll held up to operation_timeout
@@ -587,8 +593,8 @@ class PsrpTransport:
             if not self.settings.https and self.settings.auth in ("ntlm", "negotiate"):
                 hint = " With NTLM over HTTP the host must also trust this client (TrustedHosts / domain membership)."
             message = AuthenticationFailed(
-                f"{url} rejected the credentials of {user} ({self.settings.auth}): check the password; the account "
-                f"must be an administrator or in Hyper-V Administrators on the host.{hint}"
+                f"{url} rejected the credentials of {user} ({self.settings.auth}): check the password; "
+                f"{WINRM_ACCESS_HINT}.{hint}"
             )
         elif isinstance(err, WSManFaultError):
             message = _fault(err, url, op)
@@ -646,9 +652,7 @@ def _fault(err: WSManFaultError, url: str, op: str) -> TransportError:
             "winrm/config/winrs MaxShellsPerUser on the host"
         )
     if code in ACCESS_DENIED:
-        return AuthenticationFailed(
-            f"{url} denied access during {op}: the account must be an administrator or in Hyper-V Administrators"
-        )
+        return AuthenticationFailed(f"{url} denied access during {op}: {WINRM_ACCESS_HINT}")
     shown = f"0x{code:08X}" if code >= 0 else str(err.code)
     return TransportError(f"WinRM on {url} reported fault {shown} during {op}: {reason or 'no reason given'}")
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from avma_tui.core.model import HostError
 from avma_tui.core.text import valid
 
 
@@ -27,6 +28,17 @@ def valid_text(text: str) -> str:
     return valid(text)
 
 
+def _valid_record(record: HostError) -> HostError:
+    return HostError(
+        message=valid_text(record.message),
+        fqeid=valid_text(record.fqeid),
+        category=valid_text(record.category),
+        exception=valid_text(record.exception),
+        hresult=record.hresult,
+        target=valid_text(record.target),
+    )
+
+
 @dataclass(frozen=True)
 class Credential:
     """A username and password, kept in memory only. repr() never shows the password."""
@@ -36,6 +48,19 @@ class Credential:
 
     def __str__(self) -> str:
         return self.username
+
+
+#: Who may use the host's WinRM endpoint, in plain words (issue 11 item 8). The default endpoint's SDDL grants
+#: BUILTIN\\Administrators, Remote Management Users and INTERACTIVE (PowerShell/PowerShell
+#: CustomShellCommands.cs remoteSDDL_Win8; about_Remote_Requirements: "a member of the Administrators or Remote
+#: Management Users group") — not Hyper-V Administrators. A local account other than the built-in Administrator
+#: runs with a filtered token over the network unless LocalAccountTokenFilterPolicy is 1 (about_Remote_Troubleshooting;
+#: https://learn.microsoft.com/windows/win32/wmisdk/user-account-control-and-wmi).
+WINRM_ACCESS_HINT = (
+    "the account must be in the host's Administrators or Remote Management Users group (Hyper-V Administrators "
+    "alone does not admit it to WinRM); reading licenses and PowerShell Direct need a local Administrator, and a "
+    "local account other than the built-in Administrator needs LocalAccountTokenFilterPolicy = 1 on the host"
+)
 
 
 class TransportError(Exception):
@@ -69,15 +94,19 @@ class ConnectionLost(TransportError):
 class RemoteError(TransportError):
     """The operation ran and failed on the host (a PowerShell error).
 
-    `remote_message` is the host's text (untrusted: show it as plain text only); `error_id` is the
-    FullyQualifiedErrorId when there is one.
+    `record` is the error as the script reported it (FullyQualifiedErrorId, exception type, HRESULT,
+    target, message); classification reads only its first three. `remote_message` is the host's text
+    verbatim (untrusted: show it as plain text only); `error_id` the FullyQualifiedErrorId.
     """
 
-    def __init__(self, remote_message: str, error_id: str = "") -> None:
-        remote_message, error_id = valid_text(remote_message), valid_text(error_id)
-        super().__init__(remote_message)
-        self.remote_message = remote_message
-        self.error_id = error_id
+    def __init__(self, remote_message: str, error_id: str = "", *, record: HostError | None = None) -> None:
+        if record is None:
+            record = HostError(message=remote_message, fqeid=error_id)
+        record = _valid_record(record)
+        super().__init__(record.message)
+        self.record = record
+        self.remote_message = record.message
+        self.error_id = record.fqeid
 
 
 #: Outcome of a change whose transport failed this way is unknown: the host may have done it.

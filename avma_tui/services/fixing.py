@@ -53,7 +53,7 @@ from avma_tui.core.remedies import (
     plan_for_host,
     plan_for_vm,
 )
-from avma_tui.hyperv.host import classify_guest_error, hresult_of
+from avma_tui.hyperv.host import ACCESS_HINT, classify_guest_error, hresult_of
 from avma_tui.hyperv.transport import (
     OUTCOME_UNKNOWN_ERRORS,
     AuthenticationFailed,
@@ -131,16 +131,17 @@ def _fresh(diagnosis: Diagnosis, vm_id: str | None, op: Operation) -> Any:
 #: line of it runs (PowerShell/PowerShell src/System.Management.Automation/engine/ParameterBinderBase.cs,
 #: "ParameterArgumentValidationError", "ParameterArgumentTransformationError"; ParameterBindingException).
 _BINDING_ERROR_IDS = ("ParameterArgumentValidationError", "ParameterArgumentTransformationError", "ParameterBinding")
-#: The VM the script was given does not exist; Get-VM runs before any change. Witnesses: the PowerShell
-#: Direct doc, "The input VMName parameter does not resolve to any virtual machine."
-#: (https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct) and Get-VM's
-#: "Hyper-V was unable to find a virtual machine with …", FQEID InvalidParameter,…GetVM (a public transcript,
-#: pluralsight/PS-AutoLab-Env#133; the wording for -Id is UNCONFIRMED, so both texts are matched).
-_VM_NOT_FOUND = ("does not resolve to any virtual machine", "unable to find a virtual machine")
-
-
+#: The VM the script was given does not exist; Get-VM runs before any change: FQEID
+#: InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM (a public transcript, pluralsight/PS-AutoLab-Env#133;
+#: ObjectNotFound is Hyper-V's other not-found ErrorId). Invoke-Command -VMId says InvalidVMIdNotSingle
+#: (classified NOT_FOUND by hyperv/host.py).
+_GET_VM_NOT_FOUND = ("InvalidParameter", "ObjectNotFound")
+#: ErrorIds the scripts raise themselves before their change (docs/operations.md, "Errors").
+_SCRIPT_GUARD_IDS = ("KvpServiceNotFound",)
 #: How set_edition.ps1 reports a DISM run that refused the conversion (its exit code and output).
-_DISM_FAILED = "DISM failed with exit code"
+_DISM_FAILED_IDS = ("DismFailed", "DismError")
+#: Exceptions whose HRESULT is a decision of Windows (the provider's or the script's own), not a .NET default.
+_REFUSING_EXCEPTIONS = ("CimException", "COMException")
 
 
 def _before_change(err: TransportError) -> bool:
@@ -160,10 +161,14 @@ def _before_change(err: TransportError) -> bool:
         return True
     if not isinstance(err, RemoteError):
         return False
-    text = err.remote_message.lower()
-    if classify_guest_error(text) in (GuestErrorKind.CREDENTIAL, GuestErrorKind.NOT_RUNNING, GuestErrorKind.PS_DIRECT):
+    record = err.record
+    if classify_guest_error(err) in (GuestErrorKind.CREDENTIAL, GuestErrorKind.NOT_RUNNING, GuestErrorKind.NOT_FOUND):
         return True
-    return err.error_id.startswith(_BINDING_ERROR_IDS) or any(phrase in text for phrase in _VM_NOT_FOUND)
+    if record.exception_name == "PSRemotingDataStructureException":  # FatalErrorCausingClose, while opening
+        return True
+    if record.error_id in _GET_VM_NOT_FOUND and record.fqeid.endswith(".Commands.GetVM"):
+        return True
+    return record.error_id.startswith(_BINDING_ERROR_IDS) or record.error_id in _SCRIPT_GUARD_IDS
 
 
 def _remote_text(err: BaseException) -> str:
@@ -497,7 +502,7 @@ class FixService:
         read = reads.get(vm_id, LicenseRead(LicenseState.FAILED, error="no answer for this VM"))
         if read.state is LicenseState.READ:
             return StepResult(step, Outcome.OK, "The guest's license was read.", "")
-        failure = self._explain(RemoteError(read.error), step)
+        failure = self._explain(RemoteError(read.error, record=read.error_record), step)
         return StepResult(step, failure.outcome, failure.message, failure.next_step)
 
     # --- verifying ---------------------------------------------------------------------------------
@@ -613,7 +618,7 @@ class FixService:
         if isinstance(err, (Unreachable, AuthenticationFailed, CertificateRejected)):
             return _Failure(Outcome.FAILED, _remote_text(err), "Reconnect to the host, then retry.", type(err).__name__)
         text = _remote_text(err)
-        kind = classify_guest_error(text)
+        kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
             return _Failure(
                 Outcome.FAILED,
@@ -633,15 +638,32 @@ class FixService:
             )
         if kind is GuestErrorKind.NOT_RUNNING:
             return _Failure(Outcome.FAILED, "The VM is not running.", "Start the VM first, then retry.", "not_running")
-        code = hresult_of(text)
+        if kind is GuestErrorKind.NOT_FOUND:
+            return _Failure(
+                Outcome.FAILED,
+                f"Hyper-V did not find this VM for the connected account ({text}).",
+                "PowerShell Direct runs as the host account: it must be a Hyper-V Administrator or a local "
+                "Administrator of the host. If it is, the VM was removed or moved: refresh.",
+                "not_found",
+            )
+        if kind is GuestErrorKind.ACCESS:
+            return _Failure(
+                Outcome.FAILED,
+                f"Access denied ({text}).",
+                ACCESS_HINT,
+                "access",
+            )
+        code = hresult_of(err)
         error = self.catalog.error(code)
         if error is not None:
             message = f"{error.hex} {error.symbol}: {error.text}"
             return _Failure(Outcome.FAILED, message, error.meaning, error.hex, refused=True)
-        if code is not None:
+        # A provider's (CimException) or the script's own (COMException) HRESULT is Windows refusing the change;
+        # any other exception's HResult is only its .NET type's default and proves nothing.
+        if code is not None and isinstance(err, RemoteError) and err.record.exception_name in _REFUSING_EXCEPTIONS:
             message = f"Windows reported 0x{code:08X}: {text}"
             return _Failure(Outcome.FAILED, message, _RECHECK, f"0x{code:08X}", refused=True)
-        dism = isinstance(err, RemoteError) and (err.error_id == "DismError" or text.startswith(_DISM_FAILED))
+        dism = isinstance(err, RemoteError) and err.record.error_id in _DISM_FAILED_IDS
         return _Failure(
             Outcome.FAILED, f"The host reported an error: {text}", _RECHECK + " Then retry.", "remote", refused=dism
         )

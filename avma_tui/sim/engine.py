@@ -18,8 +18,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from avma_tui.core.catalog import Catalog, Edition, load_catalog
+from avma_tui.core.model import HostError
 from avma_tui.core.operations import OPERATIONS
+from avma_tui.hyperv.host import error_document
 from avma_tui.hyperv.transport import Credential, RemoteError
+from avma_tui.sim import messages
+from avma_tui.sim.messages import GET_CIM_INSTANCE, INVOKE_CIM_METHOD, INVOKE_COMMAND, NEW_PSSESSION
 from avma_tui.sim.scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
 
 AVMA = "VIRTUAL_MACHINE_ACTIVATION"
@@ -51,9 +55,13 @@ _EDITION_IDS = {
 }
 _SET_EDITION_SKU = {"ServerStandard": 7, "ServerDatacenter": 8}
 
-CREDENTIAL_INVALID = "The credential is invalid."
-PS_DIRECT_LOST = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
-VMID_NOT_FOUND = "The input VMId parameter does not resolve to any virtual machine."
+
+class _Fail(Exception):
+    """A failure the operation's script catches and reports as its document's error record."""
+
+    def __init__(self, record: HostError) -> None:
+        super().__init__(record.message)
+        self.record = record
 
 
 @dataclass
@@ -92,6 +100,8 @@ class _Vm:
     ps_direct: bool
     guest: dict[str, str]
     license: _License | None
+    spp_error: int | None = None
+    credentials: Credential | None = None  # the guest's own account ([vms.guest_credentials])
     booted_at: float | None = None  # Starting until then
     activation_due: float | None = None  # an AVMA attempt in progress completes then
 
@@ -108,6 +118,8 @@ class _Vm:
             spec.ps_direct,
             dict(spec.guest),
             license_,
+            spec.spp_error,
+            Credential(spec.credentials.username, spec.credentials.password) if spec.credentials else None,
         )
 
     @property
@@ -154,7 +166,8 @@ class SimHost:
         ]
 
     def run(self, op: str, params: Mapping[str, Any]) -> Any:
-        """Run one operation; raises RemoteError with Windows' wording when Windows would fail."""
+        """Run one operation: its document, or {"error": RECORD} where its script reports a failure (docs/operations.md,
+        "Errors"). A parameter that does not bind, or an unknown operation, raises RemoteError as PowerShell does."""
         handler = self._handler(op)
         if handler is None:
             raise RemoteError(
@@ -165,7 +178,14 @@ class SimHost:
         with self._lock:
             now = self._clock()
             self._settle(now)
-            return handler(params, now)
+            try:
+                return handler(params, now)
+            except _Fail as failure:  # the script's catch: its document carries the error record
+                return {"error": error_document(failure.record)}
+
+    @property
+    def language(self) -> str:
+        return self.scenario.sim.language
 
     def _handler(self, op: str) -> Callable[[Mapping[str, Any], float], Any] | None:
         """The method `_<op>` that simulates operation `op` of the table (core/operations.py)."""
@@ -271,15 +291,12 @@ class SimHost:
         vm_id = _param(params, "VmId")
         vm = self._by_id.get(str(vm_id).strip("{}").lower())
         if vm is None:
-            raise RemoteError(
-                f'Hyper-V was unable to find a virtual machine with id "{vm_id}".',
-                "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM",
-            )
+            raise _Fail(messages.vm_not_found(str(vm_id), self.language))
         return vm
 
-    def _credential_ok(self, credential: Any) -> bool:
+    def _credential_ok(self, vm: _Vm, credential: Any) -> bool:
         """Constant-time comparison: the sim must not teach timing leaks. `.\\user` and `HOST\\user` match `user`."""
-        expected = self.guest_credentials
+        expected = vm.credentials or self.guest_credentials
         if expected is None or not isinstance(credential, Credential):
             return False
         given_user = credential.username.rsplit("\\", 1)[-1].casefold().encode()
@@ -287,28 +304,39 @@ class SimHost:
         password_ok = hmac.compare_digest(credential.password.encode(), expected.password.encode())
         return user_ok & password_ok
 
-    def _ps_direct_error(self, vm: _Vm, credential: Any) -> str | None:
-        """Why PowerShell Direct into this guest fails, in Windows' words; None when it works."""
+    def _ps_direct_error(self, vm: _Vm, credential: Any, command: str) -> HostError | None:
+        """Why PowerShell Direct into this guest fails, as Windows' error record; None when it works.
+
+        The order is Windows': New-PSSession / Invoke-Command -VMId check the VM's state before any
+        connection (newrunspacecommand.cs), then the guest must answer (a 2012 R2 guest cannot), then
+        it checks the credential (RemoteSessionHyperVSocket.cs)."""
         if vm.state != "Running":
-            return f"The virtual machine '{vm.name}' is not in a valid state to perform the operation."
+            return messages.invalid_vm_state(vm.name, command, self.language)
         if not vm.ps_direct:
-            return PS_DIRECT_LOST
-        if not self._credential_ok(credential):
-            return CREDENTIAL_INVALID
+            return messages.ps_direct_unavailable(vm.id, vm.name, command, self.language)
+        if not self._credential_ok(vm, credential):
+            return messages.credential_invalid(vm.id, command, self.language)
         return None
 
     def _ps_direct(self, params: Mapping[str, Any]) -> _Vm:
-        vm = self._find(params)
-        error = self._ps_direct_error(vm, params.get("Credential"))
+        """The VM of an Invoke-Command -VMId operation, reachable over PowerShell Direct."""
+        vm_id = _param(params, "VmId")
+        vm = self._by_id.get(str(vm_id).strip("{}").lower())
+        if vm is None:  # Invoke-Command resolves the Id itself (Get-VM -Id inside it)
+            raise _Fail(messages.invalid_vm_id(str(vm_id).strip("{}").lower(), INVOKE_COMMAND, self.language))
+        error = self._ps_direct_error(vm, params.get("Credential"), INVOKE_COMMAND)
         if error is not None:
-            raise RemoteError(error, "PSDirectException")
+            raise _Fail(error)
         return vm
 
-    def _sl_error(self, code: int) -> RemoteError:
-        """A Software Licensing failure as the scripts report it: Microsoft's text, then the HRESULT."""
-        entry = self._catalog.error(code)
-        text = entry.text if entry else "The Software Licensing Service reported an error."
-        return RemoteError(f"{text} (0x{code:08X})", "SoftwareLicensingException")
+    def _sl_error(self, code: int, target: str = "SoftwareLicensingService") -> _Fail:
+        """A Software Licensing method failure (Invoke-CimMethod): a CimException with the HRESULT."""
+        return _Fail(messages.cim_error(code, INVOKE_CIM_METHOD, target, self.language))
+
+    def _spp_check(self, vm: _Vm, command: str = INVOKE_CIM_METHOD) -> None:
+        """A guest whose licensing service fails (scenario `spp_error`) fails every licensing call."""
+        if vm.spp_error is not None:
+            raise _Fail(messages.cim_error(vm.spp_error, command, "", self.language))
 
     # --- edition and key rules ----------------------------------------------------------------------
 
@@ -431,10 +459,18 @@ class SimHost:
         credential = params.get("Credential")
         entries = []
         for vm_id in ids:
-            vm = self._by_id.get(str(vm_id).strip("{}").lower())
-            error = VMID_NOT_FOUND if vm is None else self._ps_direct_error(vm, credential)
+            key = str(vm_id).strip("{}").lower()
+            vm = self._by_id.get(key)
+            error = (
+                messages.invalid_vm_id(key, NEW_PSSESSION, self.language)
+                if vm is None
+                else self._ps_direct_error(vm, credential, NEW_PSSESSION)
+            )
+            if vm is not None and error is None and vm.spp_error is not None:
+                error = messages.cim_error(vm.spp_error, GET_CIM_INSTANCE, "", self.language)
             license_doc = None if vm is None or error else self._license_doc(vm)
-            entries.append({"vm_id": str(vm_id).lower(), "license": license_doc, "error": error})
+            record = error_document(error) if error is not None else None
+            entries.append({"vm_id": key, "license": license_doc, "error": record})
         return {"licenses": entries}
 
     def _enable_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -460,15 +496,17 @@ class SimHost:
     def _install_key(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         key = str(_param(params, "ProductKey")).strip().upper()
         vm = self._ps_direct(params)
+        self._spp_check(vm)
         channel = self._classify_key(key, self._guest_edition(vm), vm.item_int("OSBuildNumber"))
         self._install(vm, key, channel, now)
         return {"vm_id": vm.id, "license": self._license_doc(vm)}
 
     def _activate_guest(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         vm = self._ps_direct(params)
+        self._spp_check(vm, GET_CIM_INSTANCE)
         lic = vm.license
-        if lic is None:  # activate_guest.ps1's own words
-            raise RemoteError("No Windows product key is installed (0xC004F015).", "SoftwareLicensingException")
+        if lic is None:  # activate_guest.ps1's own error: slmgr's HR_SL_E_PKEY_NOT_INSTALLED (slmgr.vbs)
+            raise _Fail(messages.tool_error("NoProductKey", 0xC004F014, self._no_key_text()))
         if lic.channel == AVMA:
             vm.activation_due = now + self.scenario.sim.activation_delay_s  # completes asynchronously
         elif lic.channel == KMS_CLIENT:
@@ -482,11 +520,19 @@ class SimHost:
         key = str(_param(params, "ProductKey")).strip().upper()
         vm = self._ps_direct(params)
         edition = self._guest_edition(vm)
-        if not edition.evaluation:
-            raise RemoteError("Error: 50 The current edition cannot be upgraded to any target editions.", "DismError")
+        if not edition.evaluation:  # DISM's exit code 50 = ERROR_NOT_SUPPORTED; set_edition.ps1 reports it
+            raise _Fail(
+                messages.tool_error(
+                    "DismFailed", 0x80070032, "Error: 50 The current edition cannot be upgraded to any target editions."
+                )
+            )
         allowed = ("ServerStandard", "ServerDatacenter") if edition.name == "Standard" else ("ServerDatacenter",)
-        if target not in allowed:
-            raise RemoteError(f"Error: 87 The edition {target} is not a valid target edition.", "DismError")
+        if target not in allowed:  # exit code 87 = ERROR_INVALID_PARAMETER
+            raise _Fail(
+                messages.tool_error(
+                    "DismFailed", 0x80070057, f"Error: 87 The edition {target} is not a valid target edition."
+                )
+            )
         new_sku, new_name = _SET_EDITION_SKU[target], _retail_name(vm.guest.get("OSName", ""), target)
         # The key must fit the edition the guest becomes, not the Evaluation it is.
         channel = self._classify_key(key, self._catalog.edition(new_sku, new_name), vm.item_int("OSBuildNumber"))
@@ -496,6 +542,10 @@ class SimHost:
         if vm.activation_due is not None and vm.booted_at is not None:
             vm.activation_due = vm.booted_at + self.scenario.sim.activation_delay_s  # AVMA runs once it has booted
         return {"vm_id": vm.id, "rebooting": True}
+
+    def _no_key_text(self) -> str:
+        entry = self._catalog.error(0xC004F014)
+        return messages.cim_error(0xC004F014, "", "", self.language).message if entry else "No product key."
 
     def _activate_host(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         key = str(_param(params, "ProductKey")).strip().upper()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD, load_catalog
+from avma_tui.sim.messages import LANGUAGES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,6 +49,9 @@ class SimKnobs:
     activation_delay_s: float = 2.0
     boot_delay_s: float = 3.0  # from Start-VM (or a reboot) to Running
     seed: int = 1
+    #: The host's display language: the language of its error messages (sim/messages.py; de-DE texts are
+    #: the simulator's own translations, there to prove classification never reads a message).
+    language: str = "en-US"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class VmSpec:
     ps_direct: bool
     guest: tuple[tuple[str, str], ...]  # intrinsic items in file order; () = none
     license: LicenseSpec | None
+    spp_error: int | None = None  # every licensing call in the guest fails with this HRESULT (CimException)
+    credentials: GuestCredentials | None = None  # this guest's own account, instead of [guest_credentials]
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,7 @@ def _sim(table: _Table | None) -> SimKnobs:
         activation_delay_s=table.number("activation_delay_s", default=defaults.activation_delay_s),
         boot_delay_s=table.number("boot_delay_s", default=defaults.boot_delay_s),
         seed=table.integer("seed", default=defaults.seed),
+        language=table.choice("language", LANGUAGES, default=defaults.language),
     )
     table.done()
     return knobs
@@ -393,14 +400,14 @@ def _guest_items(table: _Table | None) -> tuple[tuple[str, str], ...]:
     return tuple(items)
 
 
-def _reason(table: _Table) -> int:
-    value = table.data.get("reason", 0)
-    table.used.add("reason")
+def _reason(table: _Table, key: str = "reason") -> int:
+    value = table.data.get(key, 0)
+    table.used.add(key)
     if type(value) is int and 0 <= value <= 0xFFFFFFFF:
         return value
     if isinstance(value, str) and re.fullmatch(r"0[xX][0-9a-fA-F]{1,8}", value.strip()):
         return int(value.strip(), 16)
-    raise table.error_for("reason", f'expected an HRESULT like "0xC004FD02" or an integer, found {_describe(value)}')
+    raise table.error_for(key, f'expected an HRESULT like "0xC004FD02" or an integer, found {_describe(value)}')
 
 
 def _license(table: _Table | None) -> LicenseSpec | None:
@@ -441,6 +448,8 @@ def _vm(table: _Table, seen_names: dict[str, int]) -> VmSpec:
         ps_direct=table.boolean("ps_direct", default=_default_ps_direct(guest)),
         guest=guest,
         license=_license(table.table("license")),
+        spp_error=(_reason(table, "spp_error") or None) if "spp_error" in table.data else None,
+        credentials=_credentials(table.table("guest_credentials")),
     )
     table.done()
     return vm

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from avma_tui.core.model import GuestErrorKind, KvpStatus, LicenseState
-from avma_tui.hyperv.host import classify_guest_error, hresult_of, parse_inventory, parse_licenses, parse_vm
+from avma_tui.core.model import GuestErrorKind, HostError, KvpStatus, LicenseState
+from avma_tui.hyperv.host import (
+    classify_guest_error,
+    error_document,
+    hresult_of,
+    parse_error,
+    parse_inventory,
+    parse_licenses,
+    parse_vm,
+)
 from avma_tui.hyperv.transport import Credential, RemoteError
 
 
@@ -150,7 +158,15 @@ def test_license_reads_keep_per_vm_errors_classified() -> None:
                     },
                     "error": None,
                 },
-                {"vm_id": "b", "license": None, "error": "The credential is invalid."},
+                {
+                    "vm_id": "b",
+                    "license": None,
+                    "error": {
+                        "fqeid": "PSSessionOpenFailed,Microsoft.PowerShell.Commands.NewPSSessionCommand",
+                        "exception": "System.Management.Automation.Remoting.PSDirectException",
+                        "message": "Die Anmeldeinformationen sind ungültig.",
+                    },
+                },
                 {"vm_id": "c", "license": None, "error": None},
                 "junk",
             ]
@@ -181,25 +197,59 @@ def test_channel_is_read_from_the_description() -> None:
     assert not reads["a"].license.is_avma
 
 
+NRC = "Microsoft.PowerShell.Commands.NewPSSessionCommand"
+
+
 @pytest.mark.parametrize(
-    ("message", "kind"),
+    ("record", "kind"),
     [
-        ("The credential is invalid.", GuestErrorKind.CREDENTIAL),
         (
-            "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended.",
+            HostError(
+                "x", f"PSSessionOpenFailed,{NRC}", exception="System.Management.Automation.Remoting.PSDirectException"
+            ),
+            GuestErrorKind.CREDENTIAL,
+        ),
+        (
+            HostError(
+                "x",
+                f"PSSessionOpenFailed,{NRC}",
+                exception="System.Management.Automation.Remoting.PSRemotingDataStructureException",
+            ),
             GuestErrorKind.PS_DIRECT,
         ),
-        ("The virtual machine 'x' is not in a valid state to perform the operation.", GuestErrorKind.NOT_RUNNING),
-        ("something else", GuestErrorKind.OTHER),
+        (HostError("x", f"PSSessionStateBroken,{NRC}", exception="System.Exception"), GuestErrorKind.PS_DIRECT),
+        (HostError("x", f"InvalidVMState,{NRC}", exception="System.ArgumentException"), GuestErrorKind.NOT_RUNNING),
+        (HostError("x", f"InvalidVMIdNotSingle,{NRC}"), GuestErrorKind.NOT_FOUND),
+        (HostError("x", "AccessDenied,PSSessionOpenFailed"), GuestErrorKind.ACCESS),
+        (
+            HostError("x", "HRESULT 0xc004f025,Microsoft.Management.Infrastructure.CimCmdlets.InvokeCimMethodCommand"),
+            GuestErrorKind.ACCESS,
+        ),
+        (HostError("x", "X", hresult=0x80070005), GuestErrorKind.ACCESS),
+        (HostError("The credential is invalid.", "RuntimeException"), GuestErrorKind.OTHER),  # never the text
     ],
 )
-def test_guest_errors_are_classified(message, kind) -> None:
-    assert classify_guest_error(message) is kind
+def test_guest_errors_are_classified_by_record_never_by_message(record, kind) -> None:
+    assert classify_guest_error(record) is kind
+    assert classify_guest_error(RemoteError("", record=record)) is kind
 
 
-def test_hresults_are_found_in_messages() -> None:
-    assert hresult_of(RemoteError("Error: 0xC004F050 The key is invalid")) == 0xC004F050
-    assert hresult_of("no code here") is None
+def test_hresults_come_from_the_record_or_a_cim_fqeid_never_the_message() -> None:
+    assert hresult_of(RemoteError("", record=HostError("m", hresult=0xC004F050))) == 0xC004F050
+    cim = "HRESULT 0xc004f069,Microsoft.Management.Infrastructure.CimCmdlets.InvokeCimMethodCommand"
+    assert hresult_of(HostError("m", cim)) == 0xC004F069
+    assert hresult_of(RemoteError("Error: 0xC004F050 The key is invalid")) is None
+    assert hresult_of(ValueError("0xC004F050")) is None
+
+
+def test_an_error_record_round_trips_and_a_bad_one_degrades() -> None:
+    record = HostError("m", "F,C", "OpenError", "System.Exception", 0x80070005, "vm")
+    assert parse_error(error_document(record)) == record
+    assert parse_error({"message": "m", "hresult": -2147024891}).hresult == 0x80070005  # a signed HResult
+    assert parse_error("bare text").message == "bare text"
+    assert parse_error({"hresult": "junk", "fqeid": ["x"]}) == HostError(
+        "The host reported an error without a message."
+    )
 
 
 def test_a_credential_never_shows_its_password() -> None:

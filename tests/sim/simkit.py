@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avma_tui.core.catalog import load_catalog
+from avma_tui.core.model import GuestErrorKind
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
 from avma_tui.sim.engine import SimHost
@@ -83,3 +84,35 @@ def make_sim(extra: str, clock: FakeClock, header: str = HOST_2022_DC) -> Sim:
     engine = SimHost(parse_scenario(header + extra, "test.toml"), clock=clock)
     transport = SimTransport(engine, latency_ms=0)
     return Sim(HyperVHost(transport), transport, engine, clock)
+
+
+# --- five guests failing for five reasons (issue 11: per-VM attribution, classification by record) ---
+
+MISSING = "00000000-0000-4000-8000-00000000abcd"
+
+#: Five guests that fail for five different reasons, and one that works.
+FIVE = (
+    '[[vms]]\nname = "OFF01"\nstate = "Off"\n'
+    + guest("2022", "Standard")
+    + '[[vms]]\nname = "OLD01"\n'
+    + guest("2012 R2", "Standard")
+    + '[[vms]]\nname = "OWNPW"\n'
+    + guest("2022", "Standard")
+    + '[vms.guest_credentials]\nusername = "Administrator"\npassword = "Other-Passw0rd!"\n'
+    + '[[vms]]\nname = "SPPOFF"\nspp_error = "0x80070422"\n'
+    + guest("2022", "Standard")
+    + '[[vms]]\nname = "GOOD01"\n'
+    + guest("2022", "Standard")
+)
+
+EXPECTED = {
+    "missing": (GuestErrorKind.NOT_FOUND, "InvalidVMIdNotSingle"),
+    "OFF01": (GuestErrorKind.NOT_RUNNING, "InvalidVMState"),
+    "OLD01": (GuestErrorKind.PS_DIRECT, "PSSessionOpenFailed"),
+    "OWNPW": (GuestErrorKind.CREDENTIAL, "PSSessionOpenFailed"),
+    "SPPOFF": (GuestErrorKind.OTHER, "HRESULT 0x80070422"),
+}
+
+
+def german(header: str = HOST_2022_DC) -> str:
+    return header.replace("[sim]\n", '[sim]\nlanguage = "de-DE"\n', 1)

@@ -184,7 +184,7 @@ async def test_other_valid_looking_key_installs_as_retail(make_sim):
 
 async def test_install_key_on_a_vm_that_is_off_fails_as_not_running(make_sim):
     sim = make_sim('[[vms]]\nname = "OFF01"\nstate = "Off"\n' + guest("2019", "Standard"))
-    with pytest.raises(RemoteError, match="not in a valid state"):
+    with pytest.raises(RemoteError, match="is not in running state"):
         await sim.host.install_key(await sim.vm_id("OFF01"), avma_key("2019", "Standard"), GOOD)
 
 
@@ -269,11 +269,13 @@ async def test_activate_guest_rebinds_a_migrated_vm_to_this_host(make_sim):
     assert (await sim.license(vm_id)).license.avma_host == "HV01"
 
 
-async def test_activate_guest_without_a_key_is_0xC004F015(make_sim):
+async def test_activate_guest_without_a_key_is_0xC004F014(make_sim):
+    """slmgr.vbs: no product found is HR_SL_E_PKEY_NOT_INSTALLED (0xC004F014); activate_guest.ps1 says the same."""
     sim = make_sim('[[vms]]\nname = "A"\n' + guest("2022", "Standard"))
     with pytest.raises(RemoteError) as caught:
         await sim.host.activate_guest(await sim.vm_id("A"), GOOD)
-    assert hresult_of(caught.value) == 0xC004F015
+    assert hresult_of(caught.value) == 0xC004F014
+    assert caught.value.record.error_id == "NoProductKey"
 
 
 # --- DISM /Set-Edition --------------------------------------------------------------------------

@@ -22,7 +22,10 @@ async def test_wrong_host_password(endpoint: WinRMEndpoint, connect: Callable[..
     with pytest.raises(AuthenticationFailed) as caught:
         await connect(endpoint, password=wrong).run("inventory")
     message = str(caught.value)
-    assert USER in message and "Hyper-V Administrators" in message and "TrustedHosts" in message
+    assert USER in message and "TrustedHosts" in message
+    # issue 11 item 8: the groups that admit an account to WinRM, and the UAC setting, in plain words
+    assert "Administrators or Remote Management Users" in message and "LocalAccountTokenFilterPolicy" in message
+    assert "Hyper-V Administrators alone does not" in message
     assert wrong not in message and PASSWORD not in message
     assert "\n" not in message
 

@@ -227,3 +227,28 @@ def test_engine_produces_every_field_the_facade_reads() -> None:
         if op in ("install_key", "activate_host"):
             continue  # same LICENSE / HOST shapes, covered through activate_guest and inventory
         assert expected - produced[op] == set(), op
+
+
+# --- errors as records (issue 11) ----------------------------------------------------------------------
+
+
+def test_the_error_record_carries_every_field_the_facade_reads() -> None:
+    errors = (PACKAGE / "hyperv" / "scripts" / "lib" / "errors.ps1").read_text(encoding="utf-8")
+    read = _keys_read_by("parse_error")
+    assert read == {"fqeid", "category", "exception", "hresult", "target", "message"}
+    assert {key for key in read if not re.search(rf"(?<![$\w.]){key}\s+=", errors)} == set()
+    assert "ErrorData.CimInstanceProperties['error_Code']" in errors, "a CimException's HRESULT is in ErrorData"
+
+
+#: Scripts that cannot fail as a whole: every part that fails is reported as null (preflight.ps1, for doctor).
+_NEVER_FAIL = ("preflight",)
+
+
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if op not in _NEVER_FAIL])
+def test_every_script_reports_its_errors_as_records(op: str) -> None:
+    text = script_text(op)
+    assert "error = ConvertTo-ErrorDocument $_" in text
+    assert not re.search(r"\bthrow\s+['\"(]\s*['\"]", text), "no error as bare text: New-ToolError gives it an id"
+    if "-VMId" in text:  # guest code makes its records in the guest, where a CimException still has ErrorData
+        guest_code = text[text.index("-ScriptBlock") if "-ScriptBlock {" in text else text.index("$guestScript = {") :]
+        assert "function ConvertTo-ErrorDocument" in guest_code

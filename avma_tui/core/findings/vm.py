@@ -91,6 +91,8 @@ _ERROR_WORDS = {
     GuestErrorKind.CREDENTIAL: "the guest rejected the credentials",
     GuestErrorKind.PS_DIRECT: "PowerShell Direct could not reach the guest",
     GuestErrorKind.NOT_RUNNING: "the VM is not running",
+    GuestErrorKind.NOT_FOUND: "Hyper-V did not find the VM for this account (is it a Hyper-V administrator?)",
+    GuestErrorKind.ACCESS: "access was denied (the guest account must be a local administrator)",
     GuestErrorKind.OTHER: "the guest reported an error",
 }
 

@@ -7,12 +7,14 @@
      "cluster": null | {"name", "nodes": [{"name", "build", "sku", "license_status", "reachable", "error"}]},
      "vms": [{"id", "name", "state", "generation", "kvp": {"enabled", "status"}, "intrinsic": {NAME: DATA}}],
      "events": [{"time", "vm_name", "vm_id", "notification", "message"}]}   # event 12310, newest first
+    or {"error": ERROR}   # ERROR: an error record, docs/operations.md "Errors"
   Every value from a guest (intrinsic KVP items) is passed through as data, never evaluated.
 #>
 param()
 
 $ErrorActionPreference = 'Stop'
 
+#include lib/errors.ps1
 #include lib/vm_json.ps1
 #include lib/windows_license.ps1
 #include lib/host_license.ps1
@@ -85,27 +87,31 @@ function Get-EventDocuments($Vms) {
     , $events   # the comma keeps an empty or one-element list a list
 }
 
-$hyperV = [bool](Get-Command -Name Get-VM -ErrorAction SilentlyContinue)
-$hostDoc = Get-HostDocument $hyperV
-$vmDocs = New-Object System.Collections.Generic.List[object]
-$vms = @()
-if ($hyperV) {
-    $vms = @(Get-VM)
-    $kvpServices = @()
-    if ($vms.Count -gt 0) {
-        $kvpServices = @(Get-VMIntegrationService -VM $vms | Where-Object { Test-KvpService $_ })
+try {
+    $hyperV = Test-HyperV
+    $hostDoc = Get-HostDocument $hyperV
+    $vmDocs = New-Object System.Collections.Generic.List[object]
+    $vms = @()
+    if ($hyperV) {
+        $vms = @(Hyper-V\Get-VM)
+        $kvpServices = @()
+        if ($vms.Count -gt 0) {
+            $kvpServices = @(Hyper-V\Get-VMIntegrationService -VM $vms | Where-Object { Test-KvpService $_ })
+        }
+        $kvpComponents = @(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_KvpExchangeComponent)
+        foreach ($vm in $vms) {
+            $service = $kvpServices | Where-Object { $_.VMId -eq $vm.Id } | Select-Object -First 1
+            $component = $kvpComponents | Where-Object { $_.SystemName -eq $vm.Id.ToString() } | Select-Object -First 1
+            $vmDocs.Add((New-VmDocument $vm $service $component))
+        }
     }
-    $kvpComponents = @(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_KvpExchangeComponent)
-    foreach ($vm in $vms) {
-        $service = $kvpServices | Where-Object { $_.VMId -eq $vm.Id } | Select-Object -First 1
-        $component = $kvpComponents | Where-Object { $_.SystemName -eq $vm.Id.ToString() } | Select-Object -First 1
-        $vmDocs.Add((New-VmDocument $vm $service $component))
+    $document = [ordered]@{
+        host    = $hostDoc
+        cluster = Get-ClusterDocument $hostDoc.name
+        vms     = $vmDocs
+        events  = Get-EventDocuments $vms
     }
+} catch {
+    $document = [ordered]@{ error = ConvertTo-ErrorDocument $_ }
 }
-
-[ordered]@{
-    host    = $hostDoc
-    cluster = Get-ClusterDocument $hostDoc.name
-    vms     = $vmDocs
-    events  = Get-EventDocuments $vms
-} | ConvertTo-Json -Depth 6 -Compress
+$document | ConvertTo-Json -Depth 6 -Compress

@@ -1,4 +1,4 @@
-# lib/host_license.ps1, shared by inventory and activate_host (with lib/windows_license.ps1): inventory.host.
+# lib/host_license.ps1, shared by inventory and activate_host (with lib/windows_license.ps1): inventory.host, Test-HyperV.
 function Get-HostDocument([bool]$HyperV) {
     $os = Get-CimInstance -ClassName Win32_OperatingSystem
     $cs = Get-CimInstance -ClassName Win32_ComputerSystem
@@ -16,4 +16,14 @@ function Get-HostDocument([bool]$HyperV) {
         hyperv              = $HyperV
         virtual             = ([string]$cs.Model -match 'Virtual Machine|VMware|KVM|HVM domU|VirtualBox')
     }
+}
+
+function Test-HyperV {
+    # The Hyper-V role, not just a Get-VM command: RSAT or VMware PowerCLI bring a Get-VM without the role. The role
+    # runs the Virtual Machine Management service, vmms ("Hyper-V Virtual Machine Management", Microsoft's BPA rule
+    # The-Hyper-V-Virtual-Machine-Management-service-should-be-configured-to-start), and the Hyper-V module's own
+    # Get-VM is called module-qualified (Module Name: Hyper-V in the cmdlet reference; PowerCLI's Get-VM cannot shadow it).
+    $service = Get-Service -Name vmms -ErrorAction SilentlyContinue
+    $command = Get-Command -Name 'Hyper-V\Get-VM' -ErrorAction SilentlyContinue
+    [bool]($null -ne $service -and $null -ne $command)
 }
