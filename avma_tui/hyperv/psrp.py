@@ -149,9 +149,13 @@ class _Sockets:
         http = wsman.transport
         http.session = http._build_session()  # pypsrp builds it on the first request otherwise
         for adapter in http.session.adapters.values():
+            if not isinstance(adapter, requests.adapters.HTTPAdapter):
+                continue  # requests mounts HTTPAdapters for http:// and https://; nothing else holds a pool
             manager = adapter.poolmanager
+            # urllib3 only calls these entries to make a pool, so a factory stands in for the class
             manager.pool_classes_by_scheme = {
-                scheme: self._pool_factory(cls) for scheme, cls in manager.pool_classes_by_scheme.items()
+                scheme: self._pool_factory(cls)  # type: ignore[misc]
+                for scheme, cls in manager.pool_classes_by_scheme.items()
             }
 
     def cut(self) -> None:
@@ -185,7 +189,8 @@ class _Sockets:
 
             def noted_getresponse(*args: Any, **kwargs: Any) -> Any:
                 response = getresponse(*args, **kwargs)
-                self.answered = True
+                if not self.cut_off:  # after a cut, http.client takes the EOF for the end of a partial answer
+                    self.answered = True
                 return response
 
             getresponse = connection.getresponse
@@ -331,7 +336,8 @@ class _Connection:
             auth=settings.auth,
             username=settings.username or None,
             password=self._password or None,
-            cert_validation=_cert_validation(settings),
+            # pypsrp annotates bool, yet documents and accepts a CA bundle path too (WSMan docstring)
+            cert_validation=_cert_validation(settings),  # type: ignore[arg-type]
             connection_timeout=max(1, min(10, int(budget))),
             operation_timeout=operation_timeout,
             read_timeout=operation_timeout + 2,  # Receive is a long-poll held up to operation_timeout

@@ -18,6 +18,7 @@ import gc
 import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import App
@@ -36,6 +37,7 @@ from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, Fi
 from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.vm_table import VmTable
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ class AvmaApp(App[None]):
     COMMANDS = App.COMMANDS | {AvmaCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while an operation runs)"),
+        # ctrl+c quits like q (Textual's default only says how to quit); it wins over an input's copy.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c", tooltip="Quit, like q"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys and an AVMA primer"),
         Binding("colon,ctrl+p", "command_palette", "Commands", show=False, id="palette", tooltip="The command palette"),
     ]
@@ -161,12 +165,13 @@ class AvmaApp(App[None]):
             self._stop_timer()
             dashboard.set_busy(True)
             try:
-                diagnosis: Diagnosis | None = await session.refresh()
+                refreshed = await session.refresh()
             except Exception as err:  # any failure keeps the last data on screen
-                diagnosis = None
+                diagnosis: Diagnosis | None = None
                 dashboard.show_stale(describe_error(err))
             else:
-                dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
+                diagnosis = refreshed
+                dashboard.show(refreshed, self.clock().strftime("%H:%M:%S"))
                 self._settle_memory()
                 await self._offer_recheck()
             finally:
@@ -228,7 +233,7 @@ class AvmaApp(App[None]):
         from avma_tui.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *self.BINDINGS]))
+            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *VmTable.BINDINGS, *self.BINDINGS]))
 
     def action_audit(self) -> None:
         from avma_tui.ui.screens.audit import AuditScreen
@@ -252,6 +257,30 @@ class AvmaApp(App[None]):
         if self.session is not None:
             self.session.guest_credential = message.credential
             self.refresh_after_change()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's Screenshot: an SVG under the data directory (Textual's default, ~/Downloads, may not exist).
+
+        Falls back to the current directory when the data directory cannot be written, and says where it went.
+        """
+        from avma_tui.config import data_dir
+
+        name = filename or f"avma-tui-{self.clock().strftime('%Y-%m-%dT%H-%M-%S')}.svg"
+        svg = self.export_screenshot()
+        for directory in [Path(path)] if path else [data_dir() / "screenshots", Path.cwd()]:
+            target = directory / name
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                target.write_text(svg, encoding="utf-8")
+            except OSError as err:
+                problem = f"{target}: {err.strerror or err}"
+                continue
+            self.notify(f"Screenshot saved to {target}", title="Screenshot", markup=False)
+            return str(target)
+        self.notify(f"Screenshot not saved: {problem}", title="Screenshot", severity="error", markup=False)
+        return None
 
     # --- quitting ----------------------------------------------------------------------------------
 

@@ -178,7 +178,7 @@ async def test_space_marks_and_marks_survive_refresh(make_app, settle) -> None:
         await pilot.press("r")
         await settle(pilot)
         assert screen.marked_vm_ids() == [selected]
-        await pilot.press("space")
+        await pilot.press("k", "space")  # space moved the cursor down; k goes back up
         assert screen.marked_vm_ids() == []
         assert _cell(app, selected, "mark") == " "
 
@@ -283,7 +283,8 @@ async def test_question_mark_shows_keys_and_primer(make_app, settle) -> None:
         assert all(key.key in text for key in catalog.avma_keys)
         assert "inferred" in text
         assert "Activation Denied" in text and catalog.notification("Activation Denied") in text
-        assert "Filter VMs by name, status or finding code" in text
+        assert "Filter VMs by name, status, guest OS, finding code or severity" in text
+        assert "j" in text and "Next VM" in text  # the table's own keys are listed too
         await pilot.press("question_mark")
         assert isinstance(app.screen, DashboardScreen)
 
@@ -574,3 +575,80 @@ async def test_the_details_start_at_the_top_for_each_vm_and_for_h(make_app, sett
         await pilot.press("escape", "h")
         await pilot.pause()
         assert details.scroll_y == 0
+
+
+async def test_k9s_habits_move_mark_close_and_quit(make_app, settle) -> None:
+    """Issue 13 item 10: j/k, g/G/Home/End move; space marks and moves down; q closes dialogs; ctrl+c quits."""
+    from avma_tui.ui.screens.events import EventsScreen
+    from avma_tui.ui.screens.fix import FixWizardScreen
+    from avma_tui.ui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = _table(app)
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("home")
+        first = table.selected_vm_id()
+        await pilot.press("space")
+        assert table.marks == {first} and table.cursor_row == 1
+        for key, screen in (("question_mark", HelpScreen), ("e", EventsScreen)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, screen)
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("i")  # the AVMA key moved off k, which now moves up
+        await settle(pilot)
+        [wizard] = [screen for screen in app.screen_stack if isinstance(screen, FixWizardScreen)]
+        assert wizard.mode == "key"  # (it asks for the guest login first)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_the_filter_matches_what_admins_type(make_app, settle) -> None:
+    """Issue 13 item 11: severities, the guest OS as shown, any case; an empty result says so; f then does nothing."""
+    from avma_tui.ui.messages import FixRequested
+
+    app = make_app()
+    seen: list[object] = []
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        diagnosis = app.session.diagnosis
+
+        async def filtered(text: str) -> set[str]:
+            await pilot.press("slash", *text, "enter")
+            await pilot.pause()
+            shown = {_table(app).get_cell_at((row, 1)).plain for row in range(_table(app).row_count)}
+            await pilot.press("escape")
+            return shown
+
+        with_error = {d.vm.name for d in diagnosis.vms if any(f.severity.value == "error" for f in d.findings)}
+        assert with_error and await filtered("error") == with_error
+        assert await filtered("/WARNING".lstrip("/")) == {
+            d.vm.name for d in diagnosis.vms if any(f.severity.value == "warning" for f in d.findings)
+        }
+        assert "SQL01" in await filtered("2019")  # "2019 Standard" as the Guest OS column shows it
+        assert "SQL01" in await filtered("sql")
+        await pilot.press("slash", *"nothing-like-this", "enter")
+        await pilot.pause()
+        title = app.screen.query_one("#list")._border_title.plain
+        assert title == "no VM matches 'nothing-like-this' (escape clears)"
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        assert not [m for m in seen if isinstance(m, FixRequested)]

@@ -33,13 +33,26 @@ class DashboardScreen(Screen[None]):
 
     BINDINGS = [
         Binding("r", "app.refresh", "Refresh", id="refresh", tooltip="Read the host again now"),
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter VMs by name, status or finding code"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="filter",
+            tooltip="Filter VMs by name, status, guest OS, finding code or severity (error, warning)",
+        ),
         Binding("enter", "details", "Details", show=False, id="details", tooltip="Move to the selected VM's details"),
-        Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM (the host when none)"),
-        Binding("space", "mark", "Mark", key_display="spc", id="mark", tooltip="Mark or unmark the selected VM"),
+        Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM"),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            key_display="spc",
+            id="mark",
+            tooltip="Mark or unmark the selected VM, then go down",
+        ),
         # Not in the footer: at 80 columns it would push q and ? off; the list title names F once VMs are marked.
         Binding("F", "fix_marked", "Fix marked", show=False, id="fix-marked", tooltip="Fix all marked VMs (one plan)"),
-        Binding("k", "install_key", "Key", id="install-key", tooltip="Install the AVMA key on the selected VM"),
+        Binding("i", "install_key", "Key", id="install-key", tooltip="Install the AVMA key on the selected VM"),
         Binding("c", "credentials", "Login", id="credentials", tooltip="Guest credentials (this session only)"),
         Binding("a", "app.audit", "Audit", id="audit", tooltip="The audit log of every change"),
         Binding("e", "events", "Events", id="events", tooltip="The host's AVMA events (12310), decoded"),
@@ -62,7 +75,12 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="main"):
             with Vertical(id="list"):
                 # Disabled while hidden, so no keystroke can land in a filter nobody sees.
-                yield Input(placeholder="name, status or finding code", id="filter", compact=True, disabled=True)
+                yield Input(
+                    placeholder="name, status, guest OS, finding code or error/warning",
+                    id="filter",
+                    compact=True,
+                    disabled=True,
+                )
                 yield VmTable(id="vms")
             yield VmDetails(id="details")
         yield Footer(compact=True, show_command_palette=False)
@@ -144,7 +162,7 @@ class DashboardScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Verbs on a VM are dimmed while no VM is selected."""
-        if action in ("mark", "install_key", "details"):
+        if action in ("mark", "install_key", "details", "fix"):
             return True if self.selected_vm_id() else None
         return True
 
@@ -174,10 +192,13 @@ class DashboardScreen(Screen[None]):
         if vm_id:
             self.table.toggle_mark(vm_id)
             self._update_list_title()
+            self.table.action_cursor_down()  # k9s and htop: mark, then the next row
 
     def action_fix(self) -> None:
+        """The selected VM's guided fix; with no VM in the table (an empty filter result) nothing: H fixes the host."""
         vm_id = self.selected_vm_id()
-        self.post_message(FixRequested([vm_id] if vm_id else [], "fix"))
+        if vm_id:
+            self.post_message(FixRequested([vm_id], "fix"))
 
     def action_fix_host(self) -> None:
         self.post_message(FixRequested([], "fix"))
@@ -260,7 +281,9 @@ class DashboardScreen(Screen[None]):
             f"VMs {table.row_count}/{table.vm_count}" if table.filter_text else f"VMs {table.vm_count}",
             f" · sort {COLUMNS[table.sort_column]} {arrow}",
         ]
-        if table.filter_text:
+        if table.filter_text and not table.row_count:
+            parts = ["no VM matches '", (table.filter_text, "bold"), "' (escape clears)"]
+        elif table.filter_text:
             parts += [" · filter ", (table.filter_text, "bold")]
         if table.marks:
             parts.append(f" · {len(table.marks)} marked (F fixes)")
