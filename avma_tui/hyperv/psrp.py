@@ -190,7 +190,8 @@ class _Sockets:
 
             def noted_getresponse(*args: Any, **kwargs: Any) -> Any:
                 response = getresponse(*args, **kwargs)
-                self.answered = True
+                if not self.cut_off:  # after a cut, http.client takes the EOF for the end of a partial answer
+                    self.answered = True
                 return response
 
             getresponse = connection.getresponse
