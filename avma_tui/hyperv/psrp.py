@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -189,7 +190,8 @@ class _Sockets:
 
             def noted_getresponse(*args: Any, **kwargs: Any) -> Any:
                 response = getresponse(*args, **kwargs)
-                self.answered = True
+                if not self.cut_off:  # after a cut, http.client takes the EOF for the end of a partial answer
+                    self.answered = True
                 return response
 
             getresponse = connection.getresponse
@@ -450,6 +452,16 @@ class PsrpTransport:
         self._password = password
         self._conn: _Connection | None = None
         self._running: set[_Control] = set()
+
+    def clone(self, *, timeout: float | None = None) -> PsrpTransport:
+        """Another connection to the same host, same credentials and options (its own WinRM shell);
+        the session's background license reads run on such lanes (services/licenses.py)."""
+        settings = self.settings if timeout is None else replace(self.settings, timeout=timeout)
+        return PsrpTransport(settings, self._password)
+
+    def for_node(self, name: str) -> PsrpTransport:
+        """A connection to cluster node `name` with the same credentials and options (services/nodes.py)."""
+        return PsrpTransport(replace(self.settings, host=name), self._password)
 
     @property
     def mechanism(self) -> str | None:

@@ -363,6 +363,7 @@ async def test_not_eligible_vms_show_their_license_muted(make_app, settle) -> No
         assert _cell(app, admin, "activation") == "not eligible"
         app.session.guest_credential = Credential("Administrator", "Passw0rd!")
         await app.refresh_now()
+        await settle(pilot)  # the licenses are read after the inventory, in the background
         cell = _table(app).get_cell(admin, "activation")
         assert cell.plain.startswith("Licensed · ")
         assert [span.style for span in cell.spans] == ["$text-muted"]

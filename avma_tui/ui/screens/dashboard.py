@@ -110,7 +110,10 @@ class DashboardScreen(Screen[None]):
         first = self.diagnosis is None
         self.diagnosis, self._read_at = diagnosis, read_at
         guest = self.session.guest_credential
-        self.query_one("#summary", HostSummary).show(diagnosis, guest.username if guest else "", read_at)
+        rejected = self.session.guest_login_rejected
+        self.query_one("#summary", HostSummary).show(
+            diagnosis, guest.username if guest else "", read_at, login_rejected=rejected
+        )
         self.query_one("#stale", Static).display = False
         self.table.loading = False
         self.table.show(diagnosis.vms)
