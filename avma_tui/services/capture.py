@@ -16,6 +16,8 @@ The file (docs/capture.md): gzip-compressed JSON (plain JSON is read too), `form
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -101,6 +103,39 @@ def _probe_candidate(vms: list[dict[str, Any]]) -> str | None:
     return str(chosen[0]["id"]) if chosen else None
 
 
+#: A cluster node's read is bounded like the session bounds it (services/nodes.py).
+NODE_TIMEOUT = 30.0
+
+
+async def _node_phases(transport: Transport, inventory: Any) -> list[dict[str, Any]]:
+    """host_info of every cluster node that is Up, each over its own connection from this client, as the
+    session reads them (a node read from the host would be a second hop)."""
+    for_node = getattr(transport, "for_node", None)
+    cluster = inventory.get("cluster") if isinstance(inventory, dict) else None
+    nodes = cluster.get("nodes") if isinstance(cluster, dict) else None
+    if not callable(for_node) or not isinstance(nodes, list):
+        return []
+
+    async def one(name: str) -> dict[str, Any]:
+        node = for_node(name)
+        try:
+            entry = await asyncio.wait_for(_phase(node, "host_info", {}), NODE_TIMEOUT + 1.0)
+        except asyncio.TimeoutError:
+            entry = {"op": "host_info", "params": {}, "document": None, "seconds": NODE_TIMEOUT,
+                     "error": {"type": "TimedOut", "message": f"no answer within {NODE_TIMEOUT:g} s"}}  # fmt: skip
+        finally:
+            with contextlib.suppress(Exception):
+                await node.close()
+        return {**entry, "node": name}
+
+    names = [
+        n["name"]
+        for n in nodes
+        if isinstance(n, dict) and isinstance(n.get("name"), str) and n.get("state", "Up") == "Up"
+    ]
+    return list(await asyncio.gather(*(one(name) for name in names)))
+
+
 async def take(
     transport: Transport, *, guest_credential: Credential | None = None, probe_vm: str | None = None
 ) -> dict[str, Any]:
@@ -119,6 +154,7 @@ async def take(
     capture["phases"].append(await _phase(transport, "preflight", {}))  # $PSVersionTable, build, culture, rights
     inventory = await _phase(transport, "inventory", {})
     capture["phases"].append(inventory)
+    capture["phases"] += await _node_phases(transport, inventory["document"])
     vms = _vms(inventory["document"])
     running = [vm["id"] for vm in vms if vm.get("state") == "Running" and isinstance(vm.get("id"), str)]
     if guest_credential is not None:
@@ -153,6 +189,7 @@ def _names(capture: Mapping[str, Any]) -> set[str]:
         document = phase.get("document") if isinstance(phase, dict) else None
         if not isinstance(document, dict):
             continue
+        add(phase.get("node"))
         host = document.get("host")
         if isinstance(host, dict):
             for key in ("name", "domain", "fqdn", "user"):

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from avma_tui.core.operations import OPERATIONS
+from avma_tui.hyperv import transport as transport_errors
 from avma_tui.hyperv.transport import RemoteError, TransportError
 from avma_tui.sim.engine import SimHost
-from avma_tui.sim.scenario import KVP_STATUSES, NOTIFICATIONS, VM_STATES, parse_scenario
+from avma_tui.sim.scenario import KVP_STATUSES, NODE_STATES, NOTIFICATIONS, VM_STATES, parse_scenario
 from avma_tui.sim.transport import SimTransport
 
 #: The guest password a replayed capture accepts (the capture has only the user name).
@@ -95,6 +96,22 @@ def _licenses(capture: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
     return found
 
 
+def _node_facts(capture: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Node name (casefolded) → what its host_info read gave: build, sku, license_status, or why it failed."""
+    facts: dict[str, dict[str, Any]] = {}
+    for phase in capture.get("phases", []):
+        if phase.get("op") != "host_info" or not isinstance(phase.get("node"), str):
+            continue
+        document = phase.get("document") if isinstance(phase.get("document"), dict) else {}
+        host = document.get("host") if isinstance(document.get("host"), dict) else None
+        if phase.get("error") is None and host is not None:
+            facts[phase["node"].casefold()] = {k: host.get(k) for k in ("build", "sku", "license_status")}
+        else:
+            reason = (phase.get("error") or {}).get("message") or str(document.get("error") or "no answer")
+            facts[phase["node"].casefold()] = {"reachable": False, "error": reason}
+    return facts
+
+
 def _channel(license_: Mapping[str, Any]) -> str:
     match = _CHANNEL_IN_DESCRIPTION.search(str(license_.get("description") or ""))
     if match:
@@ -138,9 +155,11 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
     cluster = inventory.get("cluster")
     if isinstance(cluster, dict) and cluster.get("name"):
         lines += ["", *_lines("[cluster]", {"name": cluster["name"]})]
+        facts = _node_facts(capture)
         for node in cluster.get("nodes") or []:
             if not isinstance(node, dict) or not node.get("name"):
                 continue
+            node = {**node, **facts.get(str(node["name"]).casefold(), {})}
             lines += [
                 "",
                 *_lines(
@@ -152,6 +171,7 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
                         "license_status": _status(node.get("license_status")),
                         "reachable": bool(node.get("reachable", True)),
                         "error": node.get("error") or None,
+                        "state": node.get("state") if node.get("state") in NODE_STATES else None,
                     },
                 ),
             ]
@@ -277,8 +297,29 @@ class ReplayTransport:
             return None  # not all captured: the seeded simulator answers for all of them
         return {"licenses": [reads[vm_id] for vm_id in wanted]}
 
+    def for_node(self, name: str) -> _CapturedNode:
+        """A cluster node as the capture saw it from the client: its host_info answer, or its error."""
+        for phase in self.capture.get("phases", []):
+            if phase.get("op") == "host_info" and str(phase.get("node", "")).casefold() == name.casefold():
+                return _CapturedNode(name, phase)
+        return _CapturedNode(name, {"error": {"type": "Unreachable", "message": f"{name} was not read in the capture"}})
+
     async def close(self) -> None:
         await self._sim.close()
+
+
+class _CapturedNode:
+    """One cluster node of a replayed capture: answers host_info as captured."""
+
+    def __init__(self, name: str, phase: Mapping[str, Any]) -> None:
+        self.description = f"captured node {name}"
+        self._phase = phase
+
+    async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
+        return _answer(self._phase)
+
+    async def close(self) -> None:
+        return None
 
 
 def _answer(phase: Mapping[str, Any]) -> Any:
@@ -289,4 +330,5 @@ def _answer(phase: Mapping[str, Any]) -> Any:
     message = str(error.get("message") or "the host failed this read")
     if error.get("type") == "RemoteError":
         raise RemoteError(str(error.get("remote_message") or message), str(error.get("error_id") or ""))
-    raise TransportError(message)
+    kind = getattr(transport_errors, str(error.get("type")), None)
+    raise (kind if isinstance(kind, type) and issubclass(kind, TransportError) else TransportError)(message)
