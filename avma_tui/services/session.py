@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from avma_tui.core.catalog import ps_direct_possible
 from avma_tui.core.findings import diagnose
 from avma_tui.core.model import Diagnosis, Inventory
 from avma_tui.core.operations import Outcome
@@ -47,7 +48,8 @@ class Session:
         """The inventory, with the running guests' licenses when guest credentials are known."""
         inventory = await self.host.inventory()
         if self.guest_credential is not None:
-            running = [vm.id for vm in inventory.vms if vm.running]
+            # PowerShell Direct only where it can work (core ps_direct_possible); the rest get their console path.
+            running = [vm.id for vm in inventory.vms if ps_direct_possible(inventory.host, vm)]
             if running:
                 inventory = with_licenses(inventory, await self.host.guest_licenses(running, self.guest_credential))
         return inventory
