@@ -36,6 +36,7 @@ from avma_tui.ui.messages import Connected, CredentialsGiven, DashboardReady, Fi
 from avma_tui.ui.palette import UNMEASURABLE_THEMES, readable_variables
 from avma_tui.ui.screens.connection import Connector, ConnectScreen, open_host
 from avma_tui.ui.screens.dashboard import DashboardScreen
+from avma_tui.ui.widgets.vm_table import VmTable
 from avma_tui.ui.workers import OPERATION_GROUP, describe_error
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class AvmaApp(App[None]):
     COMMANDS = App.COMMANDS | {AvmaCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while an operation runs)"),
+        # ctrl+c quits like q (Textual's default only says how to quit); it wins over an input's copy.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c", tooltip="Quit, like q"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys and an AVMA primer"),
         Binding("colon,ctrl+p", "command_palette", "Commands", show=False, id="palette", tooltip="The command palette"),
     ]
@@ -228,7 +231,7 @@ class AvmaApp(App[None]):
         from avma_tui.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *self.BINDINGS]))
+            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *VmTable.BINDINGS, *self.BINDINGS]))
 
     def action_audit(self) -> None:
         from avma_tui.ui.screens.audit import AuditScreen

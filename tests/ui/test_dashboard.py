@@ -574,3 +574,46 @@ async def test_the_details_start_at_the_top_for_each_vm_and_for_h(make_app, sett
         await pilot.press("escape", "h")
         await pilot.pause()
         assert details.scroll_y == 0
+
+
+async def test_k9s_habits_move_mark_close_and_quit(make_app, settle) -> None:
+    """Issue 13 item 10: j/k, g/G/Home/End move; space marks and moves down; q closes dialogs; ctrl+c quits."""
+    from avma_tui.ui.screens.events import EventsScreen
+    from avma_tui.ui.screens.fix import FixWizardScreen
+    from avma_tui.ui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = _table(app)
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("home")
+        first = table.selected_vm_id()
+        await pilot.press("space")
+        assert table.marks == {first} and table.cursor_row == 1
+        for key, screen in (("question_mark", HelpScreen), ("e", EventsScreen)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, screen)
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("i")  # the AVMA key moved off k, which now moves up
+        await settle(pilot)
+        [wizard] = [screen for screen in app.screen_stack if isinstance(screen, FixWizardScreen)]
+        assert wizard.mode == "key"  # (it asks for the guest login first)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == 0

@@ -85,7 +85,7 @@ async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
     # wizard triggers activation) even on a loaded machine, short enough for the verification to see it Licensed.
     app = fast_app(activation_s=3.0, timing=FixTiming(verify_timeout=15.0, poll_interval=0.05))
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_on(pilot, "SQL01", "k")
+        await open_on(pilot, "SQL01", "i")
         assert isinstance(app.screen, CredentialsScreen)  # the key's warning depends on the license read
         await pilot.press(*"Passw0rd!", "enter")  # user prefilled, password focused
         await settle(pilot)
@@ -107,7 +107,7 @@ async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
 async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_on(pilot, "SQL01", "k")
+        await open_on(pilot, "SQL01", "i")
         masked = shown(app, "#step-params")
         assert "XXXXX-XXXXX-XXXXX-XXXXX-" + SQL01_AVMA_LAST5 in masked
         await pilot.press("s")
@@ -122,7 +122,7 @@ async def test_show_key_reveals_the_full_key_only_on_request(monkeypatch: pytest
 async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_on(pilot, "APP2025", "k")
+        await open_on(pilot, "APP2025", "i")
         assert "GUEST_NEWER_THAN_HOST" in shown(app, "#step-refusal")
         assert "run" not in visible_buttons(app)
         assert app.focused is not None and app.focused.id == "skip"
@@ -131,7 +131,7 @@ async def test_key_refused_for_a_guest_newer_than_the_host(monkeypatch: pytest.M
 async def test_replacing_a_mak_warns_and_asks(monkeypatch: pytest.MonkeyPatch, transport_of: TransportOf) -> None:
     app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_on(pilot, "SQL02", "k")
+        await open_on(pilot, "SQL02", "i")
         warning = shown(app, "#step-warning")
         assert "replaces a MAK key (…R3KMQ)" in warning and "Windows keeps no copy" in warning
         await click(pilot, "#run")
@@ -149,7 +149,7 @@ async def test_replacing_a_mak_warns_and_asks(monkeypatch: pytest.MonkeyPatch, t
 async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(credential=GUEST)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_on(pilot, "FS-OLD01", "k")
+        await open_on(pilot, "FS-OLD01", "i")
         commands = shown(app, "#step-commands")
         assert commands.startswith("slmgr /ipk ") and commands.endswith("\nslmgr /ato")
         assert {"copy", "recheck", "skip"} <= visible_buttons(app) and "run" not in visible_buttons(app)
@@ -167,7 +167,7 @@ async def test_2012_r2_guest_gets_the_slmgr_commands_and_a_recheck(monkeypatch: 
 async def test_wrong_guest_password_is_said_in_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:
     app = fast_app(credential=Credential("Administrator", "not-the-password"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_on(pilot, "SQL01", "k")
+        await open_on(pilot, "SQL01", "i")
         await _run_current_step(pilot)
         result = shown(app, "#fix-result")
         assert "Failed: Install the Windows Server 2019 Standard AVMA key" in result

@@ -35,7 +35,7 @@ def _cut_buttons(pilot: Pilot[Any]) -> list[str]:
     ("vm", "key"),
     [
         ("APP02", "f"),  # a step needing guest credentials: Close, Skip, Guest login…, Re-check, Run…
-        ("APP01", "k"),  # the key flow, no guest login yet: also Show key (six buttons)
+        ("APP01", "i"),  # the key flow, no guest login yet: also Show key (six buttons)
     ],
 )
 async def test_fix_wizard_buttons_all_fit_at_80x24(monkeypatch: pytest.MonkeyPatch, vm: str, key: str) -> None:

@@ -130,6 +130,7 @@ class ConnectScreen(Screen[None]):
                 # After a failed connection: the read-only checks of `avma-tui doctor`, shown here.
                 yield Button("Run checks", id="run-checks", compact=True)
             yield Static(id="connect-status")
+            yield Static(Content.styled("ctrl+c quits", "$text-muted"), id="connect-quit")
             yield Static(id="connect-checks")
         with Vertical(id="profiles-box") as box:
             box.border_title = "Recent hosts"

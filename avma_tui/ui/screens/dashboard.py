@@ -36,10 +36,17 @@ class DashboardScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", tooltip="Filter VMs by name, status or finding code"),
         Binding("enter", "details", "Details", show=False, id="details", tooltip="Move to the selected VM's details"),
         Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM (the host when none)"),
-        Binding("space", "mark", "Mark", key_display="spc", id="mark", tooltip="Mark or unmark the selected VM"),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            key_display="spc",
+            id="mark",
+            tooltip="Mark or unmark the selected VM, then go down",
+        ),
         # Not in the footer: at 80 columns it would push q and ? off; the list title names F once VMs are marked.
         Binding("F", "fix_marked", "Fix marked", show=False, id="fix-marked", tooltip="Fix all marked VMs (one plan)"),
-        Binding("k", "install_key", "Key", id="install-key", tooltip="Install the AVMA key on the selected VM"),
+        Binding("i", "install_key", "Key", id="install-key", tooltip="Install the AVMA key on the selected VM"),
         Binding("c", "credentials", "Login", id="credentials", tooltip="Guest credentials (this session only)"),
         Binding("a", "app.audit", "Audit", id="audit", tooltip="The audit log of every change"),
         Binding("e", "events", "Events", id="events", tooltip="The host's AVMA events (12310), decoded"),
@@ -174,6 +181,7 @@ class DashboardScreen(Screen[None]):
         if vm_id:
             self.table.toggle_mark(vm_id)
             self._update_list_title()
+            self.table.action_cursor_down()  # k9s and htop: mark, then the next row
 
     def action_fix(self) -> None:
         vm_id = self.selected_vm_id()

@@ -36,7 +36,7 @@ def meaning(event: AvmaEvent) -> Content:
 class EventsScreen(ModalScreen[None]):
     """A table of events; the highlighted event's meaning and full message below it."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Close", id="close")]
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Close", id="close")]
 
     def __init__(self, events: Sequence[AvmaEvent]) -> None:
         super().__init__()

@@ -124,7 +124,7 @@ def primer(bindings: Iterable[BindingType]) -> Content:
 class HelpScreen(ModalScreen[None]):
     """One scrollable page of the keys the app gives it, then the primer; escape or ? closes it."""
 
-    BINDINGS = [Binding("escape,question_mark", "app.pop_screen", "Close", id="close-help")]
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="close-help")]
 
     def __init__(self, bindings: Iterable[BindingType]) -> None:
         super().__init__()

@@ -81,7 +81,7 @@ class RecheckScreen(ModalScreen[None]):
     RecheckScreen .dialog-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     RecheckScreen .dialog-buttons Button { margin-left: 2; }
     """
-    BINDINGS = [Binding("escape", "later", "Later", id="recheck-later")]
+    BINDINGS = [Binding("escape,q", "later", "Later", id="recheck-later")]
 
     def __init__(self, session: Session, audit: AuditLog, intents: list[dict[str, Any]]) -> None:
         super().__init__()

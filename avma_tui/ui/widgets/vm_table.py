@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable
@@ -41,7 +42,17 @@ def _same(a: Content, b: Content) -> bool:
 
 
 class VmTable(ContentTable):
-    """The VMs of one host. Marks and filter are kept here so they survive every refresh."""
+    """The VMs of one host. Marks and filter are kept here so they survive every refresh.
+
+    Moves the way k9s, htop and less do: j/k down/up, g/Home the first VM, G/End the last.
+    """
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="down", tooltip="Next VM (also ↓)"),
+        Binding("k", "cursor_up", "Up", show=False, id="up", tooltip="Previous VM (also ↑)"),
+        Binding("g,home", "scroll_top", "First", show=False, id="first", tooltip="First VM"),
+        Binding("G,end", "scroll_bottom", "Last", show=False, id="last", tooltip="Last VM"),
+    ]
 
     class Sorted(Message):
         """The sort order changed from inside the table (a header click)."""
