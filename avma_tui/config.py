@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -17,11 +18,12 @@ def _root(kind: str) -> Path:
         return Path(home) / kind
     import platformdirs
 
-    return {
+    where: dict[str, Callable[..., Path]] = {
         "config": platformdirs.user_config_path,
         "data": platformdirs.user_data_path,
         "logs": platformdirs.user_log_path,
-    }[kind](APP_NAME, appauthor=False)
+    }
+    return where[kind](APP_NAME, appauthor=False)
 
 
 def config_dir() -> Path:

@@ -115,9 +115,9 @@ class Variant:
 VARIANTS = (Variant("as-is"), Variant("diagnose in a thread", diagnose_in_thread=True))
 
 
-async def _refresh_diagnosing_in_a_thread(self: Session) -> Diagnosis:
+async def _refresh_diagnosing_in_a_thread(self: Session, **options: Any) -> Diagnosis:
     """Session.refresh as the benchmark's session runs it (no audit log), with `diagnose` in a worker thread."""
-    self.diagnosis = await asyncio.to_thread(diagnose, await self.read())
+    self.diagnosis = await asyncio.to_thread(diagnose, await self.read(**options))
     return self.diagnosis
 
 

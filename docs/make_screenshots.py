@@ -41,6 +41,8 @@ async def main() -> None:
     os.environ["AVMA_TUI_HOME"] = tempfile.mkdtemp(prefix="avma-shots-")  # keep the real audit log clean
     await shoot("dashboard", (120, 40))
     await shoot("dashboard-wide", (160, 50))
+    await shoot("dashboard-80x24", (80, 24))
+    await shoot("dashboard-200x50", (200, 50))
     await shoot("details", (120, 40), "down", "down", "down", "down", "down", "down", "enter")
     await shoot("help", (120, 40), "question_mark")
     await shoot("fix-wizard", (120, 40), *("down",) * 19, "f")

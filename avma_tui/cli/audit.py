@@ -157,7 +157,9 @@ def _trailer(fmt: str, state: ChainState) -> str:
 
 
 def _csv_row(record: dict[str, Any]) -> list[str]:
-    target = record.get("target") if isinstance(record.get("target"), dict) else {}
+    target = record.get("target")
+    if not isinstance(target, dict):
+        target = {}
     flat = {
         **record,
         "target_kind": target.get("kind"),
@@ -179,7 +181,9 @@ def _csv_cell(value: Any) -> str:
 
 
 def _show_line(record: dict[str, Any]) -> str:
-    target = record.get("target") if isinstance(record.get("target"), dict) else {}
+    target = record.get("target")
+    if not isinstance(target, dict):
+        target = {}
     phase = _clean(record.get("phase"))
     if record.get("outcome"):
         phase += " " + _clean(record.get("outcome"))

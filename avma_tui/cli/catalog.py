@@ -98,11 +98,11 @@ def _pick(catalog: Catalog, version: str, edition: str) -> AvmaKey:
         choices = ", ".join(shown for shown, _ in rows.values())
         raise CliError(f"unknown version {version!r}; choose one of: {choices}")
     shown, candidates = found
-    key = next((k for k in candidates if _squash(k.edition) == _squash(edition)), None)
-    if key is None:
+    picked = next((k for k in candidates if _squash(k.edition) == _squash(edition)), None)
+    if picked is None:
         editions = ", ".join(k.edition for k in candidates)
         raise CliError(f"no AVMA key for Windows Server {shown} {edition!r}; choose one of: {editions}")
-    return key
+    return picked
 
 
 def unattend_xml(key: AvmaKey) -> str:

@@ -7,6 +7,7 @@ screen needs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -17,13 +18,6 @@ from avma_tui import __version__
 from avma_tui.config import AUTH_KINDS
 from avma_tui.core.text import clean
 from avma_tui.errors import CliError
-from avma_tui.services.targets import (
-    REFRESH_RANGE,
-    TIMEOUT_RANGE,
-    VERIFY_TIMEOUT_RANGE,
-    check_target,
-    seconds,
-)
 
 SUBCOMMANDS = ("report", "fix", "audit", "keys", "unattend", "sim", "doctor", "capture")
 #: Words typed for a command that is not one, and what was meant.
@@ -36,6 +30,25 @@ COMMAND_WORDS = {
     "export": "audit export",
     "key": "keys",
 }
+
+
+#: Bounds of the seconds a flag accepts: (lowest, highest); what is outside is a typo, not a wish.
+TIMEOUT_RANGE = (1.0, 3600.0)
+VERIFY_TIMEOUT_RANGE = (1.0, 3600.0)
+REFRESH_RANGE = (1.0, 86400.0)  # and 0 for "off"
+
+
+def seconds(text: str, flag: str, bounds: tuple[float, float], *, zero: bool = False) -> float:
+    """A number of seconds from a flag: finite and within `bounds` (or 0 when `zero` allows it)."""
+    low, high = bounds
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if (zero and value == 0) or (math.isfinite(value) and low <= value <= high):
+        return value
+    allowed = f"{low:g} to {high:g}" + (" (0: off)" if zero else "")
+    raise CliError(f"{flag} expects seconds from {allowed}, not {text!r}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -293,7 +306,9 @@ def _parse(argv: list[str]) -> tuple[str, argparse.Namespace]:
             _check_host_word(argv[0], argv)
         name, args = "tui", _parser().parse_args(argv)
         _check_host_word(args.host, argv)
-    if name in ("tui", "report", "fix"):
+    if name in ("tui", "report", "fix", "doctor", "capture"):
+        from avma_tui.services.targets import check_target  # not for keys, audit, sim: they start faster
+
         check_target(args)
     if name == "fix" and args.dry_run and args.yes:
         raise CliError("--dry-run changes nothing and --yes runs every change: choose one")

@@ -79,6 +79,8 @@ class ClusterNode:
     license_status: int | None
     reachable: bool
     error: str = ""
+    state: str = "Up"  # the node's cluster state (Get-ClusterNode): Up, Down, Paused, Joining
+    pending: bool = False  # being read over its own connection (services/nodes.py): nothing known yet
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ class GuestLicense:
 
 class LicenseState(str, Enum):
     READ = "read"  # license (or its absence) known
-    NOT_READ = "not-read"  # no guest credentials given yet
+    NOT_READ = "not-read"  # no guest credentials given yet, or PowerShell Direct cannot reach the guest
+    READING = "reading"  # a background read is under way (services/licenses.py)
     FAILED = "failed"  # the query failed; see LicenseRead.error
 
 
@@ -161,6 +164,7 @@ class GuestErrorKind(str, Enum):
     NOT_RUNNING = "not-running"  # InvalidVMState
     NOT_FOUND = "not-found"  # InvalidVMIdNotSingle: no such VM, or the account is not a Hyper-V administrator
     ACCESS = "access"  # access denied (0x80070005, 0xC004F025): not a local administrator
+    TIMEOUT = "timeout"  # the chunk this guest was read in did not finish within its timeout
     OTHER = "other"
 
 

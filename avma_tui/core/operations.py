@@ -126,6 +126,7 @@ _TABLE = (
     Operation("inventory", (), Subject.HOST, Returns.INVENTORY),
     Operation("preflight", (), Subject.HOST, Returns.NOTHING),  # read by doctor and capture as is
     Operation("vm", (VM_ID,), Subject.VM, Returns.VM),
+    Operation("host_info", (), Subject.HOST, Returns.HOST_MEMBER),  # run on a cluster node, over its own connection
     Operation("guest_licenses", ("VmIds", CREDENTIAL), Subject.VM, Returns.LICENSES, console="slmgr /dlv"),
     Operation(
         "enable_kvp",

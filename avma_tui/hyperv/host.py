@@ -56,6 +56,10 @@ class HyperVHost:
     async def inventory(self) -> Inventory:
         return parse_inventory(await self._run("inventory", {}))
 
+    async def host_info(self) -> Host:
+        """This host's own facts (a cluster node, read over its own connection)."""
+        return parse_host(_member(await self.transport.run("host_info", {}), "host"))
+
     async def vm(self, vm_id: str) -> Vm:
         return parse_vm(await self._run("vm", {"VmId": vm_id}))
 
@@ -336,11 +340,14 @@ def parse_cluster(doc: Any, problems: _Problems | None = None) -> Cluster | None
         nodes.append(
             ClusterNode(
                 name=_text(node.get("name")),
-                build=_int(node.get("build")),
-                sku=_int(node.get("sku")),
-                license_status=_int(node.get("license_status")),
-                reachable=node.get("reachable", True) is not False,
-                error=_text(node.get("error")),
+                build=None,
+                sku=None,
+                license_status=None,
+                reachable=True,
+                # The inventory gives a node's name and cluster state only; the client reads the node
+                # itself over its own connection (services/nodes.py): until then it is pending.
+                state=_text(node.get("state")) or "Up",
+                pending=True,
             )
         )
     return Cluster(name=_text(doc.get("name")), nodes=tuple(nodes))

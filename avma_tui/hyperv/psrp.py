@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -149,9 +150,13 @@ class _Sockets:
         http = wsman.transport
         http.session = http._build_session()  # pypsrp builds it on the first request otherwise
         for adapter in http.session.adapters.values():
+            if not isinstance(adapter, requests.adapters.HTTPAdapter):
+                continue  # requests mounts HTTPAdapters for http:// and https://; nothing else holds a pool
             manager = adapter.poolmanager
+            # urllib3 only calls these entries to make a pool, so a factory stands in for the class
             manager.pool_classes_by_scheme = {
-                scheme: self._pool_factory(cls) for scheme, cls in manager.pool_classes_by_scheme.items()
+                scheme: self._pool_factory(cls)  # type: ignore[misc]
+                for scheme, cls in manager.pool_classes_by_scheme.items()
             }
 
     def cut(self) -> None:
@@ -185,7 +190,8 @@ class _Sockets:
 
             def noted_getresponse(*args: Any, **kwargs: Any) -> Any:
                 response = getresponse(*args, **kwargs)
-                self.answered = True
+                if not self.cut_off:  # after a cut, http.client takes the EOF for the end of a partial answer
+                    self.answered = True
                 return response
 
             getresponse = connection.getresponse
@@ -331,7 +337,8 @@ class _Connection:
             auth=settings.auth,
             username=settings.username or None,
             password=self._password or None,
-            cert_validation=_cert_validation(settings),
+            # pypsrp annotates bool, yet documents and accepts a CA bundle path too (WSMan docstring)
+            cert_validation=_cert_validation(settings),  # type: ignore[arg-type]
             connection_timeout=max(1, min(10, int(budget))),
             operation_timeout=operation_timeout,
             read_timeout=operation_timeout + 2,  # Receive is a long-poll held up to operation_timeout
@@ -445,6 +452,16 @@ class PsrpTransport:
         self._password = password
         self._conn: _Connection | None = None
         self._running: set[_Control] = set()
+
+    def clone(self, *, timeout: float | None = None) -> PsrpTransport:
+        """Another connection to the same host, same credentials and options (its own WinRM shell);
+        the session's background license reads run on such lanes (services/licenses.py)."""
+        settings = self.settings if timeout is None else replace(self.settings, timeout=timeout)
+        return PsrpTransport(settings, self._password)
+
+    def for_node(self, name: str) -> PsrpTransport:
+        """A connection to cluster node `name` with the same credentials and options (services/nodes.py)."""
+        return PsrpTransport(replace(self.settings, host=name), self._password)
 
     @property
     def mechanism(self) -> str | None:

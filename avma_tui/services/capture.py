@@ -25,7 +25,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -90,13 +90,15 @@ def _probe_candidate(vms: list[dict[str, Any]]) -> str | None:
     running = [vm for vm in vms if vm.get("state") == "Running" and isinstance(vm.get("id"), str)]
 
     def build(vm: dict[str, Any]) -> int:
-        intrinsic = vm.get("intrinsic") if isinstance(vm.get("intrinsic"), dict) else {}
+        intrinsic = vm.get("intrinsic")
+        if not isinstance(intrinsic, dict):
+            intrinsic = {}
         text = str(intrinsic.get("OSBuildNumber") or "")
         return int(text) if text.isdigit() else 0
 
     new_enough = [vm for vm in running if build(vm) >= PS_DIRECT_MIN_BUILD]
-    chosen = (new_enough or running or [None])[0]
-    return chosen["id"] if chosen else None
+    chosen = new_enough or running
+    return str(chosen[0]["id"]) if chosen else None
 
 
 async def take(
@@ -317,7 +319,7 @@ def _valid_phase(phase: Any) -> bool:
     )
 
 
-def documents(capture: Mapping[str, Any], op: str) -> Iterable[Any]:
+def documents(capture: Mapping[str, Any], op: str) -> Iterator[Any]:
     """The documents the capture holds for `op`, in the order they were read (errors left out)."""
     for phase in capture.get("phases", []):
         if phase.get("op") == op and phase.get("error") is None:

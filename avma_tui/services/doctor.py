@@ -352,7 +352,9 @@ def cluster_nodes(diagnosis: Diagnosis, settings: ConnectionSettings | None) -> 
 
 
 def quotas(pre: dict[str, Any]) -> list[Check]:
-    winrm = pre.get("winrm") if isinstance(pre.get("winrm"), dict) else {}
+    winrm = pre.get("winrm")
+    if not isinstance(winrm, dict):
+        winrm = {}
     shells = [
         value
         for value in (winrm.get("max_shells_per_user"), winrm.get("plugin_max_shells_per_user"))
@@ -439,7 +441,9 @@ async def run(
         return checks
     if settings is not None:
         add(authentication(settings, getattr(host.transport, "mechanism", None), None))
-    pre = pre if isinstance(pre, dict) else {}
+    pre = pre
+    if not isinstance(pre, dict):
+        pre = {}
     add(*access(pre), *host_software(pre))
     try:
         diagnosis = await (diagnose(host) if diagnose else _diagnose(host))

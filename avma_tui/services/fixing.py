@@ -205,12 +205,13 @@ class FixService:
     # --- public ------------------------------------------------------------------------------------
 
     async def recheck(self, vm_id: str) -> VmDiagnosis:
-        """Read the host again; the VM's fresh diagnosis (KeyError when the VM is gone).
+        """Read the host again, the VM's license too; the VM's fresh diagnosis (KeyError when the VM is gone).
 
         Every change left `unknown` whose effect the fresh read shows is settled: the audit log gets a
         `recheck` record with outcome `ok`, and `settled` gets the corrected StepResult.
         """
-        diagnosis = await self.refresh()
+        self.session.forget_license(vm_id)
+        diagnosis = await self.refresh(licenses=[vm_id])
         vmd = diagnosis.for_vm(vm_id)
         if vmd is None:
             raise KeyError(f"VM {vm_id} is no longer on the host")
@@ -237,6 +238,8 @@ class FixService:
         self._latest[_key(vm_id, step)] = intent
         self.settled.pop(_key(vm_id, step), None)  # what a re-check found before is not about this run
         progress(f"{step.title}…")
+        if vm_id:
+            self.session.forget_license(vm_id)  # whatever happens next, the cached license may be wrong now
         try:
             returned = await self._run_op(vm_id, step, op, host_product_key)
         except asyncio.CancelledError:
@@ -368,9 +371,9 @@ class FixService:
         message = "Stopped while it ran: the change may or may not have happened."
         return StepResult(step, Outcome.UNKNOWN, message, _RECHECK)
 
-    async def refresh(self) -> Diagnosis:
+    async def refresh(self, *, licenses: bool | list[str] = True) -> Diagnosis:
         """Read the host again and settle what the fresh read shows done (see `recheck`)."""
-        diagnosis = await self.session.refresh()
+        diagnosis = await self.session.refresh(licenses=licenses)
         await self._settle(diagnosis)
         return diagnosis
 
@@ -394,7 +397,11 @@ class FixService:
 
     async def confirm_manual(self, vm_id: str | None, step: Step, *, interaction: str) -> StepResult:
         """The admin says a manual step is done: re-check, and record whether the plan still needs it."""
-        diagnosis = await self.session.refresh()
+        if vm_id:
+            self.session.forget_license(vm_id)
+        else:
+            self.session.nodes.forget_all()  # a host step may be about a cluster node: read them again
+        diagnosis = await self.session.refresh(licenses=[vm_id] if vm_id else [])
         vmd = diagnosis.for_vm(vm_id) if vm_id else None
         if vm_id and vmd is None:
             return StepResult(step, Outcome.FAILED, "The VM is no longer on the host.", "Refresh the host.")
@@ -455,6 +462,13 @@ class FixService:
                 Outcome.SKIPPED,
                 "Not run: this step needs guest credentials.",
                 "Enter the guest's administrator account (c in the TUI; --guest-user with AVMA_GUEST_PASSWORD).",
+            )
+        if NEEDS_GUEST_CREDENTIALS in step.needs and self.session.guest_login_rejected:
+            return StepResult(
+                step,
+                "skipped",
+                "Not run: a guest rejected the guest credentials; no further logon is tried with them.",
+                "Enter the guest's administrator account again (c in the TUI; --guest-user with AVMA_GUEST_PASSWORD).",
             )
         if NEEDS_HOST_PRODUCT_KEY in step.needs and not host_product_key:
             return StepResult(
@@ -620,6 +634,7 @@ class FixService:
         text = _remote_text(err)
         kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
+            self.session.reject_guest_credential()  # no further logon with it until one is entered again
             return _Failure(
                 Outcome.FAILED,
                 "The guest rejected the credentials: wrong guest user name or password.",

@@ -120,7 +120,7 @@ def group_plan(diagnosis: Diagnosis, vm_ids: list[str]) -> list[StepGroup]:
         for position, planned in enumerate(plan_steps(diagnosis, vm_id)):
             kind, note = _group_kind(planned)
             key = (planned.step.id, kind)
-            place = (rank.get(planned.finding.code, len(rank)), position)
+            place = (rank.get(planned.finding.code if planned.finding else "", len(rank)), position)
             order[key] = min(order.get(key, place), place)
             if key not in names:
                 names[key], titles[key] = [], set()

@@ -26,7 +26,16 @@ from typing import Any
 
 from avma_tui import __version__
 from avma_tui.core.catalog import GRACE_STATES, channel_name
-from avma_tui.core.model import Diagnosis, Finding, KvpStatus, LicenseState, Severity, VmDiagnosis, VmStatus
+from avma_tui.core.model import (
+    Diagnosis,
+    Finding,
+    GuestErrorKind,
+    KvpStatus,
+    LicenseState,
+    Severity,
+    VmDiagnosis,
+    VmStatus,
+)
 from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
 from avma_tui.hyperv.transport import TransportError
@@ -97,6 +106,7 @@ def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
         else {"os_name": guest.os_name, "build": guest.build, "family": vmd.family, "edition": vmd.edition},
         "license_read": read.state.value,
         "license_error": read.error or None,
+        "license_error_kind": read.error_kind.value if read.error_kind else None,
         "license": None
         if lic is None
         else {
@@ -200,7 +210,7 @@ def _activation_cell(vmd: VmDiagnosis) -> str:
     ):  # "activated-avma (AVMA)" says it twice
         text += f" ({channel_name(lic.channel) or lic.channel})"
     elif read.state is LicenseState.FAILED:
-        text += " (read failed)"
+        text += " (read timed out)" if read.error_kind is GuestErrorKind.TIMEOUT else " (read failed)"
     if lic is not None and lic.status in GRACE_STATES and lic.grace_minutes:
         text += f", grace {lic.grace_minutes // 1440 or '<1'}d"
     return text

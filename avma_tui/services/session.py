@@ -1,7 +1,9 @@
 """One connected host and what we know about it: the shared state of the TUI, `report` and `fix`.
 
-A refresh is two round trips at most, whatever the number of VMs: the inventory, then the guest
-licenses of every running VM in one call (only when guest credentials were given).
+A refresh reads the inventory in one round trip, whatever the number of VMs, and shows it at once.
+Guest licenses are read after it, in the background, in chunks, and cached (services/licenses.py;
+docs/architecture.md, "Refresh"): `refresh()` waits for them (report, fix), the TUI does not
+(`refresh(licenses=False)`, then `read_licenses()` yields a new diagnosis after each chunk).
 
 With an audit log, the session records its connection (the first read, or its failure) and its
 disconnection, so the log answers "who looked at this host, when, as whom" as well as "who changed what".
@@ -10,17 +12,37 @@ disconnection, so the log answers "who looked at this host, when, as whom" as we
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING
 
-from avma_tui.core.catalog import ps_direct_possible
 from avma_tui.core.findings import diagnose
 from avma_tui.core.model import Diagnosis, Inventory
 from avma_tui.core.operations import Outcome
-from avma_tui.hyperv.host import HyperVHost, with_licenses
+from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
+from avma_tui.services.licenses import LicenseBook, LicenseOptions
+from avma_tui.services.nodes import NodeBook
 
 if TYPE_CHECKING:
     from avma_tui.services.audit import AuditLog
+
+
+def _lane_opener(host: HyperVHost, options: LicenseOptions) -> Callable[[], HyperVHost]:
+    """Lanes for license chunks: new connections (each its own shell, bounded by the chunk timeout) when the
+    transport can make them, so a 30-second chunk never holds up the next inventory; else the host itself
+    (the in-process simulator runs calls concurrently)."""
+    clone = getattr(host.transport, "clone", None)
+    if callable(clone):
+        return lambda: HyperVHost(clone(timeout=options.chunk_timeout))
+    return lambda: host
+
+
+def _node_opener(host: HyperVHost) -> Callable[[str], HyperVHost] | None:
+    """Connections to cluster nodes, same credentials and options, when the transport can make them."""
+    for_node = getattr(host.transport, "for_node", None)
+    if callable(for_node):
+        return lambda name: HyperVHost(for_node(name))
+    return None
 
 
 class Session:
@@ -31,12 +53,22 @@ class Session:
         guest_credential: Credential | None = None,
         remote_user: str = "",
         audit: AuditLog | None = None,
+        license_options: LicenseOptions | None = None,
+        open_lane: Callable[[], HyperVHost] | None = None,
+        open_node: Callable[[str], HyperVHost] | None = None,
     ) -> None:
         self.host = host
-        self.guest_credential = guest_credential
         self.remote_user = remote_user
         self.audit = audit
         self.diagnosis: Diagnosis | None = None
+        self.inventory: Inventory | None = None  # the last inventory read, licenses not attached
+        #: The license cache and its reads, on lanes of their own when the transport can clone itself.
+        options = license_options or LicenseOptions()
+        self.licenses = LicenseBook(open_lane or _lane_opener(host, options), options)
+        #: The cluster's other nodes, each read over its own connection (services/nodes.py).
+        settings = getattr(host.transport, "settings", None)
+        self.nodes = NodeBook(open_node or _node_opener(host), timeout=getattr(settings, "timeout", 30.0))
+        self._guest_credential = guest_credential
         self._interaction = ""  # the audit id of this connection; "" until the first read succeeded
 
     @property
@@ -44,30 +76,115 @@ class Session:
         """The host's fqdn once known, else where we connect to."""
         return self.diagnosis.inventory.host.fqdn if self.diagnosis else self.host.description
 
-    async def read(self) -> Inventory:
-        """The inventory, with the running guests' licenses when guest credentials are known."""
-        inventory = await self.host.inventory()
-        if self.guest_credential is not None:
-            # PowerShell Direct only where it can work (core ps_direct_possible); the rest get their console path.
-            running = [vm.id for vm in inventory.vms if ps_direct_possible(inventory.host, vm)]
-            if running:
-                inventory = with_licenses(inventory, await self.host.guest_licenses(running, self.guest_credential))
-        return inventory
+    @property
+    def guest_credential(self) -> Credential | None:
+        return self._guest_credential
 
-    async def refresh(self) -> Diagnosis:
+    @guest_credential.setter
+    def guest_credential(self, credential: Credential | None) -> None:
+        """The operator entered a credential: guests are tried with it (again, if it was rejected before)."""
+        self._guest_credential = credential
+        self.licenses.new_credential()
+
+    @property
+    def guest_login_rejected(self) -> bool:
+        """A guest rejected the current guest credential: no guest logon is tried until a new one is entered."""
+        return self._guest_credential is not None and self.licenses.rejected == self._guest_credential
+
+    def reject_guest_credential(self, by: str = "") -> None:
+        """A guest answered "The credential is invalid.": no further guest logon with this credential."""
+        if self._guest_credential is not None:
+            self.licenses.rejected, self.licenses.rejected_by = self._guest_credential, by
+
+    def forget_license(self, vm_id: str) -> None:
+        """The tool changed this guest (or the admin re-checks it): read its license again."""
+        self.licenses.forget([vm_id])
+
+    async def read(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Inventory:
+        """Read the inventory; then, in parallel, the cluster nodes and the licenses that are due (all with
+        True, these VMs' with a list). With False the inventory alone: read_licenses() and read_nodes()
+        then read the rest in the background. The inventory is returned with what is known of each.
+
+        `force` (r, re-check) forgets every cached license first. A license read that fails never
+        costs the inventory: the VM says why its license is unknown.
+        """
         try:
-            inventory = await self.read()
+            inventory = await self.host.inventory()
         except Exception as err:
             if not self._interaction:
                 await self._record("connect", Outcome.FAILED, {"code": type(err).__name__, "message": str(err)})
             raise
-        self.diagnosis = diagnose(inventory)
+        self.inventory = inventory
+        if force:
+            self.licenses.forget_all()
+            self.nodes.forget_all()
+        if licenses is False:  # the inventory alone: the caller reads licenses and nodes in the background
+            return self._overlay()
+        nodes = asyncio.ensure_future(self._drain(self.nodes.read(self.nodes.due(inventory))))
+        only = None if licenses is True else set(licenses)
+        wanted = [vm.id for vm in inventory.vms if only is None or vm.id in only]
+        for _ in range(2):  # a read another caller began before a change is not kept: read once more
+            async for _ in self._reads(only):
+                pass
+            await self.licenses.wait(wanted)
+        await nodes  # in parallel with the licenses, each node bounded by the timeout
+        return self._overlay()
+
+    @staticmethod
+    async def _drain(reads: AsyncIterator[object]) -> None:
+        async for _ in reads:
+            pass
+
+    def _overlay(self) -> Inventory:
+        """The last inventory with what is known now of each license and each cluster node."""
+        assert self.inventory is not None
+        return self.nodes.overlay(self.licenses.overlay(self.inventory, self._guest_credential))
+
+    async def read_nodes(self) -> AsyncIterator[Diagnosis]:
+        """Read the cluster nodes that are due, in parallel; a fresh diagnosis as each answers (the TUI)."""
+        if self.inventory is None:
+            return
+        async for _ in self.nodes.read(self.nodes.due(self.inventory)):
+            yield self._diagnose()
+
+    async def refresh(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Diagnosis:
+        """`read`, then the diagnosis (kept in `self.diagnosis`)."""
+        self.diagnosis = diagnose(await self.read(licenses=licenses, force=force))
         if not self._interaction:
             await self._record("connect", Outcome.OK)
         return self.diagnosis
 
+    async def read_licenses(self, only: set[str] | None = None) -> AsyncIterator[Diagnosis]:
+        """Read the licenses that are due (of `only` these VMs); a fresh diagnosis when they start and after
+        each chunk (the TUI shows each)."""
+        async for _ in self._reads(only):
+            yield self._diagnose()
+
+    async def _reads(self, only: set[str] | None) -> AsyncIterator[None]:
+        """Start the due reads (yield: they show as being read), then yield after each chunk."""
+        inventory, credential = self.inventory, self._guest_credential
+        if inventory is None or credential is None:
+            return
+        due = [vm_id for vm_id in self.licenses.due(inventory, credential) if only is None or vm_id in only]
+        if not due:
+            return
+        reads, release = self.licenses.read(inventory, due, credential)
+        try:
+            yield None
+            async for _ in reads:
+                yield None
+        finally:
+            release()
+
+    def _diagnose(self) -> Diagnosis:
+        """The diagnosis of the last inventory with what is known of each license now."""
+        assert self.inventory is not None
+        self.diagnosis = diagnose(self._overlay())
+        return self.diagnosis
+
     async def close(self) -> None:
         try:
+            await self.licenses.close(keep=self.host)
             await self.host.close()
         finally:
             if self._interaction:

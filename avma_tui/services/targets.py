@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import math
 import os
 import stat
 import sys
@@ -37,23 +36,6 @@ CONNECTION_OPTIONS = (
     ("insecure", "--insecure"),
     ("timeout", "--timeout"),
 )
-#: Bounds of the seconds a flag accepts: (lowest, highest); what is outside is a typo, not a wish.
-TIMEOUT_RANGE = (1.0, 3600.0)
-VERIFY_TIMEOUT_RANGE = (1.0, 3600.0)
-REFRESH_RANGE = (1.0, 86400.0)  # and 0 for "off"
-
-
-def seconds(text: str, flag: str, bounds: tuple[float, float], *, zero: bool = False) -> float:
-    """A number of seconds from a flag: finite and within `bounds` (or 0 when `zero` allows it)."""
-    low, high = bounds
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if (zero and value == 0) or (math.isfinite(value) and low <= value <= high):
-        return value
-    allowed = f"{low:g} to {high:g}" + (" (0: off)" if zero else "")
-    raise CliError(f"{flag} expects seconds from {allowed}, not {text!r}")
 
 
 def check_target(args: argparse.Namespace) -> None:

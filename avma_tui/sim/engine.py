@@ -13,13 +13,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from avma_tui.core.catalog import Catalog, Edition, load_catalog
 from avma_tui.core.model import HostError
-from avma_tui.core.operations import OPERATIONS
+from avma_tui.core.operations import CREDENTIAL, OPERATIONS
 from avma_tui.hyperv.host import error_document
 from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.sim import messages
@@ -155,6 +155,10 @@ class SimHost:
         self._clock = clock
         self._catalog: Catalog = load_catalog()
         self._lock = threading.Lock()
+        #: PowerShell Direct logon attempts (event 4624/4625 in a guest) and sessions opened, for tests and benches.
+        self.guest_logons = 0
+        self.guest_sessions = 0
+        self._nodes: dict[str, SimHost] = {}
         self._started = clock()
         self._started_wall = datetime.now(timezone.utc)
         self._host_license_status = scenario.host.license_status
@@ -190,6 +194,51 @@ class SimHost:
     def _handler(self, op: str) -> Callable[[Mapping[str, Any], float], Any] | None:
         """The method `_<op>` that simulates operation `op` of the table (core/operations.py)."""
         return getattr(self, f"_{op}", None) if op in OPERATIONS else None
+
+    # --- cost and cluster nodes ---------------------------------------------------------------------
+
+    def cost(self, op: str, params: Mapping[str, Any], *, real: bool = False) -> float:
+        """Seconds Windows would take for this operation ([sim] cost knobs; `real`: unset knobs at their
+        real-world defaults, as the loopback endpoint runs them). The caller waits them, outside the lock."""
+        knobs = self.scenario.sim
+        open_s = knobs.cost("ps_direct_open_s", real=real)
+        query_s = knobs.cost("guest_query_s", real=real)
+        with self._lock:
+            if op == "inventory":
+                return knobs.cost("inventory_per_vm_s", real=real) * len(self._vms)
+            if op == "guest_licenses":
+                ids = params.get("VmIds") or []
+                vms = [self._by_id.get(str(v).strip("{}").lower()) for v in (ids if isinstance(ids, list) else [ids])]
+                tried = [vm for vm in vms if vm is not None and vm.state == "Running" and vm.ps_direct]
+                opened = [vm for vm in tried if self._credential_ok(vm, params.get("Credential"))]
+                # Sessions open one after another (newrunspacecommand.cs); the script's Invoke-Command then
+                # queries them 16 at a time (-ThrottleLimit 16 in guest_licenses.ps1).
+                return open_s * len(tried) + query_s * -(-len(opened) // 16)
+            if op in OPERATIONS and CREDENTIAL in OPERATIONS[op].params:
+                return open_s + query_s
+        return 0.0
+
+    def node(self, name: str) -> SimHost | None:
+        """The simulated host of cluster node `name` (state kept across calls); None for no such node."""
+        cluster = self.scenario.cluster
+        spec = next((n for n in cluster.nodes if n.name.lower() == name.lower()), None) if cluster else None
+        if spec is None:
+            return None
+        if spec.name not in self._nodes:
+            host = self.scenario.host
+            node_host = replace(
+                host,
+                name=spec.name,
+                os_name="",
+                build=spec.build or host.build,
+                sku=spec.sku if spec.sku is not None else host.sku,
+                license_status=spec.license_status if spec.license_status is not None else 1,
+                partial_product_key="",
+                product_key=None,
+            )
+            node = replace(self.scenario, host=node_host, cluster=None, guest_credentials=None, vms=(), events=())
+            self._nodes[spec.name] = SimHost(node, clock=self._clock)
+        return self._nodes[spec.name]
 
     # --- time ---------------------------------------------------------------------------------------
 
@@ -229,18 +278,8 @@ class SimHost:
         cluster = self.scenario.cluster
         if cluster is None:
             return None
-        nodes = [
-            {
-                "name": node.name,
-                "build": node.build if node.reachable else None,
-                "sku": node.sku if node.reachable else None,
-                "license_status": node.license_status if node.reachable else None,
-                "reachable": node.reachable,
-                "error": None if node.reachable else node.error,
-            }
-            for node in cluster.nodes
-        ]
-        return {"name": cluster.name, "nodes": nodes}
+        # As inventory.ps1: each node's name and cluster state; the client reads the node itself (host_info).
+        return {"name": cluster.name, "nodes": [{"name": node.name, "state": node.state} for node in cluster.nodes]}
 
     def _vm_doc(self, vm: _Vm) -> dict[str, Any]:
         running = vm.state == "Running"
@@ -316,8 +355,10 @@ class SimHost:
             return messages.invalid_vm_state(vm.name, command, self.language)
         if not vm.ps_direct:
             return messages.ps_direct_unavailable(vm.id, vm.name, command, self.language)
+        self.guest_logons += 1
         if not self._credential_ok(vm, credential):
             return messages.credential_invalid(vm.id, command, self.language)
+        self.guest_sessions += 1
         return None
 
     def _ps_direct(self, params: Mapping[str, Any]) -> _Vm:
@@ -422,6 +463,9 @@ class SimHost:
             "vms": [self._vm_doc(vm) for vm in self._vms],
             "events": self._event_docs(),
         }
+
+    def _host_info(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        return {"host": self._host_doc()}
 
     def _vm(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         return self._vm_doc(self._find(params))

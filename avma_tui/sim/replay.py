@@ -107,7 +107,9 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
     (a state or status Windows reported that the simulator does not know) are left at their defaults, with
     a comment naming what the host said."""
     inventory = _inventory(capture)
-    host = inventory.get("host") if isinstance(inventory.get("host"), dict) else {}
+    host = inventory.get("host")
+    if not isinstance(host, dict):
+        host = {}
     lines = [
         f"# Imported by avma-tui from {source}, taken {capture.get('taken_at', '?')}",
         f"# from {capture.get('target', '?')}.",
@@ -179,7 +181,9 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
 
 
 def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
-    kvp = vm.get("kvp") if isinstance(vm.get("kvp"), dict) else {}
+    kvp = vm.get("kvp")
+    if not isinstance(kvp, dict):
+        kvp = {}
     status = str(kvp.get("status") or "")
     known_status = next((s for s in KVP_STATUSES if s.casefold() == status.casefold()), None)
     state = vm.get("state") if vm.get("state") in VM_STATES else None

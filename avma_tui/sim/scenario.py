@@ -28,6 +28,7 @@ else:  # pragma: no cover - Python 3.10
 FORMAT_VERSION = 1
 VM_STATES = ("Running", "Off", "Saved", "Paused")
 KVP_STATUSES = ("OK", "NoContact", "LostCommunication")
+NODE_STATES = ("Up", "Down", "Paused", "Joining")
 NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Denied")
 
 #: Namespace of the VM ids derived from names, so the same file always yields the same ids.
@@ -52,6 +53,29 @@ class SimKnobs:
     #: The host's display language: the language of its error messages (sim/messages.py; de-DE texts are
     #: the simulator's own translations, there to prove classification never reads a message).
     language: str = "en-US"
+    #: What Windows costs (docs/scenario.md, [sim]); None: not set in the file. The loopback endpoint waits
+    #: REAL_COSTS for an unset one (SimKnobs.cost), the in-process demo waits nothing unless the file says.
+    ps_direct_open_s: float | None = None  # opening one PowerShell Direct session, serially
+    guest_query_s: float | None = None  # one query in a guest (the license), the sessions' queries in parallel
+    inventory_per_vm_s: float | None = None  # the inventory's cost per VM
+    node_timeout_s: float | None = None  # a node that does not answer: the client waits its full timeout
+
+    def cost(self, name: str, *, real: bool) -> float:
+        """A cost knob's value: the file's, else the real-world default (`real`, the endpoint) or 0."""
+        value = getattr(self, name)
+        return value if value is not None else REAL_COSTS[name] if real else 0.0
+
+
+#: What Windows costs, for the knobs a file does not set (the loopback endpoint's defaults). Sources:
+#: - ps_direct_open_s: `New-PSSession -VMId` resolves the VMs one by one (`Get-VM -Id`, PowerShell/PowerShell
+#:   src/System.Management.Automation/engine/remoting/commands/newrunspacecommand.cs,
+#:   CreateRunspacesWhenVMParameterSpecified), then a Hyper-V socket connect, a logon and a powershell.exe
+#:   start in the guest: about 1-3 s per guest (issue 10's review; UNCONFIRMED by a Microsoft measurement).
+#: - guest_query_s: Get-CimInstance SoftwareLicensingProduct in the guest (UNCONFIRMED, a typical 0.5 s).
+#: - inventory_per_vm_s: Get-VM, its KVP integration service and the KVP CIM data, per VM (UNCONFIRMED, 2 ms).
+#: - node_timeout_s: a silent node costs the client its whole connection timeout (ConnectionSettings.timeout,
+#:   30 s by default).
+REAL_COSTS = {"ps_direct_open_s": 1.5, "guest_query_s": 0.5, "inventory_per_vm_s": 0.002, "node_timeout_s": 30.0}
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,7 @@ class NodeSpec:
     license_status: int | None
     reachable: bool
     error: str
+    state: str = "Up"  # the cluster's view (Get-ClusterNode .State): a node not Up is not contacted
 
 
 @dataclass(frozen=True)
@@ -336,9 +361,18 @@ def _sim(table: _Table | None) -> SimKnobs:
         boot_delay_s=table.number("boot_delay_s", default=defaults.boot_delay_s),
         seed=table.integer("seed", default=defaults.seed),
         language=table.choice("language", LANGUAGES, default=defaults.language),
+        ps_direct_open_s=_optional_number(table, "ps_direct_open_s"),
+        guest_query_s=_optional_number(table, "guest_query_s"),
+        inventory_per_vm_s=_optional_number(table, "inventory_per_vm_s"),
+        node_timeout_s=_optional_number(table, "node_timeout_s"),
     )
     table.done()
     return knobs
+
+
+def _optional_number(table: _Table, key: str) -> float | None:
+    table.used.add(key)
+    return table.number(key, default=0.0) if key in table.data else None
 
 
 def _host(table: _Table) -> HostSpec:
@@ -379,6 +413,7 @@ def _cluster(table: _Table | None, host_name: str) -> ClusterSpec | None:
             license_status=node.optional_integer("license_status", low=0, high=6),
             reachable=node.boolean("reachable", default=True),
             error=node.string("error", default=UNREACHABLE_NODE_ERROR),
+            state=node.choice("state", NODE_STATES, default="Up"),
         )
         node.done()
         if spec.name.lower() == host_name.lower():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from avma_tui.core.operations import OPERATIONS
-from avma_tui.hyperv.transport import ConnectionLost, TransportError
+from avma_tui.hyperv.transport import ConnectionLost, TransportError, Unreachable
 from avma_tui.sim.engine import SimHost
 
 
@@ -53,6 +53,10 @@ class SimTransport:
             raise ConnectionLost(f"the connection to {self.description} is closed")
         if self._faults:
             raise self._faults.pop(0)
+        cost_of = getattr(self.engine, "cost", None)  # [sim] cost knobs: 0 in process unless the file sets them
+        cost = cost_of(op, dict(params or {})) if cost_of else 0.0
+        if cost > 0:
+            await asyncio.sleep(cost)
         result = self.engine.run(op, dict(params or {}))
         if self._after_change and OPERATIONS[op].changes:
             error = self._after_change.pop(0)
@@ -60,5 +64,30 @@ class SimTransport:
             raise error
         return json.loads(json.dumps(result))
 
+    def for_node(self, name: str) -> SimTransport | _SilentNode:
+        """A transport to cluster node `name`, as the client opens one to a real node (services/nodes.py)."""
+        node = self.engine.node(name)
+        spec = next((n for n in self.engine.scenario.cluster.nodes if n.name == node.name), None) if node else None
+        if node is None or spec is None or not spec.reachable:
+            error = spec.error if spec else f"{name}: no such host"
+            return _SilentNode(name, error, self.engine.scenario.sim.cost("node_timeout_s", real=False))
+        return SimTransport(node, latency_ms=self.latency_ms)
+
     async def close(self) -> None:
         self._closed = True
+
+
+class _SilentNode:
+    """A node that does not answer: every call costs the node timeout, then fails as an unreachable host."""
+
+    def __init__(self, name: str, error: str, timeout_s: float) -> None:
+        self.description = f"simulated node {name}"
+        self._error = error
+        self._timeout_s = timeout_s
+
+    async def run(self, op: str, params: Mapping[str, Any] | None = None) -> Any:
+        await asyncio.sleep(self._timeout_s)
+        raise Unreachable(self._error)
+
+    async def close(self) -> None:
+        pass

@@ -3,7 +3,10 @@
 The app holds what every screen shares (the Session, the AuditLog) and runs the refresh loop
 Dolphie-style: each refresh re-arms a one-shot timer when it finishes, so slow hosts never get
 overlapping reads, and a tick that finds a dialog open only re-arms. A failed refresh keeps the last
-data on screen with a "stale since" banner. Screens other than the first are imported lazily so that
+data on screen with a "stale since" banner, and the next tick waits twice as long (30 s doubling to
+5 min) until the host answers again. The inventory is shown as soon as it arrives; guest licenses are
+read after it in a background worker and shown chunk by chunk (docs/architecture.md, "Refresh").
+Screens other than the first are imported lazily so that
 `avma-tui --demo` is on screen in about a second.
 
 The app gives each screen what it needs (the session, the audit log) and screens ask it for things
@@ -18,6 +21,7 @@ import gc
 import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import App
@@ -41,6 +45,9 @@ from avma_tui.ui.workers import OPERATION_GROUP, describe_error
 
 if TYPE_CHECKING:
     from avma_tui.services.audit import AuditLog
+
+#: The longest the auto-refresh waits while the host keeps failing (it doubles from refresh_interval).
+MAX_BACKOFF_SECONDS = 300.0
 
 
 class AvmaApp(App[None]):
@@ -85,6 +92,8 @@ class AvmaApp(App[None]):
         self._timer: Timer | None = None
         self._refresh_worker: Worker[Diagnosis | None] | None = None
         self._memory_settled = False
+        self._failures = 0  # refreshes failed in a row: the auto-refresh backs off
+        self._read_at = ""
         self._recheck_offered = False
         for theme in UNMEASURABLE_THEMES:
             self.unregister_theme(theme)
@@ -135,10 +144,15 @@ class AvmaApp(App[None]):
             self.action_refresh()
 
     def action_refresh(self) -> None:
-        """Refresh in a worker; a press while a refresh runs is dropped (that refresh is fresh enough)."""
+        """r: read the host again, every guest license too; a press while a refresh runs is dropped."""
+        self._start_refresh(force=True)
+
+    def _start_refresh(self, *, force: bool) -> None:
         if self.session is None or (self._refresh_worker is not None and not self._refresh_worker.is_finished):
             return
-        self._refresh_worker = self.run_worker(self.refresh_now(), name="refresh", group="refresh", exit_on_error=False)
+        self._refresh_worker = self.run_worker(
+            self.refresh_now(force=force), name="refresh", group="refresh", exit_on_error=False
+        )
 
     def refresh_after_change(self) -> None:
         """Read the host again because something changed (a login, a fix): never dropped.
@@ -151,11 +165,12 @@ class AvmaApp(App[None]):
                 self.refresh_now(), name="refresh", group="refresh", exit_on_error=False
             )
 
-    async def refresh_now(self) -> Diagnosis | None:
-        """Read the host again and show it; None when the read failed (the banner says why).
+    async def refresh_now(self, *, force: bool = False) -> Diagnosis | None:
+        """Read the inventory again and show it; None when the read failed (the banner says why).
 
-        Refreshes never overlap: a second caller waits for the running one, then reads again, so
-        whoever asks after a change sees the state after that change.
+        The licenses that are due are then read in a background worker. Refreshes never overlap: a
+        second caller waits for the running one, then reads again, so whoever asks after a change sees
+        the state after that change. `force` (r) reads every guest license again.
         """
         session, dashboard = self.session, self.dashboard
         if session is None or dashboard is None:
@@ -164,18 +179,52 @@ class AvmaApp(App[None]):
             self._stop_timer()
             dashboard.set_busy(True)
             try:
-                diagnosis: Diagnosis | None = await session.refresh()
+                diagnosis: Diagnosis | None = await session.refresh(licenses=False, force=force)
             except Exception as err:  # any failure keeps the last data on screen
                 diagnosis = None
+                self._failures += 1
                 dashboard.show_stale(describe_error(err))
             else:
-                dashboard.show(diagnosis, self.clock().strftime("%H:%M:%S"))
+                self._failures = 0
+                self._read_at = self.clock().strftime("%H:%M:%S")
+                dashboard.show(diagnosis, self._read_at)
+                self.run_worker(self._read_licenses(), name="licenses", group="licenses", exit_on_error=False)
+                self.run_worker(self._read_nodes(), name="nodes", group="nodes", exit_on_error=False)
                 self._settle_memory()
                 await self._offer_recheck()
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
         return diagnosis
+
+    async def _read_nodes(self) -> None:
+        """The cluster nodes, each over its own connection, shown as each answers (the inventory never waits)."""
+        session, dashboard = self.session, self.dashboard
+        if session is None or dashboard is None:
+            return
+        async for diagnosis in session.read_nodes():
+            if self.dashboard is dashboard and session is self.session:
+                dashboard.show(diagnosis, self._read_at)
+
+    async def _read_licenses(self) -> None:
+        """The licenses that are due, shown as each chunk arrives; a rejected guest login is said where the eye is."""
+        session, dashboard = self.session, self.dashboard
+        if session is None or dashboard is None:
+            return
+        rejected = session.guest_login_rejected
+        async for diagnosis in session.read_licenses():
+            if self.dashboard is dashboard and session is self.session:
+                dashboard.show(diagnosis, self._read_at)
+            if session.guest_login_rejected and not rejected:
+                rejected = True
+                self.notify(
+                    f"A guest ({session.licenses.rejected_by}) rejected the guest credentials: no further guest "
+                    "logon is tried with them. Press c to enter them again.",
+                    title="Guest login rejected",
+                    severity="error",
+                    timeout=15,
+                    markup=False,
+                )
 
     async def _offer_recheck(self) -> None:
         """Once per start, after the first successful refresh: the interrupted changes on this host, if any."""
@@ -206,10 +255,17 @@ class AvmaApp(App[None]):
             self._memory_settled = True
             gc.freeze()
 
+    @property
+    def next_refresh_in(self) -> float:
+        """Seconds to the next auto-refresh: the interval, doubled per failure in a row, at most 5 minutes."""
+        if self._failures == 0:
+            return self.refresh_interval
+        return min(MAX_BACKOFF_SECONDS, max(self.refresh_interval, self.refresh_interval * 2**self._failures))
+
     def _arm_timer(self) -> None:
         self._stop_timer()
         if self.refresh_interval > 0:
-            self._timer = self.set_timer(self.refresh_interval, self._tick, name="auto-refresh")
+            self._timer = self.set_timer(self.next_refresh_in, self._tick, name="auto-refresh")
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -221,7 +277,7 @@ class AvmaApp(App[None]):
         if not self.screen_stack:  # the app is closing
             return
         if self.screen is self.dashboard:
-            self.action_refresh()
+            self._start_refresh(force=False)
         else:
             self._arm_timer()
 
@@ -255,6 +311,30 @@ class AvmaApp(App[None]):
         if self.session is not None:
             self.session.guest_credential = message.credential
             self.refresh_after_change()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's Screenshot: an SVG under the data directory (Textual's default, ~/Downloads, may not exist).
+
+        Falls back to the current directory when the data directory cannot be written, and says where it went.
+        """
+        from avma_tui.config import data_dir
+
+        name = filename or f"avma-tui-{self.clock().strftime('%Y-%m-%dT%H-%M-%S')}.svg"
+        svg = self.export_screenshot()
+        for directory in [Path(path)] if path else [data_dir() / "screenshots", Path.cwd()]:
+            target = directory / name
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                target.write_text(svg, encoding="utf-8")
+            except OSError as err:
+                problem = f"{target}: {err.strerror or err}"
+                continue
+            self.notify(f"Screenshot saved to {target}", title="Screenshot", markup=False)
+            return str(target)
+        self.notify(f"Screenshot not saved: {problem}", title="Screenshot", severity="error", markup=False)
+        return None
 
     # --- quitting ----------------------------------------------------------------------------------
 

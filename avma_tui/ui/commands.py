@@ -31,7 +31,7 @@ class AvmaCommands(Provider):
 
             commands += [
                 verb("Refresh now", "app.refresh", "Read the host again"),
-                verb("Filter VMs", "filter", "By name, status or finding code"),
+                verb("Filter VMs", "filter", "By name, status, guest OS, finding code or severity"),
                 verb("Show selected VM's details", "details", "Move to the details pane (enter)"),
                 verb("Fix selected VM", "fix", "Guided fix for the selected VM"),
                 verb("Fix the host", "fix_host", "Guided fix for the host's own findings"),

@@ -143,7 +143,7 @@ async def test_a_broken_chain_is_shown_in_the_error_colour(log: AuditLog) -> Non
         chain = screen.query_one("#audit-chain", Static).content
         assert isinstance(chain, Content)
         assert chain.plain == "BROKEN at record 2: record 2 removed (line 2 holds record 3)"
-        assert {str(span.style) for span in chain.spans} >= {"bold $error", "$error"}
+        assert {str(span.style) for span in chain.spans} >= {"bold $text-error", "$text-error"}
         assert screen.table.row_count == 4
 
 

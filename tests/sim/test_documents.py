@@ -18,7 +18,7 @@ HOST_KEYS = {
     "virtual",
     "ps_version",
 }
-NODE_KEYS = {"name", "build", "sku", "license_status", "reachable", "error"}
+NODE_KEYS = {"name", "state"}  # the client reads each node itself (host_info)
 VM_KEYS = {"id", "name", "state", "generation", "kvp", "intrinsic", "error"}
 EVENT_KEYS = {"time", "vm_name", "vm_id", "notification", "message"}
 LICENSE_KEYS = {

@@ -133,7 +133,10 @@ async def test_cluster_unreachable_node_reports_nulls_and_an_error(make_sim):
         '[cluster]\nname = "CL01"\n[[cluster.nodes]]\nname = "HV02"\nbuild = 17763\nsku = 7\nlicense_status = 5\n'
         '[[cluster.nodes]]\nname = "HV03"\nbuild = 20348\nreachable = false\n'
     )
-    cluster = (await sim.host.inventory()).cluster
+    from avma_tui.services.session import Session
+
+    # The client reads each node over its own connection (services/nodes.py); the sim serves each node.
+    cluster = (await Session(sim.host).refresh()).inventory.cluster
     assert cluster is not None and cluster.name == "CL01"
     hv02, hv03 = cluster.nodes
     assert (hv02.build, hv02.sku, hv02.license_status, hv02.reachable) == (17763, 7, 5, True)

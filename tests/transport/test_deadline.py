@@ -115,3 +115,59 @@ async def test_the_tui_quits_at_once_after_a_timed_out_connect(avma_home) -> Non
         assert time.monotonic() - started < 2.0
         assert await until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
         assert not _lingering(), _lingering()
+
+
+def _quit_seconds(port: int, home: Path, password: str | None) -> float:
+    """Start the TUI in a pseudo-terminal for `port`, optionally type `password` and let the connection time
+    out, then press ctrl+q: how long the process took to end."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    def drain(fd: int, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            ready, _, _ = select.select([fd], [], [], min(left, 0.1))
+            if ready:
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    return
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "AVMA_TUI_HOME": str(home), "TERM": "xterm-256color"}
+    command = [sys.executable, "-m", "avma_tui", "127.0.0.1", "--port", str(port), "--http", "--auth", "ntlm"]
+    command += ["--user", USER, "--timeout", "1", "--refresh", "0"]
+    process = subprocess.Popen(command, env=env, stdin=child, stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    try:
+        drain(main, 6.0)  # start-up; the password field has the focus
+        if password is not None:
+            os.write(main, password.encode() + b"\r")
+            drain(main, 1.0 + MARGIN + 2.0)  # the connection times out
+        assert process.poll() is None
+        os.write(main, b"\x11")  # ctrl+q
+        started = time.monotonic()
+        while process.poll() is None and time.monotonic() - started < 10:
+            drain(main, 0.05)
+        return time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        os.close(main)
+
+
+@pytest.mark.slow
+def test_the_tui_process_exits_within_2_s_of_quitting(tmp_path: Path) -> None:
+    """The real process in a terminal (a pty): connect to a dribbling host, time out, ctrl+q; it ends in < 2 s
+    (it took > 50 s). On a busy machine Textual's own shutdown slows down too, so the bound is also met when
+    the process ends within 1 s of the same TUI quitting without having connected at all."""
+    with SlowServer("dribble", interval=0.3) as server:
+        before = _quit_seconds(server.port, tmp_path / "home", None)
+        elapsed = _quit_seconds(server.port, tmp_path / "home", PASSWORD)
+        after = _quit_seconds(server.port, tmp_path / "home", None)  # the load may have changed meanwhile
+    assert elapsed < max(2.0, max(before, after) + 1.0), (elapsed, before, after)

@@ -18,6 +18,7 @@ from avma_tui.cli.main import main
 from avma_tui.core.model import LicenseState
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential
+from avma_tui.services.licenses import LicenseOptions
 from avma_tui.services.report import render
 from avma_tui.services.session import Session
 from avma_tui.sim.engine import SimHost
@@ -137,7 +138,14 @@ async def test_over_the_wire_a_hostile_field_degrades_only_its_item(
 ) -> None:
     """Over pypsrp and the loopback endpoint: lone surrogates and one other bad value per field (rotating,
     so every bad value crosses the wire for some field)."""
-    session = Session(HyperVHost(connect(endpoint)), guest_credential=Credential("Administrator", GUEST_PASSWORD))
+    # All guests in one call (the mutation hits each call's first license; the session's first call, the
+    # credential probe, is one guest alone): one lane, one chunk, the credential proven by the probe's peers.
+    session = Session(
+        HyperVHost(connect(endpoint)),
+        guest_credential=Credential("Administrator", GUEST_PASSWORD),
+        license_options=LicenseOptions(lanes=1, chunk_size=100),
+    )
+    session.licenses._proven = session.guest_credential
     other = BAD_VALUES[1 + FIELDS.index((op, path)) % (len(BAD_VALUES) - 1)]
     await _check_each(session, endpoint, engine, op, path, (LONE, other))
 
@@ -158,7 +166,12 @@ async def test_in_process_every_bad_value_at_every_field(op: str, path: tuple[st
     holder = _Holder(engine)
     transport = SimTransport(engine, latency_ms=0)
     transport.engine = holder  # type: ignore[assignment]
-    session = Session(HyperVHost(transport), guest_credential=Credential("Administrator", GUEST_PASSWORD))
+    session = Session(
+        HyperVHost(transport),
+        guest_credential=Credential("Administrator", GUEST_PASSWORD),
+        license_options=LicenseOptions(lanes=1, chunk_size=100),  # all guests in one call, as above
+    )
+    session.licenses._proven = session.guest_credential
     await _check_each(session, holder, engine, op, path, BAD_VALUES)
 
 
@@ -201,7 +214,18 @@ def test_a_license_of_the_wrong_type_fails_only_that_vm(
 ) -> None:
     first = engine.run("guest_licenses", {"VmIds": [vm.id for vm in engine.scenario.vms], "Credential": None})
     vm_id = first["licenses"][0]["vm_id"]
-    endpoint.engine = MutatingEngine(engine, "guest_licenses", ("licenses", 0, "license"), "nope")  # type: ignore[assignment]
+
+    class OneBadLicense(MutatingEngine):
+        """Licenses are read in chunks (services/licenses.py): only that VM's entry is spoiled, wherever it is."""
+
+        def run(self, op: str, params: Mapping[str, Any]) -> Any:
+            doc = self.engine.run(op, params)
+            for entry in doc.get("licenses", []) if op == "guest_licenses" else []:
+                if entry["vm_id"] == vm_id:
+                    entry["license"] = "nope"
+            return doc
+
+    endpoint.engine = OneBadLicense(engine, "guest_licenses", (), None)  # type: ignore[assignment]
     doc = json.loads(report("json")[1])
     by_id = {vm["id"]: vm for vm in doc["vms"]}
     assert by_id[vm_id]["license_read"] == "failed"

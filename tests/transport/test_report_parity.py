@@ -23,7 +23,11 @@ async def test_diagnosis_over_winrm_equals_in_process(
 ) -> None:
     credential = engine.guest_credentials
     assert credential is not None
-    remote = await Session(HyperVHost(connect(endpoint)), guest_credential=credential).refresh()
+    # Cluster nodes are read over connections of their own (services/nodes.py): both read the same sim nodes.
+    nodes = SimTransport(engine, latency_ms=0)
+    remote = await Session(
+        HyperVHost(connect(endpoint)), guest_credential=credential, open_node=lambda n: HyperVHost(nodes.for_node(n))
+    ).refresh()
     local = await Session(HyperVHost(SimTransport(engine, latency_ms=0)), guest_credential=credential).refresh()
     assert _without_read_time(remote) == _without_read_time(local)
     assert len(remote.findings) > 10  # the demo is full of problems: this compares something

@@ -184,7 +184,7 @@ EXPECTED: dict[str, set[str]] = {
 def test_key_extraction_sees_the_parsers() -> None:
     assert {"partial_product_key", "hyperv", "virtual"} <= HOST
     assert {"avma_host", "avma_last_activation", "license_status_reason"} <= LICENSE
-    assert {"reachable", "nodes", "vm_id", "notification", "events", "intrinsic", "status"} <= INVENTORY
+    assert {"state", "nodes", "vm_id", "notification", "events", "intrinsic", "status"} <= INVENTORY
 
 
 @pytest.mark.parametrize("op", sorted(EXPECTED))

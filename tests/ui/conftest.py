@@ -47,8 +47,10 @@ def transport_of(app: AvmaApp) -> SimTransport:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    """Let every worker (refreshes, connections) finish and the screen catch up."""
-    await pilot.app.workers.wait_for_complete()
+    """Let every worker (refreshes, the license reads they start, connections) finish and the screen catch up."""
+    while any(not worker.is_finished for worker in pilot.app.workers):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
     await pilot.pause()
 
 

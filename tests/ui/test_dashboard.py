@@ -178,7 +178,7 @@ async def test_space_marks_and_marks_survive_refresh(make_app, settle) -> None:
         await pilot.press("r")
         await settle(pilot)
         assert screen.marked_vm_ids() == [selected]
-        await pilot.press("space")
+        await pilot.press("k", "space")  # space moved the cursor down; k goes back up
         assert screen.marked_vm_ids() == []
         assert _cell(app, selected, "mark") == " "
 
@@ -283,7 +283,8 @@ async def test_question_mark_shows_keys_and_primer(make_app, settle) -> None:
         assert all(key.key in text for key in catalog.avma_keys)
         assert "inferred" in text
         assert "Activation Denied" in text and catalog.notification("Activation Denied") in text
-        assert "Filter VMs by name, status or finding code" in text
+        assert "Filter VMs by name, status, guest OS, finding code or severity" in text
+        assert "j" in text and "Next VM" in text  # the table's own keys are listed too
         await pilot.press("question_mark")
         assert isinstance(app.screen, DashboardScreen)
 
@@ -362,6 +363,7 @@ async def test_not_eligible_vms_show_their_license_muted(make_app, settle) -> No
         assert _cell(app, admin, "activation") == "not eligible"
         app.session.guest_credential = Credential("Administrator", "Passw0rd!")
         await app.refresh_now()
+        await settle(pilot)  # the licenses are read after the inventory, in the background
         cell = _table(app).get_cell(admin, "activation")
         assert cell.plain.startswith("Licensed · ")
         assert [span.style for span in cell.spans] == ["$text-muted"]
@@ -617,3 +619,37 @@ async def test_k9s_habits_move_mark_close_and_quit(make_app, settle) -> None:
         await pilot.press("ctrl+c")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_the_filter_matches_what_admins_type(make_app, settle) -> None:
+    """Issue 13 item 11: severities, the guest OS as shown, any case; an empty result says so; f then does nothing."""
+    from avma_tui.ui.messages import FixRequested
+
+    app = make_app()
+    seen: list[object] = []
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        diagnosis = app.session.diagnosis
+
+        async def filtered(text: str) -> set[str]:
+            await pilot.press("slash", *text, "enter")
+            await pilot.pause()
+            shown = {_table(app).get_cell_at((row, 1)).plain for row in range(_table(app).row_count)}
+            await pilot.press("escape")
+            return shown
+
+        with_error = {d.vm.name for d in diagnosis.vms if any(f.severity.value == "error" for f in d.findings)}
+        assert with_error and await filtered("error") == with_error
+        assert await filtered("/WARNING".lstrip("/")) == {
+            d.vm.name for d in diagnosis.vms if any(f.severity.value == "warning" for f in d.findings)
+        }
+        assert "SQL01" in await filtered("2019")  # "2019 Standard" as the Guest OS column shows it
+        assert "SQL01" in await filtered("sql")
+        await pilot.press("slash", *"nothing-like-this", "enter")
+        await pilot.pause()
+        title = app.screen.query_one("#list")._border_title.plain
+        assert title == "no VM matches 'nothing-like-this' (escape clears)"
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        assert not [m for m in seen if isinstance(m, FixRequested)]

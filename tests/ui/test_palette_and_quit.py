@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from textual.command import CommandPalette
 
@@ -110,3 +111,18 @@ async def test_fix_marked_from_the_palette_with_nothing_marked_says_how(make_app
         await pilot.pause()
         assert isinstance(app.screen, DashboardScreen)
         assert [n.message for n in app._notifications] == ["No VM is marked: mark VMs with space, then F fixes them."]
+
+
+async def test_screenshot_goes_under_the_data_directory_and_says_where(make_app, settle) -> None:
+    """Issue 13 item 7: the palette's Screenshot failed when ~/Downloads did not exist."""
+    from avma_tui.config import data_dir
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        saved = app.deliver_screenshot()
+        await pilot.pause()
+        assert saved is not None and Path(saved).parent == data_dir() / "screenshots"
+        svg = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8")
+        assert svg.lstrip().startswith("<svg")
+        assert any(f"Screenshot saved to {saved}" in str(n.message) for n in app._notifications)

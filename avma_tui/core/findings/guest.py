@@ -65,11 +65,11 @@ def classify(guest: GuestOs | None, catalog: Catalog, license_name: str) -> Gues
     if not_server is not None:
         kind, version = not_server
         return GuestProfile(kind, None, edition, version, "", evidence)
-    version = _version(guest, info)
-    if isinstance(version, GuestProfile):
-        return GuestProfile(version.kind, None, edition, version.version, version.why, evidence)
-    family, name = version
-    return _by_edition(family, name, edition, evidence, catalog)
+    known = _version(guest, info)
+    if isinstance(known, GuestProfile):
+        return GuestProfile(known.kind, None, edition, known.version, known.why, evidence)
+    family, version = known
+    return _by_edition(family, version, edition, evidence, catalog)
 
 
 def _unreported_why(raw: dict[str, str]) -> str:

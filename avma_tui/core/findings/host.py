@@ -163,6 +163,8 @@ def host_findings(host: Host, facts: HostFacts, catalog: Catalog) -> list[Findin
 
 
 def node_findings(cluster_name: str, node: ClusterNode, newest_guest: str | None, catalog: Catalog) -> list[Finding]:
+    if node.pending:
+        return []  # being read: nothing known yet, nothing to say
     subject = (node.name, node.name, "node")
     why = f"every node of cluster {quote(cluster_name)} must be an activated Datacenter host able to run each guest"
     why += ", or guests lose activation after a failover"

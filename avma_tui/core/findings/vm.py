@@ -98,6 +98,7 @@ _ERROR_WORDS = {
     GuestErrorKind.CREDENTIAL: "the guest rejected the credentials",
     GuestErrorKind.PS_DIRECT: "PowerShell Direct could not reach the guest",
     GuestErrorKind.NOT_RUNNING: "the VM is not running",
+    GuestErrorKind.TIMEOUT: "the read timed out",
     GuestErrorKind.NOT_FOUND: "Hyper-V did not find the VM for this account (is it a Hyper-V administrator?)",
     GuestErrorKind.ACCESS: "access was denied (the guest account must be a local administrator)",
     GuestErrorKind.OTHER: "the guest reported an error",
@@ -250,6 +251,15 @@ class VmCheck:
 
     def _license(self) -> VmStatus:
         read = self.vm.license
+        if read.state is LicenseState.READING:
+            self.add(
+                "LICENSE_UNKNOWN",
+                "License being read",
+                "The guest's activation is being read inside the guest over PowerShell Direct, in the background.",
+                ("guest license: reading",),
+                "Wait for the read to finish.",
+            )
+            return VmStatus.UNKNOWN
         if read.state is LicenseState.NOT_READ:
             if self._too_old_for_ps_direct():
                 why = (

@@ -4,7 +4,7 @@
   Writes one JSON document:
     {"host": {"name", "domain", "os_name", "build", "sku", "license_status", "partial_product_key",
               "hyperv", "virtual"},
-     "cluster": null | {"name", "nodes": [{"name", "build", "sku", "license_status", "reachable", "error"}]},
+     "cluster": null | {"name", "nodes": [{"name", "state"}]},   # the client reads each node (host_info)
      "vms": [{"id", "name", "state", "generation", "kvp": {"enabled", "status"}, "intrinsic": {NAME: DATA}}],
      "events": [{"time", "vm_name", "vm_id", "notification", "message"}]}   # event 12310, newest first
     or {"error": ERROR}   # ERROR: an error record, docs/operations.md "Errors"
@@ -33,22 +33,14 @@ function Get-ClusterDocument([string]$HostName) {
     } catch {
         return $null   # the module is installed but this host is not clustered
     }
+    # Only each node's name and cluster state: the client reads the nodes over connections of its own
+    # (host_info), never from here — that would be a second hop without credentials (PowerShell-Docs,
+    # reference/docs-conceptual/security/remoting/PS-remoting-second-hop.md). State is Up, Down, Paused
+    # or Joining (ClusterNode.State; https://learn.microsoft.com/powershell/module/failoverclusters/get-clusternode).
     $others = New-Object System.Collections.Generic.List[object]
     foreach ($node in $nodes) {
         if ([string]$node.Name -eq $HostName) { continue }
-        $entry = [ordered]@{ name = [string]$node.Name; build = $null; sku = $null; license_status = $null
-                             reachable = $true; error = $null }
-        try {
-            $os = Get-CimInstance -ClassName Win32_OperatingSystem -ComputerName $node.Name -OperationTimeoutSec 15
-            $license = Get-WindowsLicense ([string]$node.Name)
-            $entry.build = [int]$os.BuildNumber
-            $entry.sku = [int]$os.OperatingSystemSKU
-            $entry.license_status = if ($license) { [int]$license.LicenseStatus } else { 0 }
-        } catch {
-            $entry.reachable = $false
-            $entry.error = $_.Exception.Message
-        }
-        $others.Add($entry)
+        $others.Add([ordered]@{ name = [string]$node.Name; state = [string]$node.State })
     }
     [ordered]@{ name = [string]$cluster.Name; nodes = $others }
 }

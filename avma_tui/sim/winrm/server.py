@@ -83,6 +83,9 @@ class WinRMEndpoint:
         #: Who authenticated, in order (`alice@AVMA.TEST` for Kerberos, `DOMAIN\\user` for NTLM): tests read it.
         self.principals: list[str] = []
         self.latency_ms = 0.0
+        #: Wait what Windows costs ([sim] cost knobs, docs/scenario.md): a knob the scenario sets is always
+        #: waited; with real_costs an unset one is waited at its real-world default (benchmarks, sim serve).
+        self.real_costs = False
         self.slow_receive_seconds = 5.0
         self.dribble_seconds = 0.5
         self.hang_seconds = 30.0
@@ -237,6 +240,10 @@ class WinRMEndpoint:
         )
 
     def _run_op(self, op: str, params: Any) -> Any:
+        cost_of = getattr(self.engine, "cost", None)  # tests may serve a wrapper without costs
+        cost = cost_of(op, params, real=self.real_costs) if cost_of else 0.0
+        if cost > 0:  # the server really takes that long (on the pipeline's own thread), as Windows would
+            self._stopping.wait(cost)
         result = self.engine.run(op, params)
         with self._lock:
             fault = self._after_change.pop(0) if self._after_change and OPERATIONS[op].changes else None

@@ -53,7 +53,7 @@ FIELD_ORDER = (
     "prev",
     "hash",
 )
-OUTCOME_STYLE = {
+OUTCOME_STYLE: dict[str, str] = {
     Outcome.OK: "$text-success",
     Outcome.FAILED: "$text-error",
     Outcome.CANCELLED: "$text-warning",
@@ -317,14 +317,20 @@ class AuditScreen(Screen[None]):
             chain = safe.assemble(("Cannot read the audit log: ", "bold $text-error"), (reason, "$text-error"))
             self.query_one("#audit-chain", Static).update(chain)
         elif name == "audit-chain":
-            self._chain = event.worker.result
-            self.query_one("#audit-chain", Static).update(chain_text(self._chain))
+            read: _Chain | None = event.worker.result
+            if read is None:
+                return
+            self._chain = read
+            self.query_one("#audit-chain", Static).update(chain_text(read))
             if self._pager is not None and uses_pending(self._pager.query):
                 self._restart_pages()  # "interrupted" can only be matched now
             else:
                 self._mark_interrupted()
         else:
-            pager, page = event.worker.result
+            loaded: tuple[Pager, list[tuple[int, dict[str, Any]]]] | None = event.worker.result
+            if loaded is None:
+                return
+            pager, page = loaded
             if pager is self._pager:
                 self._page_loading = False
                 self._add_page(pager, page)

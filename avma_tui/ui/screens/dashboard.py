@@ -33,9 +33,15 @@ class DashboardScreen(Screen[None]):
 
     BINDINGS = [
         Binding("r", "app.refresh", "Refresh", id="refresh", tooltip="Read the host again now"),
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter VMs by name, status or finding code"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="filter",
+            tooltip="Filter VMs by name, status, guest OS, finding code or severity (error, warning)",
+        ),
         Binding("enter", "details", "Details", show=False, id="details", tooltip="Move to the selected VM's details"),
-        Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM (the host when none)"),
+        Binding("f", "fix", "Fix", id="fix", tooltip="Guided fix for the selected VM"),
         Binding(
             "space",
             "mark",
@@ -69,7 +75,12 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="main"):
             with Vertical(id="list"):
                 # Disabled while hidden, so no keystroke can land in a filter nobody sees.
-                yield Input(placeholder="name, status or finding code", id="filter", compact=True, disabled=True)
+                yield Input(
+                    placeholder="name, status, guest OS, finding code or error/warning",
+                    id="filter",
+                    compact=True,
+                    disabled=True,
+                )
                 yield VmTable(id="vms")
             yield VmDetails(id="details")
         yield Footer(compact=True, show_command_palette=False)
@@ -99,7 +110,10 @@ class DashboardScreen(Screen[None]):
         first = self.diagnosis is None
         self.diagnosis, self._read_at = diagnosis, read_at
         guest = self.session.guest_credential
-        self.query_one("#summary", HostSummary).show(diagnosis, guest.username if guest else "", read_at)
+        rejected = self.session.guest_login_rejected
+        self.query_one("#summary", HostSummary).show(
+            diagnosis, guest.username if guest else "", read_at, login_rejected=rejected
+        )
         self.query_one("#stale", Static).display = False
         self.table.loading = False
         self.table.show(diagnosis.vms)
@@ -151,7 +165,7 @@ class DashboardScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Verbs on a VM are dimmed while no VM is selected."""
-        if action in ("mark", "install_key", "details"):
+        if action in ("mark", "install_key", "details", "fix"):
             return True if self.selected_vm_id() else None
         return True
 
@@ -184,8 +198,10 @@ class DashboardScreen(Screen[None]):
             self.table.action_cursor_down()  # k9s and htop: mark, then the next row
 
     def action_fix(self) -> None:
+        """The selected VM's guided fix; with no VM in the table (an empty filter result) nothing: H fixes the host."""
         vm_id = self.selected_vm_id()
-        self.post_message(FixRequested([vm_id] if vm_id else [], "fix"))
+        if vm_id:
+            self.post_message(FixRequested([vm_id], "fix"))
 
     def action_fix_host(self) -> None:
         self.post_message(FixRequested([], "fix"))
@@ -268,7 +284,9 @@ class DashboardScreen(Screen[None]):
             f"VMs {table.row_count}/{table.vm_count}" if table.filter_text else f"VMs {table.vm_count}",
             f" · sort {COLUMNS[table.sort_column]} {arrow}",
         ]
-        if table.filter_text:
+        if table.filter_text and not table.row_count:
+            parts = ["no VM matches '", (table.filter_text, "bold"), "' (escape clears)"]
+        elif table.filter_text:
             parts += [" · filter ", (table.filter_text, "bold")]
         if table.marks:
             parts.append(f" · {len(table.marks)} marked (F fixes)")

@@ -100,6 +100,8 @@ def activation_cell(diag: VmDiagnosis) -> Cell:
         return Content.styled(label, "$text-muted"), (order, 0)
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read", "$text-muted"), (order, 0)
+    if read.state is LicenseState.READING:
+        return Content.styled("reading…", "$text-muted italic"), (order, 0)
     if read.state is LicenseState.FAILED:
         return Content.styled("read failed", "$text-warning"), (order, 0)
     lic = read.license

@@ -6,7 +6,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from avma_tui.core.catalog import license_status_name, load_catalog
-from avma_tui.core.model import ClusterNode, Diagnosis
+from avma_tui.core.model import ClusterNode, Diagnosis, LicenseState
 from avma_tui.services.summary import tally
 from avma_tui.ui import safe
 from avma_tui.ui.widgets.cells import SEVERITY_STYLE
@@ -20,6 +20,8 @@ def _activation(status: int | None) -> Content:
 
 
 def _node(node: ClusterNode) -> Content:
+    if node.pending:
+        return safe.assemble((node.name, "bold"), (" reading…", "$text-muted"))
     if not node.reachable:
         return safe.assemble((node.name, "bold"), (" unreachable", "$text-warning"))
     catalog = load_catalog()
@@ -28,7 +30,7 @@ def _node(node: ClusterNode) -> Content:
     return safe.assemble((node.name, "bold"), f" {family} {edition} ", _activation(node.license_status))
 
 
-def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
+def summary_text(diagnosis: Diagnosis, guest_user: str, *, login_rejected: bool = False) -> Content:
     inventory = diagnosis.inventory
     host = inventory.host
     build = f"build {host.build}" if host.build else "build unknown"
@@ -67,11 +69,11 @@ def summary_text(diagnosis: Diagnosis, guest_user: str) -> Content:
     if cluster is not None:
         nodes = Content(" · ").join(_node(node) for node in cluster.nodes) or Content("no other nodes")
         lines.append(safe.assemble(("Cluster ", "$text-muted"), (cluster.name, "bold"), ": ", nodes))
-    lines.append(_tally(diagnosis, guest_user))
+    lines.append(_tally(diagnosis, guest_user, login_rejected))
     return Content("\n").join(lines)
 
 
-def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
+def _tally(diagnosis: Diagnosis, guest_user: str, login_rejected: bool = False) -> Content:
     counts = tally(diagnosis)  # the same numbers `report` prints (services/summary.py)
     parts: list[str | Content | tuple[object, str]] = [
         (f"{counts.vms} VM{'' if counts.vms == 1 else 's'}", "bold"),
@@ -80,18 +82,25 @@ def _tally(diagnosis: Diagnosis, guest_user: str) -> Content:
         " · ",
         (f"{counts.vms_with_warnings} with warnings", "$text-warning" if counts.vms_with_warnings else "$text-muted"),
         " · guest login: ",
-        (guest_user, "bold") if guest_user else ("none (c)", "$text-muted"),
+        ("rejected (c)", "$error bold")
+        if guest_user and login_rejected
+        else (guest_user, "bold")
+        if guest_user
+        else ("none (c)", "$text-muted"),
     ]
+    reading = sum(d.vm.license.state is LicenseState.READING for d in diagnosis.vms)
+    if reading:
+        parts.append((f" · reading {reading} license{'' if reading == 1 else 's'}…", "$text-muted"))
     return safe.assemble(*parts)
 
 
 class HostSummary(Static):
     """A few lines at the top of the dashboard; the border carries the host's name and the read time."""
 
-    def show(self, diagnosis: Diagnosis, guest_user: str, read_at: str) -> None:
+    def show(self, diagnosis: Diagnosis, guest_user: str, read_at: str, *, login_rejected: bool = False) -> None:
         self.border_title = safe.text(diagnosis.inventory.host.fqdn)
         self.border_subtitle = Content(f"read {read_at}") if read_at else ""
-        self.update(summary_text(diagnosis, guest_user))
+        self.update(summary_text(diagnosis, guest_user, login_rejected=login_rejected))
 
     def set_busy(self, busy: bool, read_at: str) -> None:
         self.border_subtitle = Content("refreshing…") if busy else (Content(f"read {read_at}") if read_at else "")

@@ -28,6 +28,8 @@ def license_line(diag: VmDiagnosis) -> Content:
     read = diag.vm.license
     if read.state is LicenseState.NOT_READ:
         return Content.styled("not read — press c to give guest credentials", "$text-muted")
+    if read.state is LicenseState.READING:
+        return Content.styled("being read over PowerShell Direct…", "$text-muted")
     if read.state is LicenseState.FAILED:
         return safe.assemble(("read failed: ", "$text-warning"), safe.text(read.error))
     lic = read.license

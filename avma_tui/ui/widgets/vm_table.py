@@ -18,21 +18,31 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from avma_tui.core.model import VmDiagnosis
-from avma_tui.ui.widgets.cells import COLUMNS, activation_cell, mark_cell, row_cells
+from avma_tui.ui.widgets.cells import COLUMNS, activation_cell, mark_cell, os_cell, row_cells
 from avma_tui.ui.widgets.content_table import ContentTable
 
 
 def matches(diag: VmDiagnosis, needle: str) -> bool:
-    """Does the VM match the filter text: its name, state, status or one of its finding codes?
+    """Does the VM match the filter text, case-insensitively, in any of what an admin would type?
 
-    The status matches as the Activation column shows it ("not read", "Licensed · AVMA") as well as
-    by its name in reports ("not-eligible").
+    Its name, state, status (as the Activation column shows it, "not read", and as reports name it,
+    "not-eligible"), a finding's code or severity ("error", "warning"), and the guest OS as the
+    table shows it ("2019 Standard") or as the guest reports it ("Windows Server 2019 Standard").
     """
     needle = needle.strip().casefold()
     if not needle:
         return True
-    shown_status = activation_cell(diag)[0].plain
-    haystack = [diag.vm.name, diag.vm.state, diag.status.value, shown_status, *(f.code for f in diag.findings)]
+    guest = diag.vm.guest
+    haystack = [
+        diag.vm.name,
+        diag.vm.state,
+        diag.status.value,
+        activation_cell(diag)[0].plain,
+        os_cell(diag)[0].plain,
+        guest.os_name if guest is not None else "",
+        *(f.code for f in diag.findings),
+        *(f.severity.value for f in diag.findings),
+    ]
     return any(needle in item.casefold() for item in haystack)
 
 

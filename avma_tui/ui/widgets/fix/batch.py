@@ -11,6 +11,7 @@ from what actually happened to each VM (fix_plan.VmAccount), so it stays true af
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -262,10 +263,7 @@ class BatchFix(FixBody):
             self._set(account.vm_id, step=step.title, outcome=("running", "$text-accent"), detail="")
             try:
                 result = await self.service.run_step(
-                    account.vm_id,
-                    step,
-                    interaction=self.interaction,
-                    on_progress=lambda text, vm_id=account.vm_id: self._set(vm_id, detail=text),
+                    account.vm_id, step, interaction=self.interaction, on_progress=self._progress_of(account.vm_id)
                 )
             except asyncio.CancelledError:
                 stopped = self.service.stopped_result(account.vm_id, step)
@@ -283,6 +281,14 @@ class BatchFix(FixBody):
                 self._set(account.vm_id, outcome=OUTCOME_STYLE[Outcome.OK], detail=settled.message)
             if result.outcome is not Outcome.OK:
                 return
+
+    def _progress_of(self, vm_id: str) -> Callable[[str], None]:
+        """What the service calls with each progress line of one VM's step."""
+
+        def progress(text: str) -> None:
+            self._set(vm_id, detail=text)
+
+        return progress
 
     def _set(
         self, vm_id: str, *, step: str | None = None, outcome: tuple[str, str] | None = None, detail: str | None = None

@@ -1,0 +1,78 @@
+"""The refresh of issue 10 over the wire: the real pypsrp client against the loopback WinRM endpoint,
+which waits what Windows costs ([sim] cost knobs); license chunks on lanes of their own; cluster nodes
+read over connections of their own (the test maps node names to endpoints: one endpoint, one host)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from avma_tui.core.model import LicenseState
+from avma_tui.hyperv.host import HyperVHost
+from avma_tui.hyperv.psrp import PsrpTransport
+from avma_tui.hyperv.transport import Credential
+from avma_tui.services.licenses import LicenseOptions
+from avma_tui.services.session import Session
+from avma_tui.sim.engine import SimHost
+from avma_tui.sim.generate import generate_scenario
+from avma_tui.sim.scenario import parse_scenario
+from avma_tui.sim.winrm.server import WinRMEndpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "transport"))
+from transport_support import PASSWORD, USER, settings_for
+
+OPEN_S = 0.05
+
+
+@pytest.fixture
+def engine() -> SimHost:
+    text = generate_scenario(40).replace("[sim]\n", f"[sim]\nps_direct_open_s = {OPEN_S}\n", 1)
+    return SimHost(parse_scenario(text, "wire.toml"))
+
+
+async def test_licenses_in_chunks_on_lanes_and_nodes_over_their_own_connections(engine: SimHost) -> None:
+    node_engine = engine.node("HV-BIG02")
+    assert node_engine is not None
+    with (
+        WinRMEndpoint(engine, username=USER, password=PASSWORD) as endpoint,
+        WinRMEndpoint(node_engine, username=USER, password=PASSWORD) as node_endpoint,
+    ):
+        settings = settings_for(endpoint)
+        addresses = {"HV-BIG02": settings_for(node_endpoint), "HV-BIG03": settings_for(endpoint, port=1)}
+        session = Session(
+            HyperVHost(PsrpTransport(settings, PASSWORD)),
+            guest_credential=Credential("Administrator", "Passw0rd!"),
+            license_options=LicenseOptions(chunk_size=5, lanes=3),
+            open_node=lambda name: HyperVHost(PsrpTransport(addresses[name], PASSWORD)),
+        )
+        try:
+            started = time.monotonic()
+            diagnosis = await session.refresh()
+            elapsed = time.monotonic() - started
+        finally:
+            await session.close()
+    read = [vm for vm in diagnosis.inventory.vms if vm.license.state is LicenseState.READ]
+    assert len(read) == engine.guest_sessions > 20
+    assert elapsed >= OPEN_S * len(read) / 3  # the endpoint really waited the sessions' cost
+    nodes = {node.name: node for node in diagnosis.inventory.cluster.nodes}
+    assert (nodes["HV-BIG02"].reachable, nodes["HV-BIG02"].build) == (True, 20348)
+    assert not nodes["HV-BIG03"].reachable and nodes["HV-BIG03"].error
+
+
+async def test_a_wrong_guest_password_costs_one_logon_over_the_wire(engine: SimHost) -> None:
+    with WinRMEndpoint(engine, username=USER, password=PASSWORD) as endpoint:
+        session = Session(
+            HyperVHost(PsrpTransport(settings_for(endpoint), PASSWORD)),
+            guest_credential=Credential("Administrator", "wrong"),
+            open_node=lambda name: HyperVHost(PsrpTransport(settings_for(endpoint, port=1), PASSWORD)),
+        )
+        try:
+            await session.refresh()
+            await session.refresh(force=True)
+        finally:
+            await session.close()
+    assert engine.guest_logons == 1
+    assert session.guest_login_rejected
