@@ -340,14 +340,16 @@ def parse_cluster(doc: Any, problems: _Problems | None = None) -> Cluster | None
         nodes.append(
             ClusterNode(
                 name=_text(node.get("name")),
-                build=None,
-                sku=None,
-                license_status=None,
-                reachable=True,
-                # The inventory gives a node's name and cluster state only; the client reads the node
-                # itself over its own connection (services/nodes.py): until then it is pending.
+                build=_int(node.get("build")),
+                sku=_int(node.get("sku")),
+                license_status=_int(node.get("license_status")),
+                reachable=node.get("reachable", True) is not False,
+                error=_text(node.get("error")),
+                # Today's inventory gives a node's name and cluster state only; the client reads the node
+                # itself over its own connection (services/nodes.py): until then it is pending. A document
+                # with the node's facts (a capture made with the earlier script) is taken as it is.
                 state=_text(node.get("state")) or "Up",
-                pending=True,
+                pending="build" not in node and "reachable" not in node,
             )
         )
     return Cluster(name=_text(doc.get("name")), nodes=tuple(nodes))
