@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from avma_tui.core.model import Host, Vm
 from avma_tui.paths import asset
 
 if sys.version_info >= (3, 11):
@@ -80,6 +81,25 @@ def channel_name(token: str) -> str:
 def ps_direct_too_old(build: int | None, family: str | None) -> bool:
     """True when PowerShell Direct cannot reach a guest of this build (or version family, when no build)."""
     return family == "2012 R2" or (build is not None and build < PS_DIRECT_MIN_BUILD)
+
+
+def host_ps_direct_capable(host: Host) -> bool:
+    """True unless the host is known to be too old for PowerShell Direct: it needs a Windows 10 / Server 2016 host
+    (build 14393) and Windows PowerShell 5 ("Host: Windows 10, Windows Server 2016, or later running Hyper-V";
+    "For PowerShell Direct and JEA, the major version must be 5 or later": learn.microsoft.com/virtualization/
+    hyper-v-on-windows/user-guide/powershell-direct). Unknown values do not rule it out."""
+    too_old_build = host.build is not None and host.build < PS_DIRECT_MIN_BUILD
+    too_old_ps = host.ps_major is not None and host.ps_major < 5
+    return not (too_old_build or too_old_ps)
+
+
+def ps_direct_possible(host: Host, vm: Vm) -> bool:
+    """THE decision whether the tool tries PowerShell Direct for this VM (issue 10 item 7): the host can
+    (host_ps_direct_capable), the guest is new enough (build >= 14393 from KVP; unknown does not rule it out)
+    and the VM is running. Every other VM gets its console path at once, without a logon attempt."""
+    guest_build = vm.guest.build if vm.guest is not None else None
+    guest_ok = guest_build is None or guest_build >= PS_DIRECT_MIN_BUILD
+    return vm.running and guest_ok and host_ps_direct_capable(host)
 
 
 #: Edition words in an OS name, most specific first ("Datacenter: Azure Edition" also says "Datacenter").

@@ -58,6 +58,13 @@ class Host:
     partial_product_key: str
     hyperv: bool
     virtual: bool
+    ps_version: str = ""  # the host's $PSVersionTable.PSVersion ("5.1.20348.2849"); "" when not reported
+
+    @property
+    def ps_major(self) -> int | None:
+        """The major version of the host's PowerShell, None when unknown."""
+        head = self.ps_version.split(".", 1)[0].strip()
+        return int(head) if head.isdigit() else None
 
     @property
     def fqdn(self) -> str:

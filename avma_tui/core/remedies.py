@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from avma_tui.core.catalog import AvmaKey, Catalog, Edition, load_catalog, ps_direct_too_old
+from avma_tui.core.catalog import AvmaKey, Catalog, Edition, host_ps_direct_capable, load_catalog, ps_direct_too_old
 from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
 from avma_tui.core.operations import GUEST_KVP_COMMANDS, OPERATIONS, PRODUCT_KEY
@@ -132,6 +132,8 @@ class _Guest:
         if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.PS_DIRECT:
             return False
         guest = self.vmd.vm.guest
+        if not host_ps_direct_capable(self.diagnosis.inventory.host):
+            return False
         return not ps_direct_too_old(guest.build if guest else None, self.vmd.family)
 
     def shown(self, key: str) -> str:

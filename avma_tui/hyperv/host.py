@@ -321,6 +321,7 @@ def parse_host(doc: Any, problems: _Problems | None = None) -> Host:
         partial_product_key=_text(doc.get("partial_product_key")),
         hyperv=doc.get("hyperv", True) is not False,
         virtual=_bool(doc.get("virtual")),
+        ps_version=_text(doc.get("ps_version")).strip(),
     )
 
 
@@ -396,6 +397,8 @@ def parse_vm(doc: Any, license_read: LicenseRead = LICENSE_NOT_READ, problems: _
     where = f"VM {name or _text(doc.get('id')) or '(no name)'}"
     problems.mapping(doc.get("kvp"), f"{where}: kvp", "its KVP state is unknown")
     problems.mapping(doc.get("intrinsic"), f"{where}: intrinsic", "its guest OS is unknown")
+    if doc.get("error") is not None:  # the VM failed mid-read (it vanished): its own error, the rest stands
+        problems.items.append(f"{where}: {parse_error(doc.get('error')).message}")
     return Vm(
         id=_text(doc.get("id")).lower(),
         name=name,

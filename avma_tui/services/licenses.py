@@ -31,7 +31,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from avma_tui.core.model import LICENSE_NOT_READ, GuestErrorKind, Host, Inventory, LicenseRead, LicenseState, Vm
 from avma_tui.hyperv.host import HyperVHost
@@ -70,7 +69,7 @@ def ps_direct_blocker(host: Host, vm: Vm) -> LicenseRead | None:
         return LICENSE_NOT_READ  # not Windows: there is no Windows license to read
     if guest is not None and guest.build is not None and guest.build < FIRST_PS_DIRECT_BUILD:
         return LICENSE_NOT_READ  # the diagnosis gives the console path for a guest too old
-    ps_version: Any = getattr(host, "ps_version", None)  # added by the inventory (issue 11); None: may work
+    ps_version = host.ps_major  # the inventory's $PSVersionTable.PSVersion major; None: may work
     old_host = host.build is not None and host.build < FIRST_PS_DIRECT_BUILD
     old_shell = isinstance(ps_version, int) and ps_version < 5
     if old_host or old_shell:

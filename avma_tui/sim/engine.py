@@ -271,6 +271,7 @@ class SimHost:
             "partial_product_key": self._host_partial_key or None,
             "hyperv": host.hyperv,
             "virtual": host.virtual,
+            "ps_version": host.ps_version,
         }
 
     def _cluster_doc(self) -> dict[str, Any] | None:
@@ -292,6 +293,7 @@ class SimHost:
                 "status": _KVP_JSON[vm.kvp_status] if running and vm.kvp_enabled else None,
             },
             "intrinsic": dict(vm.guest) if vm.kvp_ok else {},
+            "error": None,
         }
 
     def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:

@@ -90,6 +90,7 @@ class HostSpec:
     hyperv: bool
     virtual: bool
     product_key: str | None = field(repr=False)  # the key that activates this host in the sim
+    ps_version: str = "5.1"  # $PSVersionTable.PSVersion (major.minor); PowerShell Direct needs 5
 
 
 @dataclass(frozen=True)
@@ -386,9 +387,17 @@ def _host(table: _Table) -> HostSpec:
         hyperv=table.boolean("hyperv", default=True),
         virtual=table.boolean("virtual", default=False),
         product_key=_product_key(table, "product_key"),
+        ps_version=_ps_version(table),
     )
     table.done()
     return host
+
+
+def _ps_version(table: _Table) -> str:
+    value = table.string("ps_version", default="5.1").strip()
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,9}){1,3}", value):
+        raise table.error_for("ps_version", f'expected a version like "5.1", found {_describe(value)}')
+    return value
 
 
 def _cluster(table: _Table | None, host_name: str) -> ClusterSpec | None:

@@ -6,9 +6,20 @@ from typing import Any
 
 from tests.sim.simkit import GOOD, FakeClock, avma_key, guest, make_sim
 
-HOST_KEYS = {"name", "domain", "os_name", "build", "sku", "license_status", "partial_product_key", "hyperv", "virtual"}
+HOST_KEYS = {
+    "name",
+    "domain",
+    "os_name",
+    "build",
+    "sku",
+    "license_status",
+    "partial_product_key",
+    "hyperv",
+    "virtual",
+    "ps_version",
+}
 NODE_KEYS = {"name", "state"}  # the client reads each node itself (host_info)
-VM_KEYS = {"id", "name", "state", "generation", "kvp", "intrinsic"}
+VM_KEYS = {"id", "name", "state", "generation", "kvp", "intrinsic", "error"}
 EVENT_KEYS = {"time", "vm_name", "vm_id", "notification", "message"}
 LICENSE_KEYS = {
     "name",

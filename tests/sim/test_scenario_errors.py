@@ -19,7 +19,7 @@ CASES = [
     # (id, file text, expected error after "<file>: ")
     ("unknown-top-level-key", "format = 1\nhosts = 1\n" + HOST, "[top level] hosts: unknown key"),
     ("typo-in-host", GOOD + "bulid = 1\n", "[host] bulid: unknown key (expected one of: build, domain, hyperv, "
-     "license_status, name, os_name, partial_product_key, product_key, sku, virtual)"),
+     "license_status, name, os_name, partial_product_key, product_key, ps_version, sku, virtual)"),
     ("wrong-type", 'format = 1\n[host]\nname = "HV01"\nbuild = "20348"\nsku = 8\n',
      "[host] build: expected an integer 1..4294967295, found a string '20348'"),
     ("float-sku", 'format = 1\n[host]\nname = "HV01"\nbuild = 20348\nsku = 8.0\n',

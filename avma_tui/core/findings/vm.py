@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
-from avma_tui.core.catalog import GRACE_STATES, Catalog, channel_name, license_status_words, ps_direct_too_old
+from avma_tui.core.catalog import (
+    GRACE_STATES,
+    Catalog,
+    channel_name,
+    host_ps_direct_capable,
+    license_status_words,
+    ps_direct_too_old,
+)
 from avma_tui.core.findings.common import grace_left, quote, span
 from avma_tui.core.findings.guest import NOT_ELIGIBLE, GuestKind, classify
 from avma_tui.core.findings.host import HostFacts
@@ -309,9 +316,18 @@ class VmCheck:
         """PowerShell Direct cannot help: the guest is too old for it, or a session could not be opened."""
         build = self.vm.guest.build if self.vm.guest else None
         old = self._too_old_for_ps_direct()
-        if not old and not error:
+        host = self.inventory.host
+        host_old = not host_ps_direct_capable(host)
+        if not old and not error and not host_old:
             return
-        if old:
+        if host_old and not old:
+            detail = (
+                "PowerShell Direct needs a Windows Server 2016 (build 14393) or newer host with PowerShell 5; this "
+                f"host is build {host.build}, PowerShell {host.ps_version or 'unknown'}, so the tool cannot read "
+                "the guest's license or install keys from here."
+            )
+            evidence = (f"host BuildNumber = {host.build}", f"host PSVersion = {host.ps_version or '-'}")
+        elif old:
             detail = (
                 "PowerShell Direct needs Windows Server 2016 or newer in the guest; this guest is "
                 f"{self.guest.version or f'build {build}'}, so the tool cannot read its license or install keys."

@@ -65,8 +65,10 @@ function Get-EventDocuments($Vms) {
             }
             if ($null -eq $vm -and $byName.ContainsKey($text)) { $vm = $byName[$text] }
         }
-        $notification = $Notifications | Where-Object { $message.IndexOf($_, [StringComparison]::OrdinalIgnoreCase) -ge 0 } |
-            Select-Object -First 1
+        $notification = $null
+        foreach ($name in $Notifications) {
+            if ($message.IndexOf($name, [StringComparison]::OrdinalIgnoreCase) -ge 0) { $notification = $name; break }
+        }
         if (-not $notification) { $notification = ($message -split "`n")[0].Trim() }
         $events.Add([ordered]@{
             time         = ConvertTo-IsoTime $record.TimeCreated
@@ -86,15 +88,35 @@ try {
     $vms = @()
     if ($hyperV) {
         $vms = @(Hyper-V\Get-VM)
-        $kvpServices = @()
+        # O(N): each VM's KVP service and KVP component found in a hashtable keyed by the VM's Id, never by a
+        # pipeline over all of them per VM. SystemName is the VM's Id (Msvm_ComputerSystem.Name;
+        # learn.microsoft.com/windows/win32/hyperv_v2/msvm-kvpexchangecomponent).
+        $serviceByVm = @{}
         if ($vms.Count -gt 0) {
-            $kvpServices = @(Hyper-V\Get-VMIntegrationService -VM $vms | Where-Object { Test-KvpService $_ })
+            # A VM deleted since Get-VM fails only its own part: SilentlyContinue, and that VM reads as it was.
+            foreach ($service in @(Hyper-V\Get-VMIntegrationService -VM $vms -ErrorAction SilentlyContinue)) {
+                if (Test-KvpService $service) { $serviceByVm[$service.VMId.ToString()] = $service }
+            }
         }
-        $kvpComponents = @(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_KvpExchangeComponent)
+        $componentByVm = @{}
+        $kvpQuery = @{
+            Namespace = 'root/virtualization/v2'
+            ClassName = 'Msvm_KvpExchangeComponent'
+            Property  = @('SystemName', 'GuestIntrinsicExchangeItems')
+        }
+        foreach ($component in @(Get-CimInstance @kvpQuery)) {
+            $parsed = [guid]::Empty
+            if ([guid]::TryParse([string]$component.SystemName, [ref]$parsed)) { $componentByVm[$parsed.ToString()] = $component }
+        }
         foreach ($vm in $vms) {
-            $service = $kvpServices | Where-Object { $_.VMId -eq $vm.Id } | Select-Object -First 1
-            $component = $kvpComponents | Where-Object { $_.SystemName -eq $vm.Id.ToString() } | Select-Object -First 1
-            $vmDocs.Add((New-VmDocument $vm $service $component))
+            $key = $vm.Id.ToString()
+            try {
+                $vmDocs.Add((New-VmDocument $vm $serviceByVm[$key] $componentByVm[$key]))
+            } catch {
+                # This VM alone (it vanished or failed mid-read) gets its error; the rest of the inventory stands.
+                $vmDocs.Add([ordered]@{ id = $key; name = [string]$vm.Name; state = 'Unknown'; generation = $null
+                                        kvp = $null; intrinsic = $null; error = ConvertTo-ErrorDocument $_ })
+            }
         }
     }
     $document = [ordered]@{

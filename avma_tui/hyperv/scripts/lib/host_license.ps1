@@ -14,6 +14,9 @@ function Get-HostDocument([bool]$HyperV) {
         license_status      = if ($license) { [int]$license.LicenseStatus } else { 0 }
         partial_product_key = if ($license) { [string]$license.PartialProductKey } else { $null }
         hyperv              = $HyperV
+        # PowerShell Direct needs Windows PowerShell 5 on the host as well (PowerShell Direct doc: "the major
+        # version must be 5 or later"); the tool decides per VM with core ps_direct_possible().
+        ps_version          = $PSVersionTable.PSVersion.ToString()
         virtual             = ([string]$cs.Model -match 'Virtual Machine|VMware|KVM|HVM domU|VirtualBox')
     }
 }

@@ -41,5 +41,6 @@ function New-VmDocument($Vm, $Service, $Component) {
         generation = [int]$Vm.Generation
         kvp        = [ordered]@{ enabled = $enabled; status = $status }
         intrinsic  = $intrinsic
+        error      = $null   # an error record when this VM alone failed mid-read (inventory.ps1)
     }
 }
