@@ -466,7 +466,7 @@ class FixService:
         if NEEDS_GUEST_CREDENTIALS in step.needs and self.session.guest_login_rejected:
             return StepResult(
                 step,
-                "skipped",
+                Outcome.SKIPPED,
                 "Not run: a guest rejected the guest credentials; no further logon is tried with them.",
                 "Enter the guest's administrator account again (c in the TUI; --guest-user with AVMA_GUEST_PASSWORD).",
             )

@@ -67,7 +67,8 @@ class SimTransport:
     def for_node(self, name: str) -> SimTransport | _SilentNode:
         """A transport to cluster node `name`, as the client opens one to a real node (services/nodes.py)."""
         node = self.engine.node(name)
-        spec = next((n for n in self.engine.scenario.cluster.nodes if n.name == node.name), None) if node else None
+        nodes = self.engine.scenario.cluster.nodes if self.engine.scenario.cluster else ()
+        spec = next((n for n in nodes if n.name == node.name), None) if node else None
         if node is None or spec is None or not spec.reachable:
             error = spec.error if spec else f"{name}: no such host"
             return _SilentNode(name, error, self.engine.scenario.sim.cost("node_timeout_s", real=False))

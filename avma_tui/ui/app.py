@@ -187,6 +187,7 @@ class AvmaApp(App[None]):
             else:
                 self._failures = 0
                 self._read_at = self.clock().strftime("%H:%M:%S")
+                assert diagnosis is not None  # refresh(licenses=False) returns the diagnosis or raises
                 dashboard.show(diagnosis, self._read_at)
                 self.run_worker(self._read_licenses(), name="licenses", group="licenses", exit_on_error=False)
                 self.run_worker(self._read_nodes(), name="nodes", group="nodes", exit_on_error=False)

@@ -326,7 +326,10 @@ class VmCheck:
                 f"host is build {host.build}, PowerShell {host.ps_version or 'unknown'}, so the tool cannot read "
                 "the guest's license or install keys from here."
             )
-            evidence = (f"host BuildNumber = {host.build}", f"host PSVersion = {host.ps_version or '-'}")
+            evidence: tuple[str, ...] = (
+                f"host BuildNumber = {host.build}",
+                f"host PSVersion = {host.ps_version or '-'}",
+            )
         elif old:
             detail = (
                 "PowerShell Direct needs Windows Server 2016 or newer in the guest; this guest is "
