@@ -275,7 +275,7 @@ def _audit_path(args: argparse.Namespace) -> int:
 
 def _dispatch(name: str, args: argparse.Namespace) -> int:
     if name == "report":
-        from avma_tui.services.report import run
+        from avma_tui.cli.report import run
     elif name == "fix":
         from avma_tui.cli.fix import run
     elif name == "audit" and args.audit_command == "path":

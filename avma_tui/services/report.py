@@ -11,17 +11,12 @@ as JSON does and defuses spreadsheet formulas.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import csv
 import io
 import json
-import shutil
-import sys
 import textwrap
 import unicodedata
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from avma_tui import __version__
@@ -32,16 +27,11 @@ from avma_tui.core.model import (
     GuestErrorKind,
     KvpStatus,
     LicenseState,
-    Severity,
     VmDiagnosis,
     VmStatus,
 )
 from avma_tui.core.text import clean, csv_cell, json_text
-from avma_tui.errors import CliError
-from avma_tui.hyperv.transport import TransportError
-from avma_tui.services.audit import AuditError
 from avma_tui.services.summary import tally
-from avma_tui.services.targets import guest_credential, open_target, remote_user_of
 
 COLUMNS = ("name", "state", "guest_os", "kvp", "activation", "worst_finding")
 _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
@@ -354,57 +344,3 @@ def render(diagnosis: Diagnosis, fmt: str, width: int | None = None) -> str:
     if fmt == "csv":
         return render_csv(diagnosis)
     return render_text(diagnosis, width)
-
-
-def terminal_width() -> int | None:
-    """The width of the terminal stdout is, or None when stdout is a file or a pipe (nothing is cut)."""
-    try:
-        if sys.stdout is None or not sys.stdout.isatty():
-            return None
-    except ValueError:  # a closed stdout
-        return None
-    return shutil.get_terminal_size().columns
-
-
-def emit(text: str) -> None:
-    """Write UTF-8 whatever the console's code page; a character that cannot be encoded (a lone
-    surrogate from a hostile guest) becomes '?' instead of a crash."""
-    data = text.encode("utf-8", errors="replace")
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (tests' capture)
-        sys.stdout.write(data.decode("utf-8"))
-        sys.stdout.flush()
-        return
-    buffer.write(data)
-    buffer.flush()
-
-
-async def _diagnose(args: argparse.Namespace) -> Diagnosis:
-    from avma_tui.services.audit import AuditLog
-    from avma_tui.services.session import Session
-
-    session = Session(
-        open_target(args), guest_credential=guest_credential(args), remote_user=remote_user_of(args), audit=AuditLog()
-    )
-    try:
-        return await session.refresh()
-    finally:
-        await session.close()
-
-
-def run(args: argparse.Namespace) -> int:
-    """Make the report; 0 no error finding, 1 some, CliError (exit 2) when it cannot be made."""
-    try:
-        diagnosis = asyncio.run(_diagnose(args))
-    except (TransportError, AuditError) as err:
-        raise CliError(printable(str(err))) from None
-    if args.output:
-        text = render(diagnosis, args.format)
-        try:
-            Path(args.output).write_bytes(text.encode("utf-8", errors="replace"))
-        except OSError as err:
-            raise CliError(f"cannot write {args.output}: {err.strerror or err}") from None
-    else:
-        emit(render(diagnosis, args.format, terminal_width() if args.format == "text" else None))
-    return 1 if any(f.severity is Severity.ERROR for f in diagnosis.findings) else 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from avma_tui.core.findings import diagnose
 from avma_tui.core.model import GuestLicense, Host, Inventory, Kvp, KvpStatus, LicenseRead, LicenseState, Vm
+from avma_tui.services.recheck import target_state
 from avma_tui.services.snapshot import host_state, license_state, vm_state
-from avma_tui.ui.screens.recheck import target_state
 
 VM_ID = "6f1e4d7a-0000-4000-8000-000000000001"
 HOST = Host("HV01", "contoso.local", "Windows Server 2022 Datacenter", 20348, 8, 1, "ABCDE", True, False)

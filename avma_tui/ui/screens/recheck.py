@@ -12,7 +12,6 @@ is gone or the record names no step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from textual import on
@@ -24,39 +23,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
-from avma_tui.core.model import Diagnosis
 from avma_tui.core.operations import Outcome
-from avma_tui.core.remedies import plan_for_host, plan_for_vm
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
+from avma_tui.services.recheck import target_state
 from avma_tui.services.session import Session
-from avma_tui.services.snapshot import host_state, vm_state
 from avma_tui.ui import safe
-
-
-def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Outcome]:
-    """The target's state now and the re-check's outcome (see the module docstring)."""
-    target = intent.get("target") or {}
-    params = intent.get("params") or {}
-    step_id = params.get("step") if isinstance(params, Mapping) else None
-    if target.get("kind") == "vm":
-        vmd = diagnosis.for_vm(str(target.get("id", "")))
-        if vmd is None:
-            return {"present": False}, Outcome.UNKNOWN
-        state: dict[str, Any] = {
-            **vm_state(vmd.vm),
-            "status": vmd.status.value,
-            "findings": [f.code for f in vmd.findings],
-        }
-        steps = {s.id for r in plan_for_vm(diagnosis, vmd.vm.id) for s in r.steps}
-    else:
-        host = diagnosis.inventory.host
-        state = {**host_state(host), "findings": [f.code for f in diagnosis.host_findings]}
-        steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
-    if not step_id:
-        return state, Outcome.UNKNOWN
-    return state, Outcome.FAILED if step_id in steps else Outcome.OK
-
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
