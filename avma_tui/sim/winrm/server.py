@@ -360,35 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if endpoint.latency_ms > 0:
             time.sleep(endpoint.latency_ms / 1000)
-        final_token = b""
-        scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() in ("negotiate", "ntlm", "kerberos"):
-            fresh = self.context is None or self.user is not None
-            try:
-                context, out = endpoint._step(None if fresh else self.context, base64.b64decode(credentials))
-            except Exception:  # a wrong password, a bad token, a channel binding mismatch
-                self.context, self.user = None, None
-                self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
-                return
-            self.context, self.user = context, None
-            if not context.complete:
-                self._reply(401, headers={"WWW-Authenticate": f"Negotiate {base64.b64encode(out or b'').decode()}"})
-                return
-            self.user = str(context.client_principal or endpoint.username)
-            if not endpoint.accepts(self.user):  # a valid ticket of another account
-                self.context, self.user = None, None
-                self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
-                return
-            with endpoint._lock:
-                endpoint.principals.append(self.user)
-            final_token = out or b""
-        elif scheme.lower() == "basic" and endpoint.https:
-            if not endpoint._basic_ok(credentials):
-                self._reply(401, headers={"WWW-Authenticate": 'Negotiate, Basic realm="WSMAN"'})
-                return
-            self.user = endpoint.username
-        if self.user is None:
-            self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+        final_token = self._authenticate()
+        if final_token is None:  # a 401 went out
             return
         headers = {"WWW-Authenticate": f"Negotiate {base64.b64encode(final_token).decode()}"} if final_token else {}
         if not body:  # pypsrp's empty POST that sets up the security context for encryption
@@ -400,20 +373,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault == "401":  # as when the host forgets the connection's authentication
-            self.context, self.user = None, None
-            self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+            self._refuse()
             return
         encrypted = self.headers.get("Content-Type", "").startswith("multipart/encrypted")
-        if encrypted:
-            try:
-                body = WinRMEncryption(self.context, WinRMEncryption.SPNEGO).unwrap_message(body, "Encrypted Boundary")
-            except Exception:  # sealed with another context (a stale client) or garbage
-                self._reply(400, headers=headers)
-                return
-        elif not endpoint.https:  # AllowUnencrypted is false on Windows by default
+        request = self._unseal(body) if encrypted else body
+        if request is None or (not encrypted and not endpoint.https):  # AllowUnencrypted is false on Windows
             self._reply(400, headers=headers)
             return
-        status, answer = endpoint._serve(body, self.user)
+        assert self.user is not None
+        status, answer = endpoint._serve(request, self.user)
         if encrypted:
             _, answer = WinRMEncryption(self.context, WinRMEncryption.SPNEGO).wrap_message(answer)
             headers["Content-Type"] = _ENCRYPTED_TYPE
@@ -423,6 +391,54 @@ class _Handler(BaseHTTPRequestHandler):
             self._dribble(status, answer, headers)
             return
         self._reply(status, answer, headers)
+
+    def _authenticate(self) -> bytes | None:
+        """Step this connection's authentication with the request's Authorization header (NTLM and Kerberos
+        are per connection, as on Windows). The token to send back ("" when none), or None when a 401 went out."""
+        endpoint = self.server.endpoint
+        scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+        final_token = b""
+        if scheme.lower() in ("negotiate", "ntlm", "kerberos"):
+            fresh = self.context is None or self.user is not None
+            try:
+                context, out = endpoint._step(None if fresh else self.context, base64.b64decode(credentials))
+            except Exception:  # a wrong password, a bad token, a channel binding mismatch
+                self._refuse()
+                return None
+            self.context, self.user = context, None
+            if not context.complete:
+                self._reply(401, headers={"WWW-Authenticate": f"Negotiate {base64.b64encode(out or b'').decode()}"})
+                return None
+            self.user = str(context.client_principal or endpoint.username)
+            if not endpoint.accepts(self.user):  # a valid ticket of another account
+                self._refuse()
+                return None
+            with endpoint._lock:
+                endpoint.principals.append(self.user)
+            final_token = out or b""
+        elif scheme.lower() == "basic" and endpoint.https:
+            if not endpoint._basic_ok(credentials):
+                self._reply(401, headers={"WWW-Authenticate": 'Negotiate, Basic realm="WSMAN"'})
+                return None
+            self.user = endpoint.username
+        if self.user is None:
+            self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+            return None
+        return final_token
+
+    def _refuse(self) -> None:
+        """Forget this connection's authentication and ask for it again."""
+        self.context, self.user = None, None
+        self._reply(401, headers={"WWW-Authenticate": "Negotiate"})
+
+    def _unseal(self, body: bytes) -> bytes | None:
+        """The request inside WinRM message encryption, or None when it was sealed with another context."""
+        try:
+            return bytes(
+                WinRMEncryption(self.context, WinRMEncryption.SPNEGO).unwrap_message(body, "Encrypted Boundary")
+            )
+        except Exception:  # sealed with another context (a stale client) or garbage
+            return None
 
     def _dribble(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         """The answer, one byte every `dribble_seconds`: no single read of the client ever times out."""
