@@ -34,8 +34,10 @@ def _settings(port: int, timeout: float) -> ConnectionSettings:
     return ConnectionSettings(host="127.0.0.1", port=port, https=False, auth="ntlm", username=USER, timeout=timeout)
 
 
-def _psrp_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("psrp")]
+def _psrp_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """pypsrp worker threads alive now that were not alive at `before` (the test's own: other tests in the
+    same worker process may still be closing theirs)."""
+    return [t for t in threading.enumerate() if t.name.startswith("psrp") and t not in before]
 
 
 def _lingering() -> list[str]:
@@ -69,6 +71,7 @@ def test_report_ends_within_its_timeout(tmp_path: Path, interval: float, chunk: 
 @pytest.mark.slow
 async def test_no_thread_outlives_its_deadline() -> None:
     """Refreshes against a dribbling host, one after another: each ends in time and strands no thread."""
+    before = set(threading.enumerate())
     with SlowServer("dribble", interval=0.3) as server:
         transport = PsrpTransport(_settings(server.port, 1.0), PASSWORD)
         for _ in range(5):
@@ -77,7 +80,7 @@ async def test_no_thread_outlives_its_deadline() -> None:
                 await transport.run("inventory")
             assert time.monotonic() - started < 1.0 + MARGIN
         await transport.close()
-        assert await until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
+        assert await until(lambda: not _psrp_threads(before), 3.0), _psrp_threads(before)
     assert not _lingering(), _lingering()
 
 
@@ -99,6 +102,7 @@ async def test_a_dribbled_answer_mid_operation_is_cut_and_the_shell_deleted(endp
 @pytest.mark.slow
 async def test_the_tui_quits_at_once_after_a_timed_out_connect(avma_home) -> None:
     """After a connection that timed out, ctrl+q ends the app in < 2 s and leaves no thread to wait for."""
+    before = set(threading.enumerate())
     with SlowServer("dribble", interval=0.3) as server:
         app = AvmaApp(settings=_settings(server.port, 1.0), refresh_interval=0)
         async with app.run_test(size=(100, 30)) as pilot:
@@ -113,7 +117,7 @@ async def test_the_tui_quits_at_once_after_a_timed_out_connect(avma_home) -> Non
             await pilot.press("ctrl+q")
             await pilot.pause()
         assert time.monotonic() - started < 2.0
-        assert await until(lambda: not _psrp_threads(), 3.0), _psrp_threads()
+        assert await until(lambda: not _psrp_threads(before), 3.0), _psrp_threads(before)
         assert not _lingering(), _lingering()
 
 

@@ -279,10 +279,11 @@ class WinRMEndpoint:
                 context = context or self._new_context()
                 return context, context.step(token)
             finally:
+                # Put back a value another endpoint set, but never delete a variable: a client thread in this
+                # process (requests' proxy lookup iterates os.environ) would read a key that vanished mid-way
+                # and fail with KeyError. A variable this endpoint added stays, pointing at its file.
                 for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
+                    if value is not None:
                         os.environ[name] = value
 
     def accepts(self, principal: str) -> bool:
