@@ -23,28 +23,11 @@ from typing import IO, Any
 
 from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
-from avma_tui.services.audit import AuditError, AuditLog, ChainState, canonical, head_prefix
+from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, ChainState, canonical, head_prefix
 
-CSV_COLUMNS = (
-    "seq",
-    "time",
-    "operator",
-    "remote_user",
-    "host",
-    "target_kind",
-    "target_name",
-    "target_id",
-    "action",
-    "phase",
-    "interaction",
-    "outcome",
-    "params",
-    "before",
-    "after",
-    "error",
-    "prev",
-    "hash",
-)
+TARGET_COLUMNS = ("target_kind", "target_name", "target_id")
+#: The record's fields, with its target spread over three columns.
+CSV_COLUMNS = tuple(column for field in RECORD_FIELDS for column in (TARGET_COLUMNS if field == "target" else (field,)))
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 

@@ -47,6 +47,25 @@ PHASES = ("intent", "result")
 #: The outcomes a result may carry: the values of core/operations.py AUDIT_OUTCOMES (a contract).
 OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in AUDIT_OUTCOMES)
 TARGET_KINDS = ("host", "vm", "node")
+#: A record's fields in the order people read them (docs/audit.md): the viewer and the CSV export use it.
+RECORD_FIELDS = (
+    "seq",
+    "time",
+    "operator",
+    "remote_user",
+    "host",
+    "target",
+    "action",
+    "phase",
+    "interaction",
+    "outcome",
+    "params",
+    "before",
+    "after",
+    "error",
+    "prev",
+    "hash",
+)
 LOCK_TIMEOUT = 30.0  # seconds; an append waits this long for another instance before giving up
 #: The shortest `--head` prefix accepted: 12 hex characters (48 bits) cannot collide by chance in any real log.
 HEAD_PREFIX_MIN = 12

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from avma_tui import __version__
+from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD
 from avma_tui.hyperv.transport import Credential, Transport, TransportError
 from avma_tui.services.audit import redact
 
@@ -42,8 +43,6 @@ KIND = "avma-tui capture"
 MAX_BYTES = 64 * 1024 * 1024
 #: Guests per guest_licenses call, as the refresh reads them.
 LICENSE_CHUNK = 25
-#: PowerShell Direct works from this guest build on (Windows Server 2016; docs/avma-reference.md).
-PS_DIRECT_MIN_BUILD = 14393
 
 _GZIP_MAGIC = b"\x1f\x8b"
 

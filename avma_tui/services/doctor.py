@@ -26,11 +26,11 @@ from enum import Enum
 from typing import Any
 
 from avma_tui.config import ConnectionSettings
+from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD
 from avma_tui.core.model import Diagnosis
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.kerberos import current_principal, is_ip_address
 from avma_tui.hyperv.transport import Credential, TransportError
-from avma_tui.services.capture import PS_DIRECT_MIN_BUILD
 
 #: A check of the network takes at most this long, whatever the --timeout.
 NETWORK_TIMEOUT = 5.0

@@ -29,30 +29,13 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from avma_tui.core.operations import Outcome
-from avma_tui.services.audit import AuditError, AuditLog, ChainState, PendingTracker, canonical
+from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, ChainState, PendingTracker, canonical
 from avma_tui.ui import safe
 
 # Column → widest it grows. Widths are set from the cells because DataTable (8.2.8) cannot measure
 # Content cells and would leave every column as narrow as its label.
 COLUMNS = {"Time (UTC)": 19, "#": 6, "Host": 20, "Target": 30, "Action": 20, "Phase": 6, "Outcome": 11, "Operator": 12}
-FIELD_ORDER = (
-    "seq",
-    "time",
-    "operator",
-    "remote_user",
-    "host",
-    "target",
-    "action",
-    "phase",
-    "interaction",
-    "outcome",
-    "params",
-    "before",
-    "after",
-    "error",
-    "prev",
-    "hash",
-)
+FIELD_ORDER = RECORD_FIELDS
 OUTCOME_STYLE: dict[str, str] = {
     Outcome.OK: "$text-success",
     Outcome.FAILED: "$text-error",
