@@ -56,6 +56,12 @@ class Step:
     refusal: str = ""
     warning: str = ""
     secret_params: tuple[tuple[str, str], ...] = ()
+    #: What the warning is about, for a batch's one confirmation to count: the kind of key this step
+    #: replaces ("MAK key", "retail key", …; "" when none worth keeping) with the old key's last five,
+    #: and whether the guest restarts.
+    replaces_key: str = ""
+    replaced_last5: str = ""
+    restarts_guest: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,8 @@ def _op_step(
     refusal: str = "",
     warning: str = "",
     secret_params: tuple[tuple[str, str], ...] = (),
+    replaces: tuple[str, str] = ("", ""),
+    restarts_guest: bool = False,
 ) -> Step:
     return Step(
         id=id,
@@ -175,6 +183,9 @@ def _op_step(
         refusal=refusal,
         warning=warning,
         secret_params=secret_params,
+        replaces_key=replaces[0],
+        replaced_last5=replaces[1],
+        restarts_guest=restarts_guest,
     )
 
 
@@ -271,6 +282,19 @@ def _key_refusal(g: _Guest, key: AvmaKey | None) -> str:
     return ""
 
 
+def _replaced(g: _Guest, key: AvmaKey) -> tuple[str, str]:
+    """The key a new AVMA key would replace: ("MAK key", its last five); ("", "") for none, or for this key."""
+    read = g.vmd.vm.license
+    lic = read.license if read.state is LicenseState.READ else None
+    if lic is None or not lic.partial_product_key or lic.partial_product_key.upper() == key.last5.upper():
+        return "", ""
+    channel = lic.channel.upper()
+    for token, label in (("MAK", "MAK key"), ("RETAIL", "retail key"), ("OEM", "OEM key")):
+        if token in channel:
+            return label, lic.partial_product_key
+    return ("AVMA key" if lic.is_avma else f"{lic.channel or 'non-AVMA'} key"), lic.partial_product_key
+
+
 def _replacement_warning(g: _Guest, key: AvmaKey) -> str:
     """A warning when the key being replaced is worth keeping (MAK, retail, OEM) or is the same key."""
     read = g.vmd.vm.license
@@ -279,16 +303,16 @@ def _replacement_warning(g: _Guest, key: AvmaKey) -> str:
         return ""
     if lic.partial_product_key.upper() == key.last5.upper():
         return f"this AVMA key (…{key.last5}) is installed already; installing it again re-triggers activation"
-    channel = lic.channel.upper()
-    for token, label in (("MAK", "a MAK key"), ("RETAIL", "a retail key"), ("OEM", "an OEM key")):
-        if token in channel:
-            return (
-                f"replaces {label} (…{lic.partial_product_key}): note which key it was before you continue; "
-                "Windows keeps no copy of it"
-            )
-    if lic.is_avma:
-        return f"replaces another AVMA key (…{lic.partial_product_key})"
-    return f"replaces a {lic.channel or 'non-AVMA'} key (…{lic.partial_product_key})"
+    label, last5 = _replaced(g, key)
+    if label in ("MAK key", "retail key", "OEM key"):
+        article = "an" if label[0] in "AEIOU" else "a"
+        return (
+            f"replaces {article} {label} (…{last5}): note which key it was before you continue; "
+            "Windows keeps no copy of it"
+        )
+    if label == "AVMA key":
+        return f"replaces another AVMA key (…{last5})"
+    return f"replaces a {label} (…{last5})"
 
 
 def _install_key(g: _Guest) -> Step:
@@ -325,6 +349,7 @@ def _install_key(g: _Guest) -> Step:
         refusal=refusal,
         warning="" if refusal or key is None else _replacement_warning(g, key),
         secret_params=secret,
+        replaces=("", "") if refusal or key is None else _replaced(g, key),
     )
 
 
@@ -414,6 +439,7 @@ def _set_edition(g: _Guest) -> Step:
         refusal=refusal,
         warning="" if refusal else warning,
         secret_params=secret,
+        restarts_guest=not refusal,
     )
 
 

@@ -24,8 +24,11 @@ from avma_tui.hyperv.host import error_document
 from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.sim import messages
 from avma_tui.sim.messages import GET_CIM_INSTANCE, INVOKE_CIM_METHOD, INVOKE_COMMAND, NEW_PSSESSION
-from avma_tui.sim.scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
+from avma_tui.sim.scenario import AddonSpec, LicenseSpec, Scenario, VmSpec, is_well_formed_key
+from avma_tui.sim.wql import first_match, windows_license_filter
 
+#: Windows' ApplicationID in SoftwareLicensingProduct (slmgr.vbs: WindowsAppId).
+WINDOWS_APP_ID = "55c92734-d682-4d71-983e-d6ec3f16059f"
 AVMA = "VIRTUAL_MACHINE_ACTIVATION"
 KMS_CLIENT = "VOLUME_KMSCLIENT"
 RETAIL = "RETAIL"
@@ -105,6 +108,7 @@ class _Vm:
     spp_error: int | None = None
     credentials: Credential | None = None  # the guest's own account ([vms.guest_credentials])
     booted_at: float | None = None  # Starting until then
+    addons: tuple[AddonSpec, ...] = ()  # licensing add-ons (an ESU license): rows the scripts must not read
     activation_due: float | None = None  # an AVMA attempt in progress completes then
     conversion: _Conversion | None = None  # DISM /Set-Edition running in its scheduled task in the guest
     restarted_at: float | None = None  # the guest OS restarts (the VM stays Running) and is back then
@@ -124,6 +128,7 @@ class _Vm:
             license_,
             spec.spp_error,
             Credential(spec.credentials.username, spec.credentials.password) if spec.credentials else None,
+            addons=spec.addons,
         )
 
     @property
@@ -318,21 +323,62 @@ class SimHost:
             "error": None,
         }
 
-    def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:
-        lic = vm.license
-        if lic is None:
-            return None
+    def _products(self, vm: _Vm) -> list[dict[str, Any]]:
+        """The guest's SoftwareLicensingProduct rows with Windows' ApplicationID, in the order the guest lists them:
+        its add-ons (an ESU license: LicenseIsAddon TRUE, a key and status of their own; slmgr.vbs
+        GetIsPrimaryWindowsSKU), a Windows SKU without a key, then the Windows product with the installed key."""
         edition_id = _EDITION_IDS.get(vm.item_int("OSEditionId") or -1)
+        rows: list[dict[str, Any]] = [
+            {
+                "ApplicationID": WINDOWS_APP_ID,
+                "LicenseIsAddon": True,
+                "Name": addon.name,
+                "Description": "Windows(R) Operating System, VOLUME_MAK channel",
+                "LicenseStatus": addon.status,
+                "LicenseStatusReason": addon.reason,
+                "GracePeriodRemaining": 0,
+                "PartialProductKey": addon.partial_product_key,
+                "ProductKeyChannel": "Volume:MAK",
+                "AutomaticVMActivationHostMachineName": None,
+                "AutomaticVMActivationLastActivationTime": None,
+            }
+            for addon in vm.addons
+        ]
+        rows.append({"ApplicationID": WINDOWS_APP_ID, "LicenseIsAddon": False, "PartialProductKey": None})
+        lic = vm.license
+        if lic is not None:
+            rows.append(
+                {
+                    "ApplicationID": WINDOWS_APP_ID,
+                    "LicenseIsAddon": False,
+                    "Name": f"Windows(R), {edition_id} edition" if edition_id else "Windows(R) Operating System",
+                    "Description": f"Windows(R) Operating System, {lic.channel} channel",
+                    "LicenseStatus": lic.status,
+                    "LicenseStatusReason": lic.reason,
+                    "GracePeriodRemaining": lic.grace_minutes,
+                    "PartialProductKey": lic.partial_product_key or "",
+                    "ProductKeyChannel": _KEY_CHANNEL.get(lic.channel, "Retail"),
+                    "AutomaticVMActivationHostMachineName": lic.avma_host,
+                    "AutomaticVMActivationLastActivationTime": lic.avma_last_activation,
+                }
+            )
+        return rows
+
+    def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:
+        """lib/guest_license.ps1's LICENSE document from the product the scripts' own filter selects."""
+        product = first_match(self._products(vm), windows_license_filter())
+        if product is None:
+            return None
         return {
-            "name": f"Windows(R), {edition_id} edition" if edition_id else "Windows(R) Operating System",
-            "description": f"Windows(R) Operating System, {lic.channel} channel",
-            "license_status": lic.status,
-            "license_status_reason": lic.reason,
-            "grace_minutes": lic.grace_minutes,
-            "partial_product_key": lic.partial_product_key or None,
-            "product_key_channel": _KEY_CHANNEL.get(lic.channel, "Retail"),
-            "avma_host": lic.avma_host,
-            "avma_last_activation": lic.avma_last_activation,
+            "name": product["Name"],
+            "description": product["Description"],
+            "license_status": product["LicenseStatus"],
+            "license_status_reason": product["LicenseStatusReason"],
+            "grace_minutes": product["GracePeriodRemaining"],
+            "partial_product_key": product["PartialProductKey"] or None,
+            "product_key_channel": product["ProductKeyChannel"],
+            "avma_host": product["AutomaticVMActivationHostMachineName"],
+            "avma_last_activation": product["AutomaticVMActivationLastActivationTime"],
         }
 
     def _event_docs(self) -> list[dict[str, Any]]:
@@ -358,14 +404,35 @@ class SimHost:
         return vm
 
     def _credential_ok(self, vm: _Vm, credential: Any) -> bool:
-        """Constant-time comparison: the sim must not teach timing leaks. `.\\user` and `HOST\\user` match `user`."""
+        """Whether the guest accepts this logon, compared in constant time (the sim must not teach timing leaks).
+
+        Account names are given the ways Windows' logon takes them (LogonUser,
+        https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-logonuserw: a domain and a user name, "."
+        for the local account database, or a UPN "User@DNSDomainName"); PowerShell Direct hands the PSCredential's
+        domain and user name to the guest (PowerShell/PowerShell RemoteSessionHyperVSocket.cs,
+        ExchangeCredentialsAndConfiguration). A local account (a bare name in the scenario) matches `user`,
+        `.\\user` and `COMPUTER\\user`; a domain account (`DOMAIN\\user` or `user@domain` in the scenario) matches
+        `DOMAIN\\user` and `user@domain`, with a NetBIOS name and a DNS name the same domain when the NetBIOS name
+        is the DNS name's first label (the default when a domain is created; UNCONFIRMED for every domain). A bare
+        name never logs on as a domain account: it names the guest's own account first (UNCONFIRMED)."""
         expected = vm.credentials or self.guest_credentials
         if expected is None or not isinstance(credential, Credential):
             return False
-        given_user = credential.username.rsplit("\\", 1)[-1].casefold().encode()
-        user_ok = hmac.compare_digest(given_user, expected.username.casefold().encode())
+        want_domain, want_user = _account(expected.username)
+        given_domain, given_user = _account(credential.username)
+        if want_domain is None:  # a local account: no domain, ".", or the guest's own computer name
+            domain_ok = given_domain is None or _same_domain(given_domain, self._computer_name(vm))
+        else:
+            domain_ok = given_domain is not None and _same_domain(given_domain, want_domain)
+        user_ok = hmac.compare_digest(given_user.casefold().encode(), want_user.casefold().encode())
         password_ok = hmac.compare_digest(credential.password.encode(), expected.password.encode())
-        return user_ok & password_ok
+        return user_ok & password_ok & domain_ok
+
+    @staticmethod
+    def _computer_name(vm: _Vm) -> str:
+        """The guest's computer name: the first label of its FullyQualifiedDomainName KVP item, else the VM's name."""
+        fqdn = vm.guest.get("FullyQualifiedDomainName", "").strip().rstrip("\x00")
+        return fqdn.split(".", 1)[0] if fqdn else vm.name
 
     def _ps_direct_error(self, vm: _Vm, credential: Any, command: str) -> HostError | None:
         """Why PowerShell Direct into this guest fails, as Windows' error record; None when it works.
@@ -662,6 +729,28 @@ def _param(params: Mapping[str, Any], name: str) -> Any:
             "ParameterArgumentValidationErrorNullNotAllowed",
         )
     return value
+
+
+def _account(name: str) -> tuple[str | None, str]:
+    """(domain, user) of an account name: `DOMAIN\\user`, `user@domain` (a UPN), `.\\user` or a bare `user`
+    (domain None: the local account database)."""
+    name = name.strip()
+    if "\\" in name:
+        domain, user = name.split("\\", 1)
+        return (None if domain in ("", ".") else domain), user
+    if "@" in name:
+        user, domain = name.rsplit("@", 1)
+        return domain or None, user
+    return None, name
+
+
+def _same_domain(given: str, expected: str) -> bool:
+    """Two names of one domain: equal, or a NetBIOS name that is the other's first DNS label (case-insensitive)."""
+    a, b = given.casefold().rstrip("."), expected.casefold().rstrip(".")
+    if a == b:
+        return True
+    netbios, dns = (a, b) if "." not in a else (b, a)
+    return "." not in netbios and dns.split(".", 1)[0] == netbios
 
 
 def _retail_name(os_name: str, target: str) -> str:

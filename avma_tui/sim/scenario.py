@@ -132,6 +132,17 @@ class LicenseSpec:
 
 
 @dataclass(frozen=True)
+class AddonSpec:
+    """A licensing add-on in the guest, such as an Extended Security Updates license: a SoftwareLicensingProduct
+    with Windows' ApplicationID, LicenseIsAddon TRUE and a key and status of its own (docs/scenario.md)."""
+
+    name: str
+    partial_product_key: str
+    status: int
+    reason: int
+
+
+@dataclass(frozen=True)
 class VmSpec:
     name: str
     id: str  # lower-case GUID
@@ -144,6 +155,7 @@ class VmSpec:
     license: LicenseSpec | None
     spp_error: int | None = None  # every licensing call in the guest fails with this HRESULT (CimException)
     credentials: GuestCredentials | None = None  # this guest's own account, instead of [guest_credentials]
+    addons: tuple[AddonSpec, ...] = ()  # licensing add-ons ([[vms.addons]]), never the Windows license
 
 
 @dataclass(frozen=True)
@@ -475,6 +487,17 @@ def _license(table: _Table | None) -> LicenseSpec | None:
     return spec
 
 
+def _addon(table: _Table) -> AddonSpec:
+    spec = AddonSpec(
+        name=table.string("name", default="Windows(R), Server-ESU-Year1 add-on for ServerDatacenter"),
+        partial_product_key=table.string("partial_product_key", required=True, nonempty=True),
+        status=table.integer("status", default=1, low=0, high=6),
+        reason=_reason(table),
+    )
+    table.done()
+    return spec
+
+
 def _default_ps_direct(guest: tuple[tuple[str, str], ...]) -> bool:
     """PowerShell Direct needs a Windows 10 / Server 2016 guest (build 14393) or newer (the catalog's fact)."""
     build = dict(guest).get("OSBuildNumber", "").strip().rstrip("\x00")
@@ -499,6 +522,7 @@ def _vm(table: _Table, seen_names: dict[str, int]) -> VmSpec:
         license=_license(table.table("license")),
         spp_error=(_reason(table, "spp_error") or None) if "spp_error" in table.data else None,
         credentials=_credentials(table.table("guest_credentials")),
+        addons=tuple(_addon(addon) for addon in table.tables("addons")),
     )
     table.done()
     return vm
