@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from avma_tui.core.catalog import AvmaKey, Catalog, Edition, host_ps_direct_capable, load_catalog, ps_direct_too_old
+from avma_tui.core.catalog import AvmaKey, Catalog, Edition, PsDirectVerdict, load_catalog, ps_direct
 from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
 from avma_tui.core.operations import GUEST_KVP_COMMANDS, OPERATIONS, PRODUCT_KEY
@@ -116,7 +116,7 @@ class _Guest:
 
     @property
     def edition(self) -> Edition | None:
-        guest = self.vmd.vm.guest
+        guest = self.vmd.vm.os
         return self.catalog.edition(guest.edition_id, guest.os_name) if guest else None
 
     @property
@@ -137,10 +137,8 @@ class _Guest:
         read = self.vmd.vm.license
         if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.PS_DIRECT:
             return False
-        guest = self.vmd.vm.guest
-        if not host_ps_direct_capable(self.diagnosis.inventory.host):
-            return False
-        return not ps_direct_too_old(guest.build if guest else None, self.vmd.family)
+        verdict = ps_direct(self.diagnosis.inventory.host, self.vmd.vm, self.vmd.family).verdict
+        return verdict not in (PsDirectVerdict.NO_HOST, PsDirectVerdict.NO_VM)  # a stopped VM is started first
 
     def shown(self, key: str) -> str:
         return key if self.reveal else mask_key(key)
@@ -396,7 +394,7 @@ def _set_edition(g: _Guest) -> Step:
     base = edition.name if edition else ""
     target = "ServerDatacenter" if base == "Datacenter" else "ServerStandard"
     key = g.catalog.avma_key(g.vmd.family, "Datacenter" if base == "Datacenter" else "Standard")
-    guest = g.vmd.vm.guest
+    guest = g.vmd.vm.os
     refusal = ""
     if guest and guest.product_type == 2:
         refusal = "this guest is a domain controller: Evaluation domain controllers cannot be converted"
@@ -466,7 +464,7 @@ def _enter_credentials(g: _Guest) -> Step:
 def _kms_commands(g: _Guest) -> str:
     """The KMS-client alternative for a guest AVMA cannot serve, with the catalog's GVLK when one fits."""
     edition = g.edition
-    guest = g.vmd.vm.guest
+    guest = g.vmd.vm.os
     info = g.catalog.build_info(guest.build if guest else None)
     release = info.name if info and ", version " in info.name else ""  # a Semi-Annual Channel release
 

@@ -359,6 +359,22 @@ class SimHost:
             "avma_last_activation": product["AutomaticVMActivationLastActivationTime"],
         }
 
+    def _os_doc(self, vm: _Vm) -> dict[str, Any] | None:
+        """The guest's Win32_OperatingSystem as guest_os.ps1 reports it, from the guest's truth (its KVP items are
+        what it would report; inside the guest Windows reports the same OS whether KVP passes it on or not)."""
+        if not vm.guest.get("OSName") and vm.item_int("OSBuildNumber") is None:
+            return None
+        name = vm.guest.get("OSName", "").strip()
+        return {
+            # The Caption names the vendor ("Microsoft Windows 10 Pro" in public transcripts; for a server
+            # "Microsoft Windows Server 2022 Datacenter": UNCONFIRMED), KVP's OSName does not. The diagnosis
+            # reads either alike.
+            "caption": f"Microsoft {name}" if name.startswith("Windows") else name,
+            "build_number": vm.guest.get("OSBuildNumber", "").strip(),
+            "sku": vm.item_int("OSEditionId"),
+            "product_type": vm.item_int("ProductType"),
+        }
+
     def _event_docs(self) -> list[dict[str, Any]]:
         newest = sorted(self._events, reverse=True)[:200]
         return [
@@ -579,11 +595,12 @@ class SimHost:
                 if vm is None
                 else self._ps_direct_error(vm, credential, NEW_PSSESSION)
             )
+            os_doc = self._os_doc(vm) if vm is not None and error is None else None  # inside the guest
             if vm is not None and error is None and vm.spp_error is not None:
                 error = messages.cim_error(vm.spp_error, GET_CIM_INSTANCE, "", self.language)
             license_doc = None if vm is None or error else self._license_doc(vm)
             record = error_document(error) if error is not None else None
-            entries.append({"vm_id": key, "license": license_doc, "error": record})
+            entries.append({"vm_id": key, "license": license_doc, "error": record, "os": os_doc})
         return {"licenses": entries}
 
     def _enable_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:

@@ -75,8 +75,9 @@ async def test_license_and_change_documents(clock: FakeClock):
     run = sim.transport.run
     licenses = await run("guest_licenses", {"VmIds": [vm_id], "Credential": GOOD})
     [entry] = licenses["licenses"]
-    assert set(entry) == {"vm_id", "license", "error"} and entry["error"] is None
+    assert set(entry) == {"vm_id", "license", "error", "os"} and entry["error"] is None
     assert set(entry["license"]) == LICENSE_KEYS
+    assert set(entry["os"]) == {"caption", "build_number", "sku", "product_type"}  # Win32_OperatingSystem
     assert entry["license"]["avma_host"] is None and entry["license"]["avma_last_activation"] is None
     check_vm(await run("vm", {"VmId": vm_id}))
     for op in ("enable_kvp", "start_vm"):

@@ -32,7 +32,7 @@ def matches(diag: VmDiagnosis, needle: str) -> bool:
     needle = needle.strip().casefold()
     if not needle:
         return True
-    guest = diag.vm.guest
+    guest = diag.vm.os
     haystack = [
         diag.vm.name,
         diag.vm.state,
