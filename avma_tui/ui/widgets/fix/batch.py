@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static
 
@@ -44,7 +44,7 @@ from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.widgets.fix.body import FixBody
-from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE
+from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE, ScrollArea
 from avma_tui.ui.workers import OPERATION_GROUP
 
 #: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
@@ -111,7 +111,7 @@ class BatchFix(FixBody):
 
     def compose(self) -> ComposeResult:
         yield Static(id="batch-heading")
-        with VerticalScroll(id="batch-plan-box"):
+        with ScrollArea(id="batch-plan-box"):
             yield Static(id="batch-plan")
         yield DataTable(id="batch-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="batch-summary")
