@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import sys
 import textwrap
 import time
@@ -251,11 +252,12 @@ class _Fixer:
         self.done.update((remedy.finding.code, s.id) for s in remedy.steps)
 
     def _progress(self, text: str) -> None:
-        """Each progress line, except that a long wait's repeated line is printed at most once a minute."""
-        kind = text.split(":", 1)[0]
+        """Each progress line; a line that repeats with other numbers (a wait's elapsed time, its poll count)
+        is printed at most once a minute, so a 30-minute conversion prints about 30 lines, not 360."""
+        kind = re.sub(r"\d+", "#", text)
         now = time.monotonic()
         last_kind, last_time = self._last_progress
-        if kind == last_kind and kind != text and now - last_time < PROGRESS_EVERY_S:
+        if kind == last_kind and now - last_time < PROGRESS_EVERY_S:
             return
         self._last_progress = (kind, now)
         self.out(f"  … {printable(text)}")

@@ -596,7 +596,8 @@ class FixService:
             if op.detached:
                 elapsed = max((attempt + 1) * interval, time.monotonic() - started)
                 what = "reading the guest's license" if confirming else "waiting for the new edition in KVP"
-                progress(f"Conversion running in the guest, {what}: {duration(elapsed)} of up to {duration(timeout)}")
+                # The elapsed time first: the batch table's detail column shows the first 44 characters.
+                progress(f"DISM running in the guest, {duration(elapsed)} of up to {duration(timeout)}: {what}")
             else:
                 progress(f"Verifying… ({attempt + 1})")
             seen = await self._read_back_license(vm_id) if confirming else await self._read_back(vm_id, step)
