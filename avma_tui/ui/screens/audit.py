@@ -34,7 +34,7 @@ from avma_tui.ui import safe
 
 # Column → widest it grows. Widths are set from the cells because DataTable (8.2.8) cannot measure
 # Content cells and would leave every column as narrow as its label.
-COLUMNS = {"Time (UTC)": 19, "#": 6, "Host": 20, "Target": 30, "Action": 20, "Phase": 6, "Outcome": 11, "Operator": 12}
+COLUMNS = {"Time (UTC)": 19, "#": 6, "Host": 20, "Target": 29, "Action": 20, "Phase": 7, "Outcome": 11, "Operator": 12}
 FIELD_ORDER = RECORD_FIELDS
 OUTCOME_STYLE: dict[str, str] = {
     Outcome.OK: "$text-success",
