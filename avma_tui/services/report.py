@@ -28,6 +28,7 @@ from avma_tui.core.model import (
     GuestErrorKind,
     KvpStatus,
     LicenseState,
+    OsSource,
     VmDiagnosis,
     VmStatus,
 )
@@ -84,7 +85,7 @@ def _kvp_status(vmd: VmDiagnosis) -> str | None:
 
 def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
     vm = vmd.vm
-    guest = vm.guest
+    guest = vm.os
     read = vm.license
     lic = read.license
     return {
@@ -94,7 +95,13 @@ def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
         "kvp": {"enabled": vm.kvp.enabled, "status": _kvp_status(vmd)},
         "guest": None
         if guest is None
-        else {"os_name": guest.os_name, "build": guest.build, "family": vmd.family, "edition": vmd.edition},
+        else {
+            "os_name": guest.os_name,
+            "build": guest.build,
+            "family": vmd.family,
+            "edition": vmd.edition,
+            "source": guest.source.value,
+        },
         "license_read": read.state.value,
         "license_error": read.error or None,
         "license_error_kind": read.error_kind.value if read.error_kind else None,
@@ -176,10 +183,11 @@ def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, A
 
 
 def _guest_cell(vmd: VmDiagnosis) -> str:
-    guest = vmd.vm.guest
+    guest = vmd.vm.os
     if guest is None or not guest.reported:
         return "—"
-    return guest.os_name or (f"build {guest.build}" if guest.build is not None else "?")
+    text = guest.os_name or (f"build {guest.build}" if guest.build is not None else "?")
+    return text if guest.source is OsSource.KVP else f"{text} ({guest.source.label})"
 
 
 def _kvp_cell(vmd: VmDiagnosis) -> str:

@@ -26,8 +26,11 @@ TITLES = {"fix": "Guided fix", "key": "Install the AVMA key", "batch": "Fix the 
 MODES = tuple(TITLES)
 
 
-class FixWizardScreen(ModalScreen[None]):
-    """`vm_ids` [] means the host's own findings (mode "fix" only); "batch" takes the marked VMs."""
+class FixWizardScreen(ModalScreen[list[str]]):
+    """`vm_ids` [] means the host's own findings (mode "fix" only); "batch" takes the marked VMs.
+
+    Dismisses with the ids of the VMs a batch fixed (the dashboard unmarks them; [] otherwise).
+    """
 
     DEFAULT_CSS = """
     FixWizardScreen { align: center middle; }
@@ -72,7 +75,7 @@ class FixWizardScreen(ModalScreen[None]):
 
     def action_leave(self) -> None:
         if not self.body.changing:
-            self.dismiss(None)
+            self.dismiss(self.body.fixed_vm_ids())
             return
         question = "A change is running; its outcome would be unknown. Stop it and close the wizard?"
         self.app.push_screen(ConfirmScreen("Close the wizard?", question, confirm="Stop and close"), self._leave)
@@ -80,4 +83,4 @@ class FixWizardScreen(ModalScreen[None]):
     def _leave(self, confirmed: bool | None) -> None:
         if confirmed:
             self.body.cancel()
-            self.dismiss(None)
+            self.dismiss([])

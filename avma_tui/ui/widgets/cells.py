@@ -66,8 +66,8 @@ def state_cell(vm: Vm) -> Cell:
 
 
 def os_cell(diag: VmDiagnosis) -> Cell:
-    """Version family and edition ("2019 Standard"), or what the guest calls itself."""
-    guest = diag.vm.guest
+    """Version family and edition ("2019 Standard"), or what the guest calls itself (KVP, or read inside it)."""
+    guest = diag.vm.os
     if guest is None or not guest.reported:
         return Content.styled("—", "$text-muted"), ("~",)
     if diag.family:

@@ -32,7 +32,7 @@ def matches(diag: VmDiagnosis, needle: str) -> bool:
     needle = needle.strip().casefold()
     if not needle:
         return True
-    guest = diag.vm.guest
+    guest = diag.vm.os
     haystack = [
         diag.vm.name,
         diag.vm.state,
@@ -133,6 +133,11 @@ class VmTable(ContentTable):
         content, sort_key = mark_cell(vm_id in self.marks)
         self._sort_keys["mark"][content.plain] = sort_key
         self.update_cell(vm_id, "mark", content)
+
+    def unmark(self, vm_ids: Iterable[str]) -> None:
+        for vm_id in vm_ids:
+            if vm_id in self.marks:
+                self.toggle_mark(vm_id)
 
     def move_to(self, vm_id: str) -> bool:
         """Put the cursor on a VM; False when the VM is not in the table (gone or filtered out)."""

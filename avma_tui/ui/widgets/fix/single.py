@@ -25,18 +25,18 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from avma_tui.core.catalog import license_status_name
-from avma_tui.core.operations import KEY_OPS, Outcome
+from avma_tui.core.operations import KEY_OPS, OPERATIONS, Outcome, operation
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from avma_tui.hyperv.transport import Credential, TransportError
 from avma_tui.services.audit import AuditError
-from avma_tui.services.fixing import FixService, StepResult
-from avma_tui.services.plan import PlannedStep, next_step, plan_steps
+from avma_tui.services.fixing import FixService, StepResult, duration
+from avma_tui.services.plan import PlannedStep, left_open, next_step, plan_steps
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.widgets.cells import STATUS_WORDS, channel_name
 from avma_tui.ui.widgets.fix.body import FixBody
-from avma_tui.ui.widgets.fix.step import StepView, lines, result_text
+from avma_tui.ui.widgets.fix.step import LINE_LIMIT, StepView, lines, result_text
 from avma_tui.ui.workers import OPERATION_GROUP
 
 if TYPE_CHECKING:
@@ -62,6 +62,12 @@ def failure_line(err: TransportError | AuditError | KeyError) -> Content:
     else:
         what = "Reading the host failed"
     return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$text-error")
+
+
+def sentence_case(title: str) -> str:
+    """ "Install the … key" → "install the … key", to follow "SQL02: "; "DISM …" and "KVP …" keep their capitals."""
+    word = title.split(" ", 1)[0]
+    return title if len(word) > 1 and word[1].isupper() else title[:1].lower() + title[1:]
 
 
 def _mark(outcome: Outcome) -> tuple[str, str]:
@@ -228,13 +234,15 @@ class SingleFix(FixBody):
             return safe.assemble(
                 (f"“{last.step.title}” {state}.", "bold $text-warning"), " Re-check to see whether it took effect."
             )
+        left = left_open(diagnosis, self.vm_id, self.history)
         if self.vm_id is None:
-            left = len(diagnosis.host_findings)
-            return Content(f"Nothing left to do here. The host has {left} finding(s) left.")
+            if not left:
+                return Content("Nothing left to do: the host has no finding left.")
+            return self._left_text(Content.styled(f"Not done: the host has {len(left)} finding(s) left.", "bold"), left)
         vmd = diagnosis.for_vm(self.vm_id)
         if vmd is None:
             return Content("The VM is no longer on the host.")
-        parts: list[str | Content | tuple[object, str]] = ["Nothing left to do. ", (vmd.vm.name, "bold"), ": "]
+        parts: list[str | Content | tuple[object, str]] = [(vmd.vm.name, "bold"), ": "]
         parts.append((STATUS_WORDS[vmd.status], "bold"))
         lic = vmd.vm.license.license
         if lic is not None:
@@ -242,10 +250,16 @@ class SingleFix(FixBody):
             parts += [f" — {status} on the ", (channel_name(lic), "bold"), " channel"]
             if lic.avma_host:
                 parts += [", AVMA host ", (lic.avma_host, "bold")]
-        text = safe.assemble(*parts)
-        if vmd.findings:
-            text = Content("\n").join([text, Content("Still open: " + ", ".join(f.code for f in vmd.findings))])
-        return text
+        where = safe.assemble(*parts)
+        if not left:
+            return Content.assemble("Nothing left to do. ", where)
+        heading = Content.styled(f"Not done: {len(left)} finding(s) left.", "bold")
+        return self._left_text(Content("\n").join([heading, where]), left)
+
+    @staticmethod
+    def _left_text(heading: Content, left: list[str]) -> Content:
+        """The heading, then each open finding with why the tool does not do it (plain text: it holds host data)."""
+        return Content("\n").join([heading, *(safe.assemble("• ", line, limit=LINE_LIMIT) for line in left)])
 
     def _show_buttons(self) -> None:
         step = self.current.step if self.current else None
@@ -264,6 +278,8 @@ class SingleFix(FixBody):
         for name in BUTTONS:
             self.query_one(f"#{name}", Button).display = name in wanted
         self.query_one("#show-key", Button).label = "Hide key" if self.reveal else "Show key"
+        reads_only = step is not None and step.op is not None and not OPERATIONS[step.op].changes
+        self.query_one("#run", Button).label = "Read" if reads_only else "Run…"  # "…": a confirmation follows
         self.query_one("#recheck", Button).label = (
             "I ran them — re-check" if step is not None and step.kind is StepKind.MANUAL else "Re-check"
         )
@@ -335,6 +351,9 @@ class SingleFix(FixBody):
         if NEEDS_GUEST_CREDENTIALS in planned.step.needs and self.session.guest_credential is None:
             self._ask_login()
             return
+        if not OPERATIONS[planned.step.op or ""].changes:  # a read ("Changes: Nothing") needs no confirmation
+            self._start(planned, host_key)
+            return
         self._confirm(planned, host_key)
 
     def _ask_login(self) -> None:
@@ -352,7 +371,7 @@ class SingleFix(FixBody):
         step = planned.step
         subject = "the host" if planned.on_host or self.vm_id is None else self._subject()
         paragraphs = [
-            safe.assemble("Run ", (step.title, "bold"), " on ", (subject, "bold"), "?"),
+            safe.assemble((subject, "bold"), ": ", (sentence_case(step.title), "bold"), "?"),
             Content.assemble(("Changes: ", "bold"), lines(step.changes)),
         ]
         if self.key_mode and step.op in KEY_OPS:
@@ -462,6 +481,11 @@ class SingleFix(FixBody):
             return "Stopped between steps: nothing was running. Re-check to see where the target stands."
         if stopped is None:
             return f"Stopped before “{running.title}” started: nothing was changed."
+        if stopped.outcome is Outcome.NOT_VERIFIED and running.op and operation(running.op).detached:
+            return (
+                f"Stopped waiting for “{running.title}”: the conversion goes on in the guest (nothing was stopped "
+                "there), and the audit log says not verified. Re-check in a few minutes to see it done."
+            )
         if stopped.outcome is Outcome.NOT_VERIFIED:
             return (
                 f"Stopped while verifying “{running.title}”: the change ran, but it is not verified (the audit "
@@ -528,7 +552,7 @@ class SingleFix(FixBody):
     def _tick(self) -> None:
         elapsed = time.monotonic() - self._started
         self.query_one("#fix-progress", Static).update(
-            safe.assemble(self._progress_text, (f"  {elapsed:.0f} s", "$text-muted"))
+            safe.assemble(self._progress_text, (f"  {duration(int(elapsed))}", "$text-muted"))
         )
 
     @on(Worker.StateChanged)
