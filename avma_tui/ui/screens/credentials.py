@@ -16,7 +16,8 @@ from avma_tui.hyperv.transport import Credential
 class CredentialsScreen(ModalScreen[Credential | None]):
     """User and masked password for the guests; dismisses with a Credential, or None on cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
+    # q closes like on every other dialog; typed into a field (where the focus usually is) it is just a letter.
+    BINDINGS = [Binding("escape,q", "cancel", "Cancel", id="cancel")]
 
     def __init__(self, username: str = "") -> None:
         super().__init__()

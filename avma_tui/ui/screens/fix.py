@@ -39,7 +39,10 @@ class FixWizardScreen(ModalScreen[list[str]]):
         border-title-color: $text-primary; border-title-style: bold; padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")]
+    BINDINGS = [
+        # q closes like on every other dialog; in the host key field it is just a letter.
+        Binding("escape,q", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")
+    ]
 
     def __init__(
         self,
