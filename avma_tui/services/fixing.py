@@ -634,7 +634,7 @@ class FixService:
         text = _remote_text(err)
         kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
-            self.session.reject_guest_credential()  # no further logon with it until one is entered again
+            self.session.reject_guest_credential(message=text)  # no further logon with it until one is entered again
             return _Failure(
                 Outcome.FAILED,
                 "The guest rejected the credentials: wrong guest user name or password.",
