@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 
 from avma_tui.core.model import Diagnosis, LicenseState, Vm, VmDiagnosis, VmStatus
@@ -32,6 +34,8 @@ from avma_tui.services.targets import guest_credential, open_target, remote_user
 HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"
 #: Bound on plan → run → re-check rounds; a plan that keeps producing new steps is a bug, not a reason to loop.
 MAX_ROUNDS = 25
+#: A long wait (the edition conversion) prints its progress line, with the elapsed time, at most this often.
+PROGRESS_EVERY_S = 60.0
 
 
 def resolve_vm(diagnosis: Diagnosis, wanted: str) -> Vm:
@@ -163,7 +167,9 @@ class _Fixer:
         self.args = args
         self.out = out
         audit = session.audit or AuditLog()
-        self.service = FixService(session, audit, verify_timeout=args.verify_timeout, poll_interval=0.5)
+        waits = {"set_edition": args.conversion_wait} if getattr(args, "conversion_wait", None) else {}
+        self.service = FixService(session, audit, verify_timeout=args.verify_timeout, poll_interval=0.5, waits=waits)
+        self._last_progress = ("", 0.0)  # what was printed last and when: a 30-minute wait prints a line a minute
         self.interaction = new_interaction()
         self.done: set[tuple[str, str]] = set()  # (finding code, step id) run, declined or shown
         self.results: list[StepResult] = []
@@ -246,6 +252,14 @@ class _Fixer:
         self.done.update((remedy.finding.code, s.id) for s in remedy.steps)
 
     def _progress(self, text: str) -> None:
+        """Each progress line; a line that repeats with other numbers (a wait's elapsed time, its poll count)
+        is printed at most once a minute, so a 30-minute conversion prints about 30 lines, not 360."""
+        kind = re.sub(r"\d+", "#", text)
+        now = time.monotonic()
+        last_kind, last_time = self._last_progress
+        if kind == last_kind and now - last_time < PROGRESS_EVERY_S:
+            return
+        self._last_progress = (kind, now)
         self.out(f"  … {printable(text)}")
 
     def _print_result(self, result: StepResult) -> None:

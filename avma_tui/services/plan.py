@@ -21,10 +21,12 @@ from avma_tui.services.session import Session
 
 @dataclass(frozen=True)
 class FixTiming:
-    """How long a change may take to read back, and how often it is read: tests shorten both."""
+    """How long a change may take to read back, and how often it is read: tests shorten them."""
 
     verify_timeout: float = 120.0
     poll_interval: float = 1.0
+    conversion_wait: float | None = None  # None: the operation table's (30 min)
+    slow_poll_interval: float = 5.0  # between read-backs of a detached change (the conversion)
 
 
 #: Batch fixes run at most this many VMs at once: a host (and its WinRM quota) is shared.
@@ -44,7 +46,14 @@ STOPPING_OUTCOMES = frozenset(
 
 def make_service(session: Session, audit: AuditLog, timing: FixTiming = FixTiming()) -> FixService:
     """The fix service a wizard runs on; `timing` is the app's (tests pass a fast one to AvmaApp)."""
-    return FixService(session, audit, verify_timeout=timing.verify_timeout, poll_interval=timing.poll_interval)
+    return FixService(
+        session,
+        audit,
+        verify_timeout=timing.verify_timeout,
+        poll_interval=timing.poll_interval,
+        waits={"set_edition": timing.conversion_wait} if timing.conversion_wait else None,
+        slow_poll_interval=timing.slow_poll_interval,
+    )
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,19 @@ def test_headless_fix_of_a_demo_vm(avma_home: Path) -> None:
     assert PASSWORD not in proc.stdout + proc.stderr
 
 
+def test_a_conversion_longer_than_its_wait_is_not_verified_and_goes_on(avma_home: Path) -> None:
+    """The demo's DISM runs 20 s; `--conversion-wait 2` ends the wait first: NOT VERIFIED, exit 1, nothing stopped."""
+    proc = avma("--demo", "--vm", "TEST-EVAL01", "--guest-user", "Administrator", "--yes", "--conversion-wait", "2",
+                home=avma_home, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "started in the guest" in proc.stdout and "of up to 2 s" in proc.stdout  # progress with elapsed time
+    assert "NOT VERIFIED: The change ran but did not verify within 2 s" in proc.stdout
+    assert "goes on in the guest" in proc.stdout
+    records = [(r["action"], r["phase"], r["outcome"]) for r in change_records(avma_home)]
+    assert records == [("set_edition", "intent", None), ("set_edition", "started", None),
+                       ("set_edition", "result", "unknown")]  # fmt: skip
+
+
 def test_dry_run_prints_the_plan_and_changes_nothing(avma_home: Path) -> None:
     proc = avma("--demo", "--vm", "PRINT01", "--guest-user", "Administrator", "--dry-run", home=avma_home,
                 stdin=subprocess.DEVNULL)  # fmt: skip

@@ -26,11 +26,11 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from avma_tui.core.catalog import license_status_name
-from avma_tui.core.operations import KEY_OPS, OPERATIONS, Outcome
+from avma_tui.core.operations import KEY_OPS, OPERATIONS, Outcome, operation
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from avma_tui.hyperv.transport import Credential, TransportError
 from avma_tui.services.audit import AuditError
-from avma_tui.services.fixing import FixService, StepResult
+from avma_tui.services.fixing import FixService, StepResult, duration
 from avma_tui.services.plan import PlannedStep, left_open, next_step, plan_steps
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
@@ -503,6 +503,11 @@ class SingleFix(FixBody):
             return "Stopped between steps: nothing was running. Re-check to see where the target stands."
         if stopped is None:
             return f"Stopped before “{running.title}” started: nothing was changed."
+        if stopped.outcome is Outcome.NOT_VERIFIED and running.op and operation(running.op).detached:
+            return (
+                f"Stopped waiting for “{running.title}”: the conversion goes on in the guest (nothing was stopped "
+                "there), and the audit log says not verified. Re-check in a few minutes to see it done."
+            )
         if stopped.outcome is Outcome.NOT_VERIFIED:
             return (
                 f"Stopped while verifying “{running.title}”: the change ran, but it is not verified (the audit "
@@ -569,7 +574,7 @@ class SingleFix(FixBody):
     def _tick(self) -> None:
         elapsed = time.monotonic() - self._started
         self.query_one("#fix-progress", Static).update(
-            safe.assemble(self._progress_text, (f"  {elapsed:.0f} s", "$text-muted"))
+            safe.assemble(self._progress_text, (f"  {duration(int(elapsed))}", "$text-muted"))
         )
 
     @on(Worker.StateChanged)
