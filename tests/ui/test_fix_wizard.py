@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -347,10 +348,13 @@ async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypat
         await pilot.pause()
         await pilot.press("y")
         for _ in range(200):
-            if shown(app, "#fix-progress").startswith("Verifying… ("):
+            if shown(app, "#fix-progress").startswith("Verifying, "):
                 break
             await asyncio.sleep(0.01)
-        assert shown(app, "#fix-progress").endswith(" s")
+        # what is waited for, how long so far and at most (issue 13 item 15), and the step's time so far
+        progress = shown(app, "#fix-progress")
+        expected = r"Verifying, \d+ s of up to 20 s: waiting for the VM to read Running  \d+ s"
+        assert re.fullmatch(expected, progress), progress
         await click(pilot, "#stop")
         await settle(pilot)
         assert "Stopped while verifying “Start the VM”" in shown(app, "#fix-result")
