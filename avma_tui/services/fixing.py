@@ -222,6 +222,8 @@ class FixService:
         self.poll_interval = poll_interval
         self.waits = dict(waits or {})
         self.slow_poll_interval = slow_poll_interval
+        #: Waits for a detached change now running: stopping one stops nothing on the host (the wizard says so).
+        self.detached_waits = 0
         self._sleep = sleep
         self.catalog = catalog or load_catalog()
         self._unsettled: dict[tuple[str, str], _Unsettled] = {}
@@ -573,6 +575,18 @@ class FixService:
         verified in two stages within the same wait: its `check` (the KVP edition), then `confirm` read
         from the guest's license (the new key), so a guest still restarting is simply read again.
         """
+        op = operation(step.op or "")
+        if not op.detached:
+            return await self._poll(vm_id, step, returned, progress)
+        self.detached_waits += 1
+        try:
+            return await self._poll(vm_id, step, returned, progress)
+        finally:
+            self.detached_waits -= 1
+
+    async def _poll(
+        self, vm_id: str | None, step: Step, returned: Any, progress: Callable[[str], None]
+    ) -> tuple[bool, dict[str, Any], str]:
         op = operation(step.op or "")
         timeout = self._timeout(step)
         interval = self.slow_poll_interval if op.detached else self.poll_interval

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from textual.widgets import Static
+
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.plan import FixTiming
 from tests.ui.fix_support import GUEST, click, fast_app, open_on, settle, shown, visible_buttons
@@ -35,6 +37,12 @@ async def test_the_wizard_shows_the_wait_and_stop_leaves_the_conversion_running(
         await _until(lambda: "DISM running in the guest" in shown(app, "#fix-progress"), "the wait shows")
         progress = shown(app, "#fix-progress")
         assert "of up to 30 min: waiting for the new edition in KVP" in progress and progress.endswith(" s")
+        await pilot.press("escape")  # leaving asks first, and says the conversion is not stopped
+        await pilot.pause()
+        question = app.screen.query_one(Static).render().plain
+        assert "Closing stops the wait, not the conversion" in question
+        await pilot.press("n")
+        await pilot.pause()
         await click(pilot, "#stop")
         await settle(pilot)
         result = shown(app, "#fix-result")

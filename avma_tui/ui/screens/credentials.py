@@ -19,7 +19,8 @@ class CredentialsScreen(ModalScreen[Credential | None]):
     `failure`: why the last login was rejected (Session.guest_login_failure), shown until the admin types.
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
+    # q closes like on every other dialog; typed into a field (where the focus usually is) it is just a letter.
+    BINDINGS = [Binding("escape,q", "cancel", "Cancel", id="cancel")]
 
     def __init__(self, username: str = "", *, failure: str = "") -> None:
         super().__init__()
