@@ -35,6 +35,7 @@ from avma_tui.core.operations import (
     CREDENTIAL,
     PRODUCT_KEY,
     VM_ID,
+    WAITS_FOR,
     Check,
     Operation,
     Outcome,
@@ -364,7 +365,7 @@ class FixService:
     ) -> StepResult:
         """The change ran: read it back until it shows or the time is up, and close the intent with what was seen."""
         op = operation(step.op or "")
-        progress("Verifying…")
+        progress(f"Verifying: waiting for {WAITS_FOR[op.check]}" if op.check else "Verifying…")
         try:
             ok, after, detail = await self._verify(vm_id, step, returned, progress)
         except asyncio.CancelledError:
@@ -612,8 +613,9 @@ class FixService:
                 what = "reading the guest's license" if confirming else "waiting for the new edition in KVP"
                 # The elapsed time first: the batch table's detail column shows the first 44 characters.
                 progress(f"DISM running in the guest, {duration(elapsed)} of up to {duration(timeout)}: {what}")
-            else:
-                progress(f"Verifying… ({attempt + 1})")
+            elif op.check is not None:  # the time first: the batch table's detail column is narrow
+                so_far = duration(round(max((attempt + 1) * interval, time.monotonic() - started)))
+                progress(f"Verifying, {so_far} of up to {duration(timeout)}: waiting for {WAITS_FOR[op.check]}")
             seen = await self._read_back_license(vm_id) if confirming else await self._read_back(vm_id, step)
         if confirming:
             return False, *self._confirmed(step, seen)[1:]
@@ -726,7 +728,7 @@ class FixService:
         text = _remote_text(err)
         kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
-            self.session.reject_guest_credential()  # no further logon with it until one is entered again
+            self.session.reject_guest_credential(message=text)  # no further logon with it until one is entered again
             return _Failure(
                 Outcome.FAILED,
                 "The guest rejected the credentials: wrong guest user name or password.",
