@@ -428,8 +428,11 @@ def _set_edition(g: _Guest) -> Step:
         kind=StepKind.ASSISTED,
         op="set_edition",
         params=params,
-        changes=f"Runs DISM /Online /Set-Edition:{target} with the AVMA key in the guest; the guest restarts.",
-        verify="After the restart the guest's edition no longer reads Evaluation.",
+        changes=(
+            f"Starts DISM /Online /Set-Edition:{target} with the AVMA key in a scheduled task in the guest; "
+            "it runs for minutes, on its own, and restarts the guest."
+        ),
+        verify="After DISM and the restart (up to 30 min): the KVP edition is no Evaluation, the AVMA key installed.",
         needs=(NEEDS_GUEST_CREDENTIALS, NEEDS_VM_RUNNING),
         refusal=refusal,
         warning="" if refusal else warning,

@@ -107,9 +107,11 @@ class HyperVHost:
     async def activate_guest(self, vm_id: str, credential: Credential) -> GuestLicense | None:
         return await self.change("activate_guest", {VM_ID: vm_id, CREDENTIAL: credential})
 
-    async def set_edition(self, vm_id: str, edition: str, product_key: str, credential: Credential) -> None:
+    async def set_edition(self, vm_id: str, edition: str, product_key: str, credential: Credential) -> dict[str, str]:
+        """Start the conversion in the guest (detached); returns at once with the guest's task."""
         params = {VM_ID: vm_id, "Edition": edition, PRODUCT_KEY: product_key, CREDENTIAL: credential}
-        await self.change("set_edition", params)
+        started: dict[str, str] = await self.change("set_edition", params)
+        return started
 
     async def activate_host(self, product_key: str) -> Host:
         return await self.change("activate_host", {PRODUCT_KEY: product_key})
@@ -541,6 +543,12 @@ def parse_licenses(doc: Any, vm_ids: Iterable[str] = ()) -> dict[str, LicenseRea
     return reads
 
 
+def parse_started(doc: Any) -> dict[str, str]:
+    """What a detached change's answer names ({"vm_id", "started": true, "task"}): the guest's task, as text."""
+    task = doc.get("task") if isinstance(doc, Mapping) else None
+    return {"task": valid_text(task)[:200]} if isinstance(task, str) and task else {}
+
+
 #: How each kind of returned document becomes model objects (core/operations.py, `Operation.returns`).
 _PARSE: dict[Returns, Callable[[Any], Any]] = {
     Returns.NOTHING: lambda _doc: None,
@@ -550,6 +558,7 @@ _PARSE: dict[Returns, Callable[[Any], Any]] = {
     Returns.VM_MEMBER: lambda doc: parse_vm(_member(doc, "vm")),
     Returns.LICENSE_MEMBER: lambda doc: parse_license(_member(doc, "license")),
     Returns.HOST_MEMBER: lambda doc: parse_host(_member(doc, "host")),
+    Returns.STARTED: lambda doc: parse_started(doc),
 }
 
 

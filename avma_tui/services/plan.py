@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from avma_tui.core.findings.registry import ORDER
 from avma_tui.core.model import Diagnosis, Finding
 from avma_tui.core.operations import Outcome
-from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
+from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_host, plan_for_vm
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.fixing import FixService, StepResult
 from avma_tui.services.session import Session
@@ -21,10 +21,12 @@ from avma_tui.services.session import Session
 
 @dataclass(frozen=True)
 class FixTiming:
-    """How long a change may take to read back, and how often it is read: tests shorten both."""
+    """How long a change may take to read back, and how often it is read: tests shorten them."""
 
     verify_timeout: float = 120.0
     poll_interval: float = 1.0
+    conversion_wait: float | None = None  # None: the operation table's (30 min)
+    slow_poll_interval: float = 5.0  # between read-backs of a detached change (the conversion)
 
 
 #: Batch fixes run at most this many VMs at once: a host (and its WinRM quota) is shared.
@@ -44,7 +46,14 @@ STOPPING_OUTCOMES = frozenset(
 
 def make_service(session: Session, audit: AuditLog, timing: FixTiming = FixTiming()) -> FixService:
     """The fix service a wizard runs on; `timing` is the app's (tests pass a fast one to AvmaApp)."""
-    return FixService(session, audit, verify_timeout=timing.verify_timeout, poll_interval=timing.poll_interval)
+    return FixService(
+        session,
+        audit,
+        verify_timeout=timing.verify_timeout,
+        poll_interval=timing.poll_interval,
+        waits={"set_edition": timing.conversion_wait} if timing.conversion_wait else None,
+        slow_poll_interval=timing.slow_poll_interval,
+    )
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,35 @@ def plan_steps(diagnosis: Diagnosis, vm_id: str | None) -> list[PlannedStep]:
         for step in remedy.steps:
             steps.setdefault(step.id, PlannedStep(remedy.finding, step))
     return list(steps.values())
+
+
+def left_open(diagnosis: Diagnosis, vm_id: str | None, history: list[StepResult]) -> list[str]:
+    """What is still open for a VM (the host when `vm_id` is None) once the wizard has no step left to offer.
+
+    One line per finding, with why the tool does not do it: a refusal, a step that is the admin's at the
+    console, a step that failed or was skipped (in the service's words), or a finding with nothing to change.
+    """
+    remedies = plan_for_vm(diagnosis, vm_id) if vm_id else plan_for_host(diagnosis)
+    last = {result.step.id: result for result in history}
+    return [f"{remedy.finding.code} — {remedy.finding.title}: {_why_left(remedy, last)}" for remedy in remedies]
+
+
+def _why_left(remedy: Remedy, last: dict[str, StepResult]) -> str:
+    if not remedy.steps:
+        return f"nothing the tool changes ({remedy.finding.remedy_summary})"
+    step = next((s for s in remedy.steps if (r := last.get(s.id)) is None or r.outcome is not Outcome.OK), None)
+    if step is None:
+        return f"“{remedy.steps[-1].title}” is done, yet the finding remains: re-check in a minute"
+    if step.refusal:
+        return f"the tool will not “{step.title}”: {step.refusal}"
+    if step.kind is StepKind.MANUAL:
+        return f"“{step.title}” is yours to do (Re-check shows the commands again)"
+    result = last.get(step.id)
+    if result is None:
+        return f"“{step.title}” has not run: Re-check offers it"
+    if result.outcome is Outcome.SKIPPED:
+        return f"you skipped “{step.title}” (Re-check offers it again)"
+    return f"“{step.title}” {result.outcome}: {result.message}"
 
 
 def next_step(steps: list[PlannedStep], tried: set[str]) -> PlannedStep | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from avma_tui import __version__
 from avma_tui.core.catalog import GRACE_STATES, channel_name
+from avma_tui.core.columns import FitStep, fit_widths
 from avma_tui.core.model import (
     Diagnosis,
     Finding,
@@ -40,7 +41,7 @@ _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
 #: column's cells (with an ellipsis) down to at most that width, ("drop", column) leaves it out. The
 #: guest OS gives room first, KVP and state leave before VM, activation and worst finding are cut.
 _NAME, _STATE, _GUEST, _KVP, _ACTIVATION, _WORST = range(6)
-_FIT_STEPS: tuple[tuple[str, int, int], ...] = (
+_FIT_STEPS: tuple[FitStep[int], ...] = (
     ("cut", _GUEST, 20),
     ("cut", _KVP, 12),
     ("cut", _ACTIVATION, 24),
@@ -251,26 +252,11 @@ def _fit(text: str, width: int) -> str:
 def fit_columns(natural: list[int], width: int | None) -> list[int | None]:
     """Column widths for a table at most `width` columns wide (None: unbounded, every cell whole).
 
-    Follows _FIT_STEPS until the table fits; None marks a column left out. On an absurdly narrow
-    terminal the result can still be wider: the rows then wrap rather than lose VM, activation or finding.
+    Follows _FIT_STEPS until the table fits (`core.columns`); None marks a column left out. On an absurdly
+    narrow terminal the result can still be wider: the rows then wrap rather than lose VM, activation or finding.
     """
-    widths: list[int | None] = list(natural)
-    if width is None:
-        return widths
-
-    def excess() -> int:
-        shown = [w for w in widths if w is not None]
-        return sum(shown) + _GAP * (len(shown) - 1) - width
-
-    for action, column, narrowest in _FIT_STEPS:
-        over = excess()
-        if over <= 0:
-            break
-        current = widths[column]
-        if current is None:
-            continue
-        widths[column] = None if action == "drop" else max(min(current, narrowest), current - over)
-    return widths
+    widths = fit_widths(dict(enumerate(natural)), width, _FIT_STEPS, _GAP)
+    return [widths[column] for column in range(len(natural))]
 
 
 def _wrap(text: str, width: int | None, indent: str = "", first: str | None = None) -> list[str]:

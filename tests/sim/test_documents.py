@@ -104,7 +104,8 @@ async def test_set_edition_and_activate_host_documents(clock: FakeClock):
     vm_id = await sim.vm_id("EVAL")
     key = avma_key("2022", "Standard")
     params = {"VmId": vm_id, "Edition": "ServerStandard", "ProductKey": key, "Credential": GOOD}
-    assert await sim.transport.run("set_edition", params) == {"vm_id": vm_id, "rebooting": True}
+    started = {"vm_id": vm_id, "started": True, "task": "\\avma-tui\\set-edition"}
+    assert await sim.transport.run("set_edition", params) == started
     host = await sim.transport.run("activate_host", {"ProductKey": "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"})
     assert set(host) == {"host"} and set(host["host"]) == HOST_KEYS and host["host"]["license_status"] == 1
 

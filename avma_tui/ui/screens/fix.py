@@ -39,7 +39,10 @@ class FixWizardScreen(ModalScreen[list[str]]):
         border-title-color: $text-primary; border-title-style: bold; padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")]
+    BINDINGS = [
+        # q closes like on every other dialog; in the host key field it is just a letter.
+        Binding("escape,q", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")
+    ]
 
     def __init__(
         self,
@@ -75,7 +78,14 @@ class FixWizardScreen(ModalScreen[list[str]]):
             self.dismiss(self.body.fixed_vm_ids())
             return
         question = "A change is running; its outcome would be unknown. Stop it and close the wizard?"
-        self.app.push_screen(ConfirmScreen("Close the wizard?", question, confirm="Stop and close"), self._leave)
+        confirm = "Stop and close"
+        if self.mode != "batch" and self.body.service.detached_waits:  # one step at a time: it is this wait
+            question = (
+                "The edition conversion runs in the guest; the wizard is only waiting for it. Closing stops the "
+                "wait, not the conversion: the step stays not verified until a re-check finds it done. Close?"
+            )
+            confirm = "Stop waiting and close"
+        self.app.push_screen(ConfirmScreen("Close the wizard?", question, confirm=confirm), self._leave)
 
     def _leave(self, confirmed: bool | None) -> None:
         if confirmed:

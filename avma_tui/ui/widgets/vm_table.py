@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from avma_tui.core.model import VmDiagnosis
-from avma_tui.ui.widgets.cells import COLUMNS, activation_cell, mark_cell, os_cell, row_cells
+from avma_tui.ui.widgets.cells import COLUMNS, FIT_STEPS, activation_cell, mark_cell, os_cell, row_cells
 from avma_tui.ui.widgets.content_table import ContentTable
 
 
@@ -57,6 +57,7 @@ class VmTable(ContentTable):
     Moves the way k9s, htop and less do: j/k down/up, g/Home the first VM, G/End the last.
     """
 
+    FIT = FIT_STEPS
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="down", tooltip="Next VM (also ↓)"),
         Binding("k", "cursor_up", "Up", show=False, id="up", tooltip="Previous VM (also ↑)"),

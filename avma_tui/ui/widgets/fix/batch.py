@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static
 
+from avma_tui.core.columns import FitStep
 from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS
 from avma_tui.hyperv.transport import Credential, TransportError
@@ -43,12 +45,13 @@ from avma_tui.services.plan import (
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.widgets.content_table import ContentTable
 from avma_tui.ui.widgets.fix.body import FixBody
-from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE
+from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE, ScrollArea
 from avma_tui.ui.workers import OPERATION_GROUP
 
-#: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
-COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))
+#: The progress table: (key, label); the summary below has the full words.
+COLUMNS = (("vm", "VM"), ("step", "Step"), ("outcome", "Outcome"), ("detail", "Detail"))
 CATEGORY_STYLE = {
     "fixed": "$text-success",
     "failed": "$text-error",
@@ -78,6 +81,22 @@ def group_line(group: StepGroup) -> Content:
     if group.note:
         line = Content.assemble(line, (f"  ({group.note})", "$text-muted"))
     return line
+
+
+class BatchTable(ContentTable):
+    """One row per VM. On a narrow terminal the detail gives way first (the summary below has it in full),
+    then the step and the VM name are cut with "…"; the outcome always stays on screen."""
+
+    FIT: ClassVar[tuple[FitStep[str], ...]] = (
+        ("cut", "detail", 30),
+        ("cut", "step", 32),
+        ("cut", "vm", 16),
+        ("cut", "detail", 12),
+        ("drop", "detail", 0),
+        ("cut", "step", 20),
+        ("cut", "vm", 10),
+        ("cut", "step", 12),
+    )
 
 
 def warning_line(warning: VmWarning) -> Content:
@@ -111,9 +130,9 @@ class BatchFix(FixBody):
 
     def compose(self) -> ComposeResult:
         yield Static(id="batch-heading")
-        with VerticalScroll(id="batch-plan-box"):
+        with ScrollArea(id="batch-plan-box"):
             yield Static(id="batch-plan")
-        yield DataTable(id="batch-table", cursor_type="row", zebra_stripes=True)
+        yield BatchTable(id="batch-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="batch-summary")
         with Horizontal(classes="dialog-buttons"):
             yield Button("Close", id="batch-close", compact=True)
@@ -122,8 +141,8 @@ class BatchFix(FixBody):
 
     def on_mount(self) -> None:
         table = self.query_one("#batch-table", DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
         self.query_one("#batch-summary", Static).display = False
         self._show_plan()
 
@@ -223,14 +242,15 @@ class BatchFix(FixBody):
     def _confirmed(self, yes: bool | None) -> None:
         if not yes:
             return
-        needs_login = self.session.guest_credential is None and any(
+        no_login = self.session.guest_credential is None or self.session.guest_login_rejected
+        needs_login = no_login and any(
             NEEDS_GUEST_CREDENTIALS in planned.step.needs
             for account in self.accounts
             for planned in self._plan(account)
             if consent(planned.step) in account.confirmed
         )
         if needs_login:
-            self.app.push_screen(CredentialsScreen(), self._login_given)
+            self.app.push_screen(CredentialsScreen(failure=self.session.guest_login_failure), self._login_given)
         else:
             self._start()
 
