@@ -24,8 +24,11 @@ from avma_tui.hyperv.host import error_document
 from avma_tui.hyperv.transport import Credential, RemoteError
 from avma_tui.sim import messages
 from avma_tui.sim.messages import GET_CIM_INSTANCE, INVOKE_CIM_METHOD, INVOKE_COMMAND, NEW_PSSESSION
-from avma_tui.sim.scenario import LicenseSpec, Scenario, VmSpec, is_well_formed_key
+from avma_tui.sim.scenario import AddonSpec, LicenseSpec, Scenario, VmSpec, is_well_formed_key
+from avma_tui.sim.wql import first_match, windows_license_filter
 
+#: Windows' ApplicationID in SoftwareLicensingProduct (slmgr.vbs: WindowsAppId).
+WINDOWS_APP_ID = "55c92734-d682-4d71-983e-d6ec3f16059f"
 AVMA = "VIRTUAL_MACHINE_ACTIVATION"
 KMS_CLIENT = "VOLUME_KMSCLIENT"
 RETAIL = "RETAIL"
@@ -54,6 +57,8 @@ _EDITION_IDS = {
     407: "ServerTurbine",
 }
 _SET_EDITION_SKU = {"ServerStandard": 7, "ServerDatacenter": 8}
+#: The scheduled task set_edition.ps1 registers in the guest (its name is the script's).
+CONVERSION_TASK = "\\avma-tui\\set-edition"
 
 
 class _Fail(Exception):
@@ -103,7 +108,10 @@ class _Vm:
     spp_error: int | None = None
     credentials: Credential | None = None  # the guest's own account ([vms.guest_credentials])
     booted_at: float | None = None  # Starting until then
+    addons: tuple[AddonSpec, ...] = ()  # licensing add-ons (an ESU license): rows the scripts must not read
     activation_due: float | None = None  # an AVMA attempt in progress completes then
+    conversion: _Conversion | None = None  # DISM /Set-Edition running in its scheduled task in the guest
+    restarted_at: float | None = None  # the guest OS restarts (the VM stays Running) and is back then
 
     @classmethod
     def from_spec(cls, spec: VmSpec) -> _Vm:
@@ -120,15 +128,26 @@ class _Vm:
             license_,
             spec.spp_error,
             Credential(spec.credentials.username, spec.credentials.password) if spec.credentials else None,
+            addons=spec.addons,
         )
 
     @property
     def kvp_ok(self) -> bool:
-        return self.state == "Running" and self.kvp_enabled and self.kvp_status == "OK"
+        return self.state == "Running" and self.kvp_enabled and self.kvp_status == "OK" and self.restarted_at is None
 
     def item_int(self, name: str) -> int | None:
         text = self.guest.get(name, "").strip().rstrip("\x00")
         return int(text) if text.isdigit() else None
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """DISM /Set-Edition under way in the guest, detached from every session: only its due time ends it."""
+
+    due: float
+    target: str  # ServerStandard | ServerDatacenter
+    key: str
+    channel: str | None  # the channel the key installs as; None: DISM fails at the end (the key does not fit)
 
 
 @dataclass(order=True)
@@ -251,8 +270,12 @@ class SimHost:
         """Finish every boot and AVMA attempt that is due. A VM boots before its own attempt completes;
         VMs never affect each other, so the order between them does not matter."""
         for vm in self._vms:
+            if vm.conversion is not None and vm.conversion.due <= now:
+                self._finish_conversion(vm)
             if vm.booted_at is not None and vm.booted_at <= now:
                 vm.state, vm.booted_at = "Running", None
+            if vm.restarted_at is not None and vm.restarted_at <= now:
+                vm.restarted_at = None
             if vm.activation_due is not None and vm.activation_due <= now:
                 due, vm.activation_due = vm.activation_due, None
                 self._complete_activation(vm, due)
@@ -290,27 +313,88 @@ class SimHost:
             "generation": vm.generation,
             "kvp": {
                 "enabled": vm.kvp_enabled,
-                "status": _KVP_JSON[vm.kvp_status] if running and vm.kvp_enabled else None,
+                "status": (
+                    ("NoContact" if vm.restarted_at is not None else _KVP_JSON[vm.kvp_status])
+                    if running and vm.kvp_enabled
+                    else None
+                ),
             },
             "intrinsic": dict(vm.guest) if vm.kvp_ok else {},
             "error": None,
         }
 
-    def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:
-        lic = vm.license
-        if lic is None:
-            return None
+    def _products(self, vm: _Vm) -> list[dict[str, Any]]:
+        """The guest's SoftwareLicensingProduct rows with Windows' ApplicationID, in the order the guest lists them:
+        its add-ons (an ESU license: LicenseIsAddon TRUE, a key and status of their own; slmgr.vbs
+        GetIsPrimaryWindowsSKU), a Windows SKU without a key, then the Windows product with the installed key."""
         edition_id = _EDITION_IDS.get(vm.item_int("OSEditionId") or -1)
+        rows: list[dict[str, Any]] = [
+            {
+                "ApplicationID": WINDOWS_APP_ID,
+                "LicenseIsAddon": True,
+                "Name": addon.name,
+                "Description": "Windows(R) Operating System, VOLUME_MAK channel",
+                "LicenseStatus": addon.status,
+                "LicenseStatusReason": addon.reason,
+                "GracePeriodRemaining": 0,
+                "PartialProductKey": addon.partial_product_key,
+                "ProductKeyChannel": "Volume:MAK",
+                "AutomaticVMActivationHostMachineName": None,
+                "AutomaticVMActivationLastActivationTime": None,
+            }
+            for addon in vm.addons
+        ]
+        rows.append({"ApplicationID": WINDOWS_APP_ID, "LicenseIsAddon": False, "PartialProductKey": None})
+        lic = vm.license
+        if lic is not None:
+            rows.append(
+                {
+                    "ApplicationID": WINDOWS_APP_ID,
+                    "LicenseIsAddon": False,
+                    "Name": f"Windows(R), {edition_id} edition" if edition_id else "Windows(R) Operating System",
+                    "Description": f"Windows(R) Operating System, {lic.channel} channel",
+                    "LicenseStatus": lic.status,
+                    "LicenseStatusReason": lic.reason,
+                    "GracePeriodRemaining": lic.grace_minutes,
+                    "PartialProductKey": lic.partial_product_key or "",
+                    "ProductKeyChannel": _KEY_CHANNEL.get(lic.channel, "Retail"),
+                    "AutomaticVMActivationHostMachineName": lic.avma_host,
+                    "AutomaticVMActivationLastActivationTime": lic.avma_last_activation,
+                }
+            )
+        return rows
+
+    def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:
+        """lib/guest_license.ps1's LICENSE document from the product the scripts' own filter selects."""
+        product = first_match(self._products(vm), windows_license_filter())
+        if product is None:
+            return None
         return {
-            "name": f"Windows(R), {edition_id} edition" if edition_id else "Windows(R) Operating System",
-            "description": f"Windows(R) Operating System, {lic.channel} channel",
-            "license_status": lic.status,
-            "license_status_reason": lic.reason,
-            "grace_minutes": lic.grace_minutes,
-            "partial_product_key": lic.partial_product_key or None,
-            "product_key_channel": _KEY_CHANNEL.get(lic.channel, "Retail"),
-            "avma_host": lic.avma_host,
-            "avma_last_activation": lic.avma_last_activation,
+            "name": product["Name"],
+            "description": product["Description"],
+            "license_status": product["LicenseStatus"],
+            "license_status_reason": product["LicenseStatusReason"],
+            "grace_minutes": product["GracePeriodRemaining"],
+            "partial_product_key": product["PartialProductKey"] or None,
+            "product_key_channel": product["ProductKeyChannel"],
+            "avma_host": product["AutomaticVMActivationHostMachineName"],
+            "avma_last_activation": product["AutomaticVMActivationLastActivationTime"],
+        }
+
+    def _os_doc(self, vm: _Vm) -> dict[str, Any] | None:
+        """The guest's Win32_OperatingSystem as guest_os.ps1 reports it, from the guest's truth (its KVP items are
+        what it would report; inside the guest Windows reports the same OS whether KVP passes it on or not)."""
+        if not vm.guest.get("OSName") and vm.item_int("OSBuildNumber") is None:
+            return None
+        name = vm.guest.get("OSName", "").strip()
+        return {
+            # The Caption names the vendor ("Microsoft Windows 10 Pro" in public transcripts; for a server
+            # "Microsoft Windows Server 2022 Datacenter": UNCONFIRMED), KVP's OSName does not. The diagnosis
+            # reads either alike.
+            "caption": f"Microsoft {name}" if name.startswith("Windows") else name,
+            "build_number": vm.guest.get("OSBuildNumber", "").strip(),
+            "sku": vm.item_int("OSEditionId"),
+            "product_type": vm.item_int("ProductType"),
         }
 
     def _event_docs(self) -> list[dict[str, Any]]:
@@ -336,14 +420,35 @@ class SimHost:
         return vm
 
     def _credential_ok(self, vm: _Vm, credential: Any) -> bool:
-        """Constant-time comparison: the sim must not teach timing leaks. `.\\user` and `HOST\\user` match `user`."""
+        """Whether the guest accepts this logon, compared in constant time (the sim must not teach timing leaks).
+
+        Account names are given the ways Windows' logon takes them (LogonUser,
+        https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-logonuserw: a domain and a user name, "."
+        for the local account database, or a UPN "User@DNSDomainName"); PowerShell Direct hands the PSCredential's
+        domain and user name to the guest (PowerShell/PowerShell RemoteSessionHyperVSocket.cs,
+        ExchangeCredentialsAndConfiguration). A local account (a bare name in the scenario) matches `user`,
+        `.\\user` and `COMPUTER\\user`; a domain account (`DOMAIN\\user` or `user@domain` in the scenario) matches
+        `DOMAIN\\user` and `user@domain`, with a NetBIOS name and a DNS name the same domain when the NetBIOS name
+        is the DNS name's first label (the default when a domain is created; UNCONFIRMED for every domain). A bare
+        name never logs on as a domain account: it names the guest's own account first (UNCONFIRMED)."""
         expected = vm.credentials or self.guest_credentials
         if expected is None or not isinstance(credential, Credential):
             return False
-        given_user = credential.username.rsplit("\\", 1)[-1].casefold().encode()
-        user_ok = hmac.compare_digest(given_user, expected.username.casefold().encode())
+        want_domain, want_user = _account(expected.username)
+        given_domain, given_user = _account(credential.username)
+        if want_domain is None:  # a local account: no domain, ".", or the guest's own computer name
+            domain_ok = given_domain is None or _same_domain(given_domain, self._computer_name(vm))
+        else:
+            domain_ok = given_domain is not None and _same_domain(given_domain, want_domain)
+        user_ok = hmac.compare_digest(given_user.casefold().encode(), want_user.casefold().encode())
         password_ok = hmac.compare_digest(credential.password.encode(), expected.password.encode())
-        return user_ok & password_ok
+        return user_ok & password_ok & domain_ok
+
+    @staticmethod
+    def _computer_name(vm: _Vm) -> str:
+        """The guest's computer name: the first label of its FullyQualifiedDomainName KVP item, else the VM's name."""
+        fqdn = vm.guest.get("FullyQualifiedDomainName", "").strip().rstrip("\x00")
+        return fqdn.split(".", 1)[0] if fqdn else vm.name
 
     def _ps_direct_error(self, vm: _Vm, credential: Any, command: str) -> HostError | None:
         """Why PowerShell Direct into this guest fails, as Windows' error record; None when it works.
@@ -353,7 +458,7 @@ class SimHost:
         it checks the credential (RemoteSessionHyperVSocket.cs)."""
         if vm.state != "Running":
             return messages.invalid_vm_state(vm.name, command, self.language)
-        if not vm.ps_direct:
+        if not vm.ps_direct or vm.restarted_at is not None:  # a guest restarting has no PowerShell Direct listener
             return messages.ps_direct_unavailable(vm.id, vm.name, command, self.language)
         self.guest_logons += 1
         if not self._credential_ok(vm, credential):
@@ -512,11 +617,12 @@ class SimHost:
                 if vm is None
                 else self._ps_direct_error(vm, credential, NEW_PSSESSION)
             )
+            os_doc = self._os_doc(vm) if vm is not None and error is None else None  # inside the guest
             if vm is not None and error is None and vm.spp_error is not None:
                 error = messages.cim_error(vm.spp_error, GET_CIM_INSTANCE, "", self.language)
             license_doc = None if vm is None or error else self._license_doc(vm)
             record = error_document(error) if error is not None else None
-            entries.append({"vm_id": key, "license": license_doc, "error": record})
+            entries.append({"vm_id": key, "license": license_doc, "error": record, "os": os_doc})
         return {"licenses": entries}
 
     def _enable_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -562,9 +668,20 @@ class SimHost:
         return {"vm_id": vm.id, "license": self._license_doc(vm)}
 
     def _set_edition(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """set_edition.ps1: check the target edition in the guest, then start DISM in a scheduled task and return.
+
+        The checks are the script's own, before anything starts (Get-WindowsEdition -Online and -Target): a guest
+        that is no Evaluation is refused with DISM's exit code 50, a target edition it cannot become with 87.
+        Everything else happens in the background, whatever becomes of this session: after `conversion_s` the
+        guest restarts with the new edition and key, or, when the key does not fit the new edition (DISM fails
+        with 0xC004F069 in its task), nothing changes. A second start while one runs starts nothing
+        (the task's MultipleInstances IgnoreNew).
+        """
         target = str(_param(params, "Edition"))
         key = str(_param(params, "ProductKey")).strip().upper()
         vm = self._ps_direct(params)
+        if vm.conversion is not None:
+            return self._conversion_doc(vm)
         edition = self._guest_edition(vm)
         if not edition.evaluation:  # DISM's exit code 50 = ERROR_NOT_SUPPORTED; set_edition.ps1 reports it
             raise _Fail(
@@ -579,15 +696,34 @@ class SimHost:
                     "DismFailed", 0x80070057, f"Error: 87 The edition {target} is not a valid target edition."
                 )
             )
+        if not is_well_formed_key(key):  # the script's own pattern check, in the guest
+            raise self._sl_error(F050)
         new_sku, new_name = _SET_EDITION_SKU[target], _retail_name(vm.guest.get("OSName", ""), target)
-        # The key must fit the edition the guest becomes, not the Evaluation it is.
-        channel = self._classify_key(key, self._catalog.edition(new_sku, new_name), vm.item_int("OSBuildNumber"))
-        vm.guest.update(OSEditionId=str(new_sku), OSName=new_name)
-        self._install(vm, key, channel, now)
-        self._boot(vm, now)
-        if vm.activation_due is not None and vm.booted_at is not None:
-            vm.activation_due = vm.booted_at + self.scenario.sim.activation_delay_s  # AVMA runs once it has booted
-        return {"vm_id": vm.id, "rebooting": True}
+        try:  # the key must fit the edition the guest becomes, not the Evaluation it is; DISM finds out in its task
+            channel: str | None = self._classify_key(
+                key, self._catalog.edition(new_sku, new_name), vm.item_int("OSBuildNumber")
+            )
+        except _Fail:
+            channel = None
+        vm.conversion = _Conversion(now + self.scenario.sim.conversion_s, target, key, channel)
+        return self._conversion_doc(vm)
+
+    def _conversion_doc(self, vm: _Vm) -> dict[str, Any]:
+        return {"vm_id": vm.id, "started": True, "task": CONVERSION_TASK}
+
+    def _finish_conversion(self, vm: _Vm) -> None:
+        """DISM is done: the guest restarts into the new edition with the new key (AVMA runs once it is back)."""
+        conversion, vm.conversion = vm.conversion, None
+        if conversion is None or conversion.channel is None:
+            return  # DISM failed in its task: the guest stays as it was (%WINDIR%\Logs\DISM\dism.log says why)
+        sku = _SET_EDITION_SKU[conversion.target]
+        vm.guest.update(OSEditionId=str(sku), OSName=_retail_name(vm.guest.get("OSName", ""), conversion.target))
+        self._install(vm, conversion.key, conversion.channel, conversion.due)
+        # The guest OS restarts; Hyper-V keeps the VM Running while its KVP and PowerShell Direct are gone
+        # (a restart inside the guest is no VM state change: UNCONFIRMED by a Microsoft page, as observed).
+        vm.restarted_at = conversion.due + self.scenario.sim.boot_delay_s
+        if vm.activation_due is not None:
+            vm.activation_due = vm.restarted_at + self.scenario.sim.activation_delay_s
 
     def _no_key_text(self) -> str:
         entry = self._catalog.error(0xC004F014)
@@ -610,6 +746,28 @@ def _param(params: Mapping[str, Any], name: str) -> Any:
             "ParameterArgumentValidationErrorNullNotAllowed",
         )
     return value
+
+
+def _account(name: str) -> tuple[str | None, str]:
+    """(domain, user) of an account name: `DOMAIN\\user`, `user@domain` (a UPN), `.\\user` or a bare `user`
+    (domain None: the local account database)."""
+    name = name.strip()
+    if "\\" in name:
+        domain, user = name.split("\\", 1)
+        return (None if domain in ("", ".") else domain), user
+    if "@" in name:
+        user, domain = name.rsplit("@", 1)
+        return domain or None, user
+    return None, name
+
+
+def _same_domain(given: str, expected: str) -> bool:
+    """Two names of one domain: equal, or a NetBIOS name that is the other's first DNS label (case-insensitive)."""
+    a, b = given.casefold().rstrip("."), expected.casefold().rstrip(".")
+    if a == b:
+        return True
+    netbios, dns = (a, b) if "." not in a else (b, a)
+    return "." not in netbios and dns.split(".", 1)[0] == netbios
 
 
 def _retail_name(os_name: str, target: str) -> str:

@@ -49,6 +49,10 @@ class SimKnobs:
     latency_ms: float = 0.0
     activation_delay_s: float = 2.0
     boot_delay_s: float = 3.0  # from Start-VM (or a reboot) to Running
+    #: DISM /Set-Edition in the guest, from the start of its scheduled task to the restart that finishes it.
+    #: Windows' duration is UNCONFIRMED (Microsoft's conversion page says only that the server restarts, twice in
+    #: its 2016 text); 10 minutes is a guess, and every test or demo that waits for one sets its own.
+    conversion_s: float = 600.0
     seed: int = 1
     #: The host's display language: the language of its error messages (sim/messages.py; de-DE texts are
     #: the simulator's own translations, there to prove classification never reads a message).
@@ -128,6 +132,17 @@ class LicenseSpec:
 
 
 @dataclass(frozen=True)
+class AddonSpec:
+    """A licensing add-on in the guest, such as an Extended Security Updates license: a SoftwareLicensingProduct
+    with Windows' ApplicationID, LicenseIsAddon TRUE and a key and status of its own (docs/scenario.md)."""
+
+    name: str
+    partial_product_key: str
+    status: int
+    reason: int
+
+
+@dataclass(frozen=True)
 class VmSpec:
     name: str
     id: str  # lower-case GUID
@@ -140,6 +155,7 @@ class VmSpec:
     license: LicenseSpec | None
     spp_error: int | None = None  # every licensing call in the guest fails with this HRESULT (CimException)
     credentials: GuestCredentials | None = None  # this guest's own account, instead of [guest_credentials]
+    addons: tuple[AddonSpec, ...] = ()  # licensing add-ons ([[vms.addons]]), never the Windows license
 
 
 @dataclass(frozen=True)
@@ -359,6 +375,7 @@ def _sim(table: _Table | None) -> SimKnobs:
         latency_ms=table.number("latency_ms", default=defaults.latency_ms),
         activation_delay_s=table.number("activation_delay_s", default=defaults.activation_delay_s),
         boot_delay_s=table.number("boot_delay_s", default=defaults.boot_delay_s),
+        conversion_s=table.number("conversion_s", default=defaults.conversion_s),
         seed=table.integer("seed", default=defaults.seed),
         language=table.choice("language", LANGUAGES, default=defaults.language),
         ps_direct_open_s=_optional_number(table, "ps_direct_open_s"),
@@ -470,6 +487,17 @@ def _license(table: _Table | None) -> LicenseSpec | None:
     return spec
 
 
+def _addon(table: _Table) -> AddonSpec:
+    spec = AddonSpec(
+        name=table.string("name", default="Windows(R), Server-ESU-Year1 add-on for ServerDatacenter"),
+        partial_product_key=table.string("partial_product_key", required=True, nonempty=True),
+        status=table.integer("status", default=1, low=0, high=6),
+        reason=_reason(table),
+    )
+    table.done()
+    return spec
+
+
 def _default_ps_direct(guest: tuple[tuple[str, str], ...]) -> bool:
     """PowerShell Direct needs a Windows 10 / Server 2016 guest (build 14393) or newer (the catalog's fact)."""
     build = dict(guest).get("OSBuildNumber", "").strip().rstrip("\x00")
@@ -494,6 +522,7 @@ def _vm(table: _Table, seen_names: dict[str, int]) -> VmSpec:
         license=_license(table.table("license")),
         spp_error=(_reason(table, "spp_error") or None) if "spp_error" in table.data else None,
         credentials=_credentials(table.table("guest_credentials")),
+        addons=tuple(_addon(addon) for addon in table.tables("addons")),
     )
     table.done()
     return vm

@@ -21,7 +21,7 @@ try {
     $service = Get-CimInstance -ClassName SoftwareLicensingService
     Invoke-Licensing $service 'InstallProductKey' @{ ProductKey = $ProductKey }
     Invoke-Licensing $service 'RefreshLicenseStatus'
-    $product = Get-WindowsLicense
+    $product = Get-WindowsLicense -Property @('LicenseStatus')
     if ($null -eq $product) {
         # slmgr.vbs: a product that is not found is HR_SL_E_PKEY_NOT_INSTALLED (0xC004F014).
         throw (New-ToolError 'NoProductKey' 0xC004F014 'The Software Licensing Service reported that the product key is not available.')

@@ -2,7 +2,7 @@
 function Get-HostDocument([bool]$HyperV) {
     $os = Get-CimInstance -ClassName Win32_OperatingSystem
     $cs = Get-CimInstance -ClassName Win32_ComputerSystem
-    $license = Get-WindowsLicense
+    $license = Get-WindowsLicense -Property @('LicenseStatus', 'PartialProductKey')
     $domain = ''
     if ($cs.PartOfDomain) { $domain = [string]$cs.Domain }
     [ordered]@{
