@@ -12,6 +12,7 @@ from pathlib import Path
 from avma_tui.core.operations import OPERATIONS, Outcome
 from avma_tui.core.remedies import Step, plan_for_vm
 from avma_tui.paths import asset
+from avma_tui.services.recheck import target_state
 
 from .conftest import Rig
 
@@ -113,3 +114,16 @@ async def test_an_evaluation_domain_controller_is_still_refused(make_rig, tmp_pa
     assert "domain controller" in step.refusal
     result = await rig.service.run_step(rig.vm_id(VM), step, interaction="t")
     assert result.outcome is Outcome.SKIPPED and records_of(rig) == []
+
+
+async def test_an_interrupted_conversion_still_running_is_not_called_failed(make_rig) -> None:
+    """The tool died during the wait: the next start's re-check of the open intent cannot call a conversion
+    that may still be running failed; once it shows, the re-check says it is in effect."""
+    rig = await make_rig()
+    vm_id = rig.vm_id(VM)
+    rig.service.waits["set_edition"] = 5
+    await rig.service.run_step(vm_id, conversion_step(rig), interaction="t")
+    intent = records_of(rig)[0]
+    assert target_state(await rig.session.refresh(), intent)[1] is Outcome.UNKNOWN  # DISM still runs
+    rig.clock.now += 60
+    assert target_state(await rig.session.refresh(), intent)[1] is Outcome.OK
