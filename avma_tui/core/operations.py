@@ -70,6 +70,20 @@ class Check(str, Enum):
     NOT_EVALUATION = "not_evaluation"  # the guest's edition is no longer an Evaluation
 
 
+#: What a verification waits for, as the wizard and the batch say it ("Verifying, 4 s of up to 2 min: …").
+WAITS_FOR: MappingProxyType[Check, str] = MappingProxyType(
+    {
+        Check.HOST_LICENSED: "the host's license to read Licensed",
+        Check.KVP_ENABLED: "the KVP integration service to read Enabled",
+        Check.VM_RUNNING: "the VM to read Running",
+        Check.GUEST_KVP: "the guest's KVP data to arrive",
+        Check.KEY_INSTALLED: "the guest's license to show the new key",
+        Check.AVMA_ACTIVATED: "the guest to read Licensed by AVMA (AVMA may take a minute)",
+        Check.NOT_EVALUATION: "the new edition in KVP",
+    }
+)
+
+
 class Returns(str, Enum):
     """What an operation's JSON document carries, as the host facade parses it."""
 
@@ -139,6 +153,8 @@ _TABLE = (
     Operation("vm", (VM_ID,), Subject.VM, Returns.VM),
     Operation("host_info", (), Subject.HOST, Returns.HOST_MEMBER),  # run on a cluster node, over its own connection
     Operation("guest_licenses", ("VmIds", CREDENTIAL), Subject.VM, Returns.LICENSES, console="slmgr /dlv"),
+    # How the conversion's task in the guest stands: set_edition's wait reads it once a minute (services/fixing.py).
+    Operation("conversion_status", (VM_ID, CREDENTIAL), Subject.VM, Returns.NOTHING),
     Operation(
         "enable_kvp",
         (VM_ID,),

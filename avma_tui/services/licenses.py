@@ -110,6 +110,7 @@ class LicenseBook:
         self._proven: Credential | None = None  # a credential a guest accepted
         self.rejected: Credential | None = None  # a credential a guest rejected: no more logons with it
         self.rejected_by = ""  # the VM that rejected it
+        self.rejected_message = ""  # what the guest answered, as Windows wrote it
 
     # --- what to show ---------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class LicenseBook:
 
     def new_credential(self) -> None:
         """The operator entered a credential: reads that failed for want of one are tried again."""
-        self.rejected, self.rejected_by, self._proven = None, "", None
+        self.rejected, self.rejected_by, self.rejected_message, self._proven = None, "", "", None
         self._entries = {k: e for k, e in self._entries.items() if e.read.state is LicenseState.READ}
 
     # --- reading ----------------------------------------------------------------------------------
@@ -284,6 +285,7 @@ class LicenseBook:
                 self._proven = credential
             elif read.error_kind is GuestErrorKind.CREDENTIAL and self.rejected != credential:
                 self.rejected, self.rejected_by = credential, names.get(vm_id, vm_id)
+                self.rejected_message = read.error
             self._settle([vm_id], read, fingerprints)
         return len(ids)
 

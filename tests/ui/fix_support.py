@@ -8,7 +8,8 @@ a second while still polling (activation stays asynchronous, just quick).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +42,7 @@ def fast_app(
     boot_s: float = 0.0,
     activation_s: float = 0.05,
     conversion_s: float = 0.05,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AvmaApp:
     """An app on a packaged scenario with quick activations (still asynchronous) and, by default, instant boots.
 
@@ -54,7 +56,7 @@ def fast_app(
         boot_delay_s=boot_s,
         conversion_s=conversion_s,
     )
-    host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs))))
+    host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs), clock=clock)))
     return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0, fix_timing=timing)
 
 

@@ -5,6 +5,7 @@ re-check, which records the conversion done once the guest is back."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from textual.widgets import Static
 
@@ -14,7 +15,7 @@ from tests.ui.fix_support import GUEST, click, fast_app, open_on, settle, shown,
 from tests.ui.test_fix_batch import _mark_and_open, _row, _run_all
 
 VM = "TEST-EVAL01"
-#: DISM runs 3 s in the simulated guest; the wizard reads the VM back every 0.1 s.
+#: The wizard reads the VM back every 0.1 s.
 TIMING = FixTiming(verify_timeout=3.0, poll_interval=0.02, slow_poll_interval=0.1)
 
 
@@ -26,8 +27,19 @@ async def _until(condition, what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
+class Clock:
+    """The simulated host's clock: real time, plus whatever the test skips ahead."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped
+
+
 async def test_the_wizard_shows_the_wait_and_stop_leaves_the_conversion_running() -> None:
-    app = fast_app(credential=GUEST, conversion_s=3.0, timing=TIMING)
+    clock = Clock()  # DISM takes 10 minutes in the guest, unless the test skips ahead
+    app = fast_app(credential=GUEST, conversion_s=600.0, timing=TIMING, clock=clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, VM, "f")
         assert "Convert the Evaluation edition" in shown(app, "#step-title")
@@ -54,7 +66,7 @@ async def test_the_wizard_shows_the_wait_and_stop_leaves_the_conversion_running(
             ("started", None),
             ("result", "unknown"),
         ]
-        await asyncio.sleep(3.2)  # the conversion finished meanwhile, nobody waiting for it
+        clock.skipped += 601  # the conversion finished meanwhile, nobody waiting for it
         await click(pilot, "#recheck")
         await settle(pilot)
         assert "Re-checked: the change is in effect" in shown(app, "#fix-result")
@@ -67,7 +79,8 @@ async def test_the_wizard_shows_the_wait_and_stop_leaves_the_conversion_running(
 
 
 async def test_the_batch_row_shows_the_elapsed_wait() -> None:
-    app = fast_app(credential=GUEST, conversion_s=1.0, activation_s=60.0, timing=TIMING)
+    clock = Clock()
+    app = fast_app(credential=GUEST, conversion_s=600.0, activation_s=60.0, timing=TIMING, clock=clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await _mark_and_open(pilot, [VM])
         await _run_all(pilot)
@@ -78,5 +91,6 @@ async def test_the_batch_row_shows_the_elapsed_wait() -> None:
             return seen[-1].startswith("DISM running in the guest, ") and " of up to 30 min" in seen[-1]
 
         await _until(waiting, "the row shows the wait")
+        clock.skipped += 601  # DISM is done
         await settle(pilot)
         assert _row(app, VM)[1] == "more to do"  # converted; activation is next

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -170,12 +171,15 @@ async def test_wrong_guest_password_is_said_in_plain_words(
     app = fast_app(credential=Credential("Administrator", "not-the-password"))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "i")
-        await _run_current_step(pilot)
-        result = shown(app, "#fix-result")
-        # The background license read met the rejection first: the fix tries no further logon with it.
-        assert "Not run: Install the Windows Server 2019 Standard AVMA key" in result
-        assert "a guest rejected the guest credentials; no further logon is tried with them." in result
-        assert "Next: Enter the guest's administrator account again" in result
+        # The background license read met the rejection first: the fix tries no further logon with it,
+        # and Run asks for the login again instead of running a step that cannot log on.
+        assert "login" in visible_buttons(app)
+        await click(pilot, "#run")
+        await pilot.pause()
+        assert isinstance(app.screen, CredentialsScreen)
+        assert shown(app, "#credentials-error").startswith("The guest login Administrator was rejected by ")
+        await pilot.press("escape")
+        await settle(pilot)
         assert transport_of(app).engine.guest_logons == 1
     path = AuditLog().path
     assert not path.exists() or "not-the-password" not in path.read_text(encoding="utf-8")
@@ -344,10 +348,13 @@ async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypat
         await pilot.pause()
         await pilot.press("y")
         for _ in range(200):
-            if shown(app, "#fix-progress").startswith("Verifying… ("):
+            if shown(app, "#fix-progress").startswith("Verifying, "):
                 break
             await asyncio.sleep(0.01)
-        assert shown(app, "#fix-progress").endswith(" s")
+        # what is waited for, how long so far and at most (issue 13 item 15), and the step's time so far
+        progress = shown(app, "#fix-progress")
+        expected = r"Verifying, \d+ s of up to 20 s: waiting for the VM to read Running  \d+ s"
+        assert re.fullmatch(expected, progress), progress
         await click(pilot, "#stop")
         await settle(pilot)
         assert "Stopped while verifying “Start the VM”" in shown(app, "#fix-result")

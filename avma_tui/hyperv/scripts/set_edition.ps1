@@ -60,10 +60,14 @@ try {
                 $action = New-ScheduledTaskAction -Execute (Join-Path $env:SystemRoot 'System32\dism.exe') `
                     -Argument "/Online /Set-Edition:$TargetEdition /ProductKey:$Key /AcceptEula /Quiet"
                 # As SYSTEM, whoever is logged on (New-ScheduledTaskPrincipal -LogonType ServiceAccount, -RunLevel
-                # Highest); one instance at a time; Task Scheduler's default limit is 3 days, DISM gets 2 hours
-                # (New-ScheduledTaskSettingsSet -ExecutionTimeLimit, -MultipleInstances IgnoreNew,
-                # https://learn.microsoft.com/powershell/module/scheduledtasks/new-scheduledtasksettingsset).
-                $principal = New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\SYSTEM' -LogonType ServiceAccount -RunLevel Highest
+                # Highest), named by its SID: the name "NT AUTHORITY\SYSTEM" is localized on other languages (UNCONFIRMED).
+                # Register-ScheduledTask's doc lists "the well-known security identifiers (SIDs)" of SYSTEM among
+                # the accounts it knows; a SID as -UserId is UNCONFIRMED by a Microsoft sentence (Task Scheduler's
+                # built-in task files carry <UserId>S-1-5-18</UserId>, as observed). One instance at a time; the
+                # default limit is 3 days, DISM gets 2 hours (New-ScheduledTaskSettingsSet -ExecutionTimeLimit, -MultipleInstances
+                # IgnoreNew, https://learn.microsoft.com/powershell/module/scheduledtasks/new-scheduledtasksettingsset).
+                # Register-ScheduledTask creates the \avma-tui\ folder when it is missing (UNCONFIRMED).
+                $principal = New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest
                 $settings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit (New-TimeSpan -Hours 2) -MultipleInstances IgnoreNew
                 # https://learn.microsoft.com/powershell/module/scheduledtasks/register-scheduledtask (-Force replaces
                 # an earlier, finished run's task).

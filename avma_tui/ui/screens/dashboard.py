@@ -228,7 +228,10 @@ class DashboardScreen(Screen[None]):
         from avma_tui.ui.screens.credentials import CredentialsScreen
 
         current = self.session.guest_credential
-        self.app.push_screen(CredentialsScreen(current.username if current else ""), self._credentials_given)
+        self.app.push_screen(
+            CredentialsScreen(current.username if current else "", failure=self.session.guest_login_failure),
+            self._credentials_given,
+        )
 
     def _credentials_given(self, credential: Credential | None) -> None:
         if credential is not None:

@@ -15,7 +15,16 @@ from textual.content import Content
 from avma_tui.core.catalog import GRACE_STATES, license_status_name
 from avma_tui.core.catalog import channel_name as catalog_channel_name
 from avma_tui.core.columns import FitStep
-from avma_tui.core.model import GuestLicense, KvpStatus, LicenseState, Severity, Vm, VmDiagnosis, VmStatus
+from avma_tui.core.model import (
+    GuestErrorKind,
+    GuestLicense,
+    KvpStatus,
+    LicenseState,
+    Severity,
+    Vm,
+    VmDiagnosis,
+    VmStatus,
+)
 from avma_tui.ui import safe
 
 Cell = tuple[Content, Any]
@@ -103,6 +112,8 @@ def activation_cell(diag: VmDiagnosis) -> Cell:
         return Content.styled("not read", "$text-muted"), (order, 0)
     if read.state is LicenseState.READING:
         return Content.styled("reading…", "$text-muted italic"), (order, 0)
+    if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.CREDENTIAL:
+        return Content.styled("login rejected", "$text-error"), (order, 0)  # c enters it again
     if read.state is LicenseState.FAILED:
         return Content.styled("read failed", "$text-warning"), (order, 0)
     lic = read.license

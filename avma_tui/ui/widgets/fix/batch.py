@@ -242,14 +242,15 @@ class BatchFix(FixBody):
     def _confirmed(self, yes: bool | None) -> None:
         if not yes:
             return
-        needs_login = self.session.guest_credential is None and any(
+        no_login = self.session.guest_credential is None or self.session.guest_login_rejected
+        needs_login = no_login and any(
             NEEDS_GUEST_CREDENTIALS in planned.step.needs
             for account in self.accounts
             for planned in self._plan(account)
             if consent(planned.step) in account.confirmed
         )
         if needs_login:
-            self.app.push_screen(CredentialsScreen(), self._login_given)
+            self.app.push_screen(CredentialsScreen(failure=self.session.guest_login_failure), self._login_given)
         else:
             self._start()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 #: A Windows product key as typed: five groups of five letters and digits.
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
+#: The next step of a result that needs the guest login again (it replaces the service's "c in the TUI").
+LOGIN_AGAIN = "Enter the guest's administrator account again: Guest login… (l), then the step is offered again."
 #: The wizard's buttons; each state shows a subset.
 BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
 MARKS = {
@@ -94,6 +97,7 @@ class SingleFix(FixBody):
     BINDINGS = [
         Binding("c", "copy", "Copy commands", id="fix-copy", tooltip="Copy the manual step's commands"),
         Binding("s", "toggle_key", "Show key", id="fix-show-key", tooltip="Show or hide the full AVMA key"),
+        Binding("l", "login", "Guest login", id="fix-login", tooltip="Enter the guest credentials (again)"),
     ]
 
     def __init__(self, service: FixService, interaction: str, vm_id: str | None, *, key_mode: bool = False) -> None:
@@ -265,6 +269,8 @@ class SingleFix(FixBody):
         step = self.current.step if self.current else None
         busy = self.busy
         wanted: set[str] = {"stop"} if busy else {"close", "recheck"}
+        if not busy and self.session.guest_login_rejected:
+            wanted.add("login")  # a guest rejected the login: offer it again, whatever the step
         if step is not None and not busy:
             wanted.add("skip")
             if step.kind is StepKind.MANUAL:
@@ -309,8 +315,9 @@ class SingleFix(FixBody):
         self.cancel()
 
     @on(Button.Pressed, "#login")
-    def _login(self) -> None:
-        self._ask_login()
+    def action_login(self) -> None:
+        if not self.busy:
+            self._ask_login()
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
@@ -348,7 +355,8 @@ class SingleFix(FixBody):
                 )
                 field.focus()
                 return
-        if NEEDS_GUEST_CREDENTIALS in planned.step.needs and self.session.guest_credential is None:
+        no_login = self.session.guest_credential is None or self.session.guest_login_rejected
+        if NEEDS_GUEST_CREDENTIALS in planned.step.needs and no_login:
             self._ask_login()
             return
         if not OPERATIONS[planned.step.op or ""].changes:  # a read ("Changes: Nothing") needs no confirmation
@@ -360,12 +368,26 @@ class SingleFix(FixBody):
         """Guest credentials, kept in the session; afterwards the host is read again (licenses change the plan)."""
         self._login_asked = True
         current = self.session.guest_credential
-        self.app.push_screen(CredentialsScreen(current.username if current else ""), self._login_given)
+        self.app.push_screen(
+            CredentialsScreen(current.username if current else "", failure=self.session.guest_login_failure),
+            self._login_given,
+        )
 
     def _login_given(self, credential: Credential | None) -> None:
+        """A new login: read the host again, and offer the steps that did not succeed (a rejected login) again."""
         if credential is not None:
             self.session.guest_credential = credential
-            self._read(reset=False)
+            self._read(reset=True)
+
+    def _said(self, result: StepResult) -> Content:
+        """A result in plain words; one that wants the guest login again points at the wizard's own button."""
+        if (
+            result.outcome is not Outcome.OK
+            and NEEDS_GUEST_CREDENTIALS in result.step.needs
+            and (self.session.guest_login_rejected or self.session.guest_credential is None)
+        ):
+            result = replace(result, next_step=LOGIN_AGAIN)
+        return result_text(result)
 
     def _confirm(self, planned: PlannedStep, host_key: str | None) -> None:
         step = planned.step
@@ -430,9 +452,9 @@ class SingleFix(FixBody):
             self._end(Content.styled(self._stopped_text(running, stopped), "$text-warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
-            self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
+            self._end(Content("\n").join([*(self._said(r) for r in results), failure_line(err)]))
             return
-        self._end(Content("\n\n").join(result_text(r) for r in results))
+        self._end(Content("\n\n").join(self._said(r) for r in results))
 
     async def _follow_up(self, planned: PlannedStep, result: StepResult) -> PlannedStep | None:
         """In the `k` flow, after a new key: the activation step, unless the guest activated by itself already."""
@@ -511,7 +533,7 @@ class SingleFix(FixBody):
         except (TransportError, AuditError, KeyError) as err:
             self._end(failure_line(err))
             return
-        self._end(Content("\n\n").join(result_text(r) for r in settled) if settled else None)
+        self._end(Content("\n\n").join(self._said(r) for r in settled) if settled else None)
 
     def _confirm_manual(self, planned: PlannedStep) -> None:
         self.worker = self.run_worker(
@@ -533,7 +555,7 @@ class SingleFix(FixBody):
             return
         if result.outcome is Outcome.OK:
             self._record(result)
-        self._end(result_text(result))
+        self._end(self._said(result))
 
     # --- progress ------------------------------------------------------------------------------------
 
