@@ -269,7 +269,14 @@ class AuditScreen(Screen[None]):
         Binding("question_mark", "help", "Help", tooltip="These keys and the filter syntax"),
         # home/end before the table's own (which scroll sideways in a row table); the filter field keeps them.
         Binding("home", "first", "Newest", show=False, priority=True),
-        Binding("end", "last", "Oldest loaded", show=False, priority=True),
+        Binding(
+            "end",
+            "last",
+            "Oldest loaded",
+            show=False,
+            priority=True,
+            tooltip="The last row loaded; the next page follows",
+        ),
         Binding("g", "first", "Newest", show=False),
         Binding("G", "last", "Oldest loaded", show=False, tooltip="The last row loaded; the next page follows"),
     ]
