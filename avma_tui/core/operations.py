@@ -153,6 +153,8 @@ _TABLE = (
     Operation("vm", (VM_ID,), Subject.VM, Returns.VM),
     Operation("host_info", (), Subject.HOST, Returns.HOST_MEMBER),  # run on a cluster node, over its own connection
     Operation("guest_licenses", ("VmIds", CREDENTIAL), Subject.VM, Returns.LICENSES, console="slmgr /dlv"),
+    # How the conversion's task in the guest stands: set_edition's wait reads it once a minute (services/fixing.py).
+    Operation("conversion_status", (VM_ID, CREDENTIAL), Subject.VM, Returns.NOTHING),
     Operation(
         "enable_kvp",
         (VM_ID,),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -64,6 +64,11 @@ class HyperVHost:
 
     async def vm(self, vm_id: str) -> Vm:
         return parse_vm(await self._run("vm", {"VmId": vm_id}))
+
+    async def conversion_status(self, vm_id: str, credential: Credential) -> ConversionTask | None:
+        """The guest's edition conversion task (set_edition), or None when it has none."""
+        doc = await self._run("conversion_status", {"VmId": vm_id, "Credential": credential})
+        return parse_conversion_task(doc)
 
     async def guest_licenses(self, vm_ids: Iterable[str], credential: Credential) -> dict[str, LicenseRead]:
         ids = list(vm_ids)
@@ -541,6 +546,24 @@ def parse_licenses(doc: Any, vm_ids: Iterable[str] = ()) -> dict[str, LicenseRea
     for vm_id in vm_ids:
         reads.setdefault(vm_id.lower(), _unreadable(why))
     return reads
+
+
+@dataclass(frozen=True)
+class ConversionTask:
+    """How the guest's conversion task stands: its State and the last result (DISM's exit code) as uint32."""
+
+    state: str
+    last_result: int
+
+
+def parse_conversion_task(doc: Any) -> ConversionTask | None:
+    """{"vm_id", "task": {"state", "last_result"} | null}; anything else reads as no task (nothing concluded)."""
+    task = doc.get("task") if isinstance(doc, Mapping) else None
+    if not isinstance(task, Mapping):
+        return None
+    result = task.get("last_result")
+    code = result if isinstance(result, int) and not isinstance(result, bool) and 0 <= result <= 0xFFFFFFFF else 0
+    return ConversionTask(valid_text(str(task.get("state") or ""))[:40], code)
 
 
 def parse_started(doc: Any) -> dict[str, str]:

@@ -73,6 +73,22 @@ from avma_tui.services.snapshot import host_state, license_state, vm_state
 MAX_REMOTE_TEXT = 300
 _RECHECK = "Re-check this VM to see where it stands."
 _STOPPED = "Stopped while verifying: the change ran, but it is not verified"
+#: While a conversion's edition has not changed, how often the wait reads its task in the guest (a guest logon).
+STATUS_EVERY_S = 60.0
+#: A conversion task's last results that are no failure: success, restart required / initiated (3010, 1641), and
+#: Task Scheduler's "running" / "has not run" (0x00041301, 0x00041303) — winerror.h values, UNCONFIRMED here.
+_DISM_NOT_FAILED = frozenset({0, 3010, 1641, 0x00041301, 0x00041303})
+
+
+class _DismFailed(Exception):
+    """The conversion's task ended with an error, twice seen a minute apart, while the edition stayed Evaluation."""
+
+    def __init__(self, code: int, after: dict[str, Any]) -> None:
+        super().__init__(f"0x{code:08X}")
+        self.code = code
+        self.after = after
+
+
 #: A detached change (Operation.detached) goes on in the guest whatever the wait does.
 _GOES_ON = "The conversion goes on in the guest (nothing was stopped there); re-check later to see it done."
 
@@ -374,6 +390,8 @@ class FixService:
             self.audit.result(intent, outcome=Outcome.UNKNOWN, error={"code": "not_verified", "message": stopped})
             self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)
             raise
+        except _DismFailed as failed:
+            return await self._dism_failed(intent, step, failed)
         except TransportError as err:
             outcome = Outcome.NOT_VERIFIED if isinstance(err, Cancelled) else Outcome.UNKNOWN
             message = f"The change ran, but reading it back failed: {_remote_text(err)}"
@@ -398,6 +416,26 @@ class FixService:
         )
         self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)  # AVMA may be late
         return StepResult(step, Outcome.FAILED, message, operation(step.op or "").unverified_hint or _RECHECK)
+
+    async def _dism_failed(self, intent: dict[str, Any], step: Step, failed: _DismFailed) -> StepResult:
+        """DISM ended with an error in the guest and the edition did not change: the conversion failed."""
+        entry = self.catalog.error(failed.code)
+        why = f" ({entry.symbol}: {entry.text})" if entry else ""
+        message = (
+            f"DISM ended in the guest with 0x{failed.code:08X}{why}, and the edition is still Evaluation: "
+            "the conversion did not happen."
+        )
+        await self._result(
+            intent,
+            outcome=Outcome.FAILED,
+            after=failed.after,
+            error={"code": f"0x{failed.code:08X}", "message": message},
+        )
+        next_step = (
+            "In the guest, %WINDIR%\\Logs\\DISM\\dism.log says why (Get-ScheduledTaskInfo -TaskPath \\avma-tui\\ "
+            "-TaskName set-edition shows the exit code); fix that, then run the step again."
+        )
+        return StepResult(step, Outcome.FAILED, message, (entry.meaning + " " if entry else "") + next_step)
 
     def stopped_result(self, vm_id: str | None, step: Step) -> StepResult | None:
         """What a step the admin stopped amounts to: not verified (stopped while it was read back), outcome
@@ -595,6 +633,7 @@ class FixService:
         deadline = started + timeout
         seen: Any = None if op.detached else returned  # a detached change returns before anything shows
         confirming = False
+        next_status, strikes = STATUS_EVERY_S, 0
         for attempt in range(attempts + 1):
             if seen is not None:
                 ok, after, detail = self._confirmed(step, seen) if confirming else self._check(step, seen)
@@ -617,9 +656,31 @@ class FixService:
                 so_far = duration(round(max((attempt + 1) * interval, time.monotonic() - started)))
                 progress(f"Verifying, {so_far} of up to {duration(timeout)}: waiting for {WAITS_FOR[op.check]}")
             seen = await self._read_back_license(vm_id) if confirming else await self._read_back(vm_id, step)
+            if op.detached and not confirming and elapsed >= next_status and self._still_evaluation(seen):
+                next_status += STATUS_EVERY_S
+                failed = await self._task_failed(vm_id)
+                strikes = strikes + 1 if failed is not None else 0
+                if failed is not None and strikes >= 2:  # not a restart's moment: the guest stayed up a minute
+                    raise _DismFailed(failed, self._check(step, seen)[1])
         if confirming:
             return False, *self._confirmed(step, seen)[1:]
         return False, *self._check(step, seen)[1:]
+
+    def _still_evaluation(self, seen: Any) -> bool:
+        """The guest is up (its KVP reports) and still an Evaluation edition."""
+        if not isinstance(seen, Vm) or seen.guest is None or not seen.guest.reported:
+            return False
+        return self.catalog.edition(seen.guest.edition_id, seen.guest.os_name).evaluation
+
+    async def _task_failed(self, vm_id: str | None) -> int | None:
+        """The conversion task's failing last result, when it ended with one; None: running, done, or unreadable."""
+        try:
+            task = await self.session.host.conversion_status(vm_id or "", self._credential())
+        except TransportError:
+            return None  # the guest may be restarting: nothing concluded
+        if task is None or task.state in ("Running", "Queued") or task.last_result in _DISM_NOT_FAILED:
+            return None
+        return task.last_result
 
     def _timeout(self, step: Step) -> float:
         op = operation(step.op or "")

@@ -112,6 +112,7 @@ class _Vm:
     activation_due: float | None = None  # an AVMA attempt in progress completes then
     conversion: _Conversion | None = None  # DISM /Set-Edition running in its scheduled task in the guest
     restarted_at: float | None = None  # the guest OS restarts (the VM stays Running) and is back then
+    conversion_result: int | None = None  # the conversion task's last result once it ran (0: done)
 
     @classmethod
     def from_spec(cls, spec: VmSpec) -> _Vm:
@@ -708,6 +709,16 @@ class SimHost:
         vm.conversion = _Conversion(now + self.scenario.sim.conversion_s, target, key, channel)
         return self._conversion_doc(vm)
 
+    def _conversion_status(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """conversion_status.ps1: the guest's conversion task, its State and LastTaskResult (null: no task)."""
+        vm = self._ps_direct(params)
+        task: dict[str, Any] | None = None
+        if vm.conversion is not None:  # 0x00041301 SCHED_S_TASK_RUNNING while it runs (winerror.h; UNCONFIRMED here)
+            task = {"state": "Running", "last_result": 0x00041301}
+        elif vm.conversion_result is not None:
+            task = {"state": "Ready", "last_result": vm.conversion_result}
+        return {"vm_id": vm.id, "task": task}
+
     def _conversion_doc(self, vm: _Vm) -> dict[str, Any]:
         return {"vm_id": vm.id, "started": True, "task": CONVERSION_TASK}
 
@@ -715,7 +726,11 @@ class SimHost:
         """DISM is done: the guest restarts into the new edition with the new key (AVMA runs once it is back)."""
         conversion, vm.conversion = vm.conversion, None
         if conversion is None or conversion.channel is None:
-            return  # DISM failed in its task: the guest stays as it was (%WINDIR%\Logs\DISM\dism.log says why)
+            # DISM failed in its task: the guest stays as it was (%WINDIR%\Logs\DISM\dism.log says why); the
+            # task's last result is DISM's exit code (that it carries the licensing HRESULT is UNCONFIRMED).
+            vm.conversion_result = F069
+            return
+        vm.conversion_result = 0
         sku = _SET_EDITION_SKU[conversion.target]
         vm.guest.update(OSEditionId=str(sku), OSName=_retail_name(vm.guest.get("OSName", ""), conversion.target))
         self._install(vm, conversion.key, conversion.channel, conversion.due)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 
 from avma_tui.core.operations import OPERATIONS, Outcome
@@ -127,3 +128,19 @@ async def test_an_interrupted_conversion_still_running_is_not_called_failed(make
     assert target_state(await rig.session.refresh(), intent)[1] is Outcome.UNKNOWN  # DISM still runs
     rig.clock.now += 60
     assert target_state(await rig.session.refresh(), intent)[1] is Outcome.OK
+
+
+async def test_a_dism_failure_in_the_guest_ends_the_wait_as_failed_long_before_30_minutes(make_rig) -> None:
+    """A key DISM refuses (here the Standard key for a Datacenter conversion): the task ends with 0xC004F069 while
+    the guest stays up as Evaluation; the wait reads the task once a minute and, seeing it twice, says so."""
+    rig = await make_rig()
+    step = conversion_step(rig)
+    wrong = next(k.key for k in rig.service.catalog.avma_keys if k.family == "2022" and k.edition == "Standard")
+    result = await rig.service.run_step(
+        rig.vm_id(VM), replace(step, secret_params=(("ProductKey", wrong),)), interaction="t"
+    )
+    assert result.outcome is Outcome.FAILED, result
+    assert "DISM ended in the guest with 0xC004F069" in result.message and "dism.log" in result.next_step
+    assert rig.clock.now - 1000.0 < 20 + 3 * 60  # DISM's 20 s, then two task reads a minute apart
+    closing = records_of(rig)[-1]
+    assert (closing["outcome"], closing["error"]["code"]) == ("failed", "0xC004F069")

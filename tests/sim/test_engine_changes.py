@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from avma_tui.core.model import GuestErrorKind, KvpStatus
-from avma_tui.hyperv.host import hresult_of
+from avma_tui.hyperv.host import ConversionTask, hresult_of
 from avma_tui.hyperv.transport import Credential, RemoteError
 from tests.sim.simkit import GOOD, avma_key, guest, kms_key
 
@@ -335,6 +335,18 @@ async def test_set_edition_refuses_a_wrong_target_at_once_and_a_wrong_key_fails_
     sim.clock.advance(120)
     vm = await sim.host.vm(vm_id)
     assert vm.state == "Running" and vm.guest is not None and vm.guest.edition_id == 80
+    task = await sim.host.conversion_status(vm_id, GOOD)
+    assert task is not None and (task.state, task.last_result) == ("Ready", 0xC004F069)
+
+
+async def test_the_conversion_task_reads_running_then_done(make_sim):
+    sim = make_sim('[[vms]]\nname = "EVAL01"\n' + EVAL_DC)
+    vm_id = await sim.vm_id("EVAL01")
+    assert await sim.host.conversion_status(vm_id, GOOD) is None  # no task yet
+    await sim.host.set_edition(vm_id, "ServerDatacenter", avma_key("2022", "Datacenter"), GOOD)
+    assert await sim.host.conversion_status(vm_id, GOOD) == ConversionTask("Running", 0x00041301)
+    sim.clock.advance(60 + 3)
+    assert await sim.host.conversion_status(vm_id, GOOD) == ConversionTask("Ready", 0)
 
 
 async def test_set_edition_on_a_retail_guest_is_refused(make_sim):

@@ -16,7 +16,7 @@ import pytest
 
 from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import Step, plan_for_vm
-from avma_tui.hyperv.host import HyperVHost
+from avma_tui.hyperv.host import ConversionTask, HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential
 from avma_tui.paths import asset
@@ -76,6 +76,7 @@ async def test_the_conversion_returns_at_once_and_verifies_when_the_guest_is_bac
     assert _seconds_between(intent, started) < 5  # the operation returned within seconds, DISM still running
     assert _seconds_between(started, closing) >= CONVERSION_S  # verified only once the conversion was done
     assert closing["outcome"] == "ok" and service.audit.verify().ok
+    assert await service.session.host.conversion_status(vm_id, GUEST) == ConversionTask("Ready", 0)  # DISM's exit 0
 
 
 async def test_a_conversion_that_outlives_the_wait_completes_and_a_recheck_records_it(

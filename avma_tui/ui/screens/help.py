@@ -52,10 +52,14 @@ def _key_name(binding: Binding) -> str:
 
 
 def keys_text(bindings: Iterable[BindingType]) -> Content:
+    """One line per thing the keys do: keys bound apart to the same action (g and home) share a line."""
+    keys: dict[tuple[str, str], list[str]] = {}
+    for b in bindings:
+        if isinstance(b, Binding):
+            keys.setdefault((b.action, b.tooltip or b.description), []).append(_key_name(b))
     lines = [
-        Content.assemble((f"{_key_name(b)} ".ljust(10), "bold $text-accent"), b.tooltip or b.description)
-        for b in bindings
-        if isinstance(b, Binding)
+        Content.assemble((f"{' '.join(names)} ".ljust(10), "bold $text-accent"), what)
+        for (_, what), names in keys.items()
     ]
     return Content("\n").join(lines)
 
