@@ -275,8 +275,8 @@ class LicenseBook:
                 failed = LicenseRead(LicenseState.FAILED, error=str(err), error_kind=GuestErrorKind.OTHER)
                 reads = dict.fromkeys(ids, failed)
         finally:
-            assert self._free is not None
-            self._free.put_nowait(lane)
+            if self._free is not None:  # None: the book was closed meanwhile (the app quit), the lane with it
+                self._free.put_nowait(lane)
         for vm_id in ids:
             read = reads.get(vm_id) or LicenseRead(
                 LicenseState.FAILED, error="The host gave no answer for this guest.", error_kind=GuestErrorKind.OTHER
