@@ -23,7 +23,17 @@ from benchkit import ROOT, Row, format_value, load_rows, machine
 
 BENCH_DIR = Path(__file__).resolve().parent
 #: In the order they run; each is bench/<name>.py.
-BENCHMARKS = ("roundtrips", "startup", "tui_big", "profiling", "shell_leaks", "audit_log", "deadline", "refresh")
+BENCHMARKS = (
+    "roundtrips",
+    "startup",
+    "tui_big",
+    "profiling",
+    "shell_leaks",
+    "audit_log",
+    "deadline",
+    "refresh",
+    "conversion",
+)
 #: Longest one benchmark may run before it counts as crashed (a full run of roundtrips is the longest).
 TIMEOUT_S = {"smoke": 120.0, "full": 900.0}
 

@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 
 from avma_tui.core.model import Diagnosis, LicenseState, Vm, VmDiagnosis, VmStatus
@@ -32,6 +34,8 @@ from avma_tui.services.targets import guest_credential, open_target, remote_user
 HOST_KEY_ENV = "AVMA_HOST_PRODUCT_KEY"
 #: Bound on plan → run → re-check rounds; a plan that keeps producing new steps is a bug, not a reason to loop.
 MAX_ROUNDS = 25
+#: A long wait (the edition conversion) prints its progress line, with the elapsed time, at most this often.
+PROGRESS_EVERY_S = 60.0
 
 
 def resolve_vm(diagnosis: Diagnosis, wanted: str) -> Vm:
@@ -102,21 +106,32 @@ def after_login(vmd: VmDiagnosis) -> list[str]:
     )
 
 
+def _prose(text: str, first: str, indent: str) -> list[str]:
+    """Text of one or more lines, each wrapped at PLAN_WIDTH (commands are printed with `_indent`, never wrapped)."""
+    lines: list[str] = []
+    for number, line in enumerate(text.split("\n")):
+        lines += _wrapped(line, indent, first if number == 0 else indent) or [first.rstrip()]
+    return lines
+
+
 def _indent(text: str, prefix: str = "       ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
 def describe_step(number: int, step: Step, *, with_script: bool = True) -> str:
     """A step as the plan prints it: what, why, parameters, the exact script or commands, effect, check."""
-    lines = [f"  {number}. ({step.kind.value}) {printable(step.title)}", f"       why: {printable(step.why)}"]
+    lines = _wrapped(f"({step.kind.value}) {step.title}", "       ", f"  {number}. ")
+    lines += _wrapped(f"why: {step.why}", "         ", "       ")
     if step.refusal:
-        lines.append(f"       REFUSED: {printable(step.refusal)}")
+        lines += _wrapped(f"REFUSED: {step.refusal}", "         ", "       ")
     if step.warning:
-        lines.append(f"       WARNING: {printable(step.warning)}")
+        lines += _wrapped(f"WARNING: {step.warning}", "         ", "       ")
     if step.needs:
-        lines.append(f"       needs: {', '.join(step.needs)}")
+        lines += _wrapped(f"needs: {', '.join(step.needs)}", "         ", "       ")
     if step.params:
-        lines.append("       parameters: " + "; ".join(f"{name} = {printable(value)}" for name, value in step.params))
+        lines.append("       parameters:")
+        for name, value in step.params:  # one a line: an Id or a masked key is never split
+            lines += _wrapped(f"{name} = {value}", "           ", "         ")
     if with_script and step.kind is StepKind.MANUAL:
         lines += ["       commands:", _indent(step.script, "         ")]
     elif with_script:
@@ -124,7 +139,8 @@ def describe_step(number: int, step: Step, *, with_script: bool = True) -> str:
             f"       script ({step.op}.ps1, run with the parameters above):",
             _indent(step_script(step), "         "),
         ]
-    lines += [f"       changes: {printable(step.changes)}", f"       verified by: {printable(step.verify)}"]
+    lines += _wrapped(f"changes: {step.changes}", "         ", "       ")
+    lines += _wrapped(f"verified by: {step.verify}", "         ", "       ")
     return "\n".join(lines)
 
 
@@ -163,7 +179,9 @@ class _Fixer:
         self.args = args
         self.out = out
         audit = session.audit or AuditLog()
-        self.service = FixService(session, audit, verify_timeout=args.verify_timeout, poll_interval=0.5)
+        waits = {"set_edition": args.conversion_wait} if getattr(args, "conversion_wait", None) else {}
+        self.service = FixService(session, audit, verify_timeout=args.verify_timeout, poll_interval=0.5, waits=waits)
+        self._last_progress = ("", 0.0)  # what was printed last and when: a 30-minute wait prints a line a minute
         self.interaction = new_interaction()
         self.done: set[tuple[str, str]] = set()  # (finding code, step id) run, declined or shown
         self.results: list[StepResult] = []
@@ -214,9 +232,9 @@ class _Fixer:
                 self._skip_rest(remedy)
                 continue
             key = self._host_product_key() if NEEDS_HOST_PRODUCT_KEY in step.needs else None
-            self.out(f"\n→ {printable(step.title)}")
+            self.out("\n" + "\n".join(_wrapped(step.title, "  ", "→ ")))
             if self.args.yes and step.warning:  # unasked, but never unsaid (e.g. the MAK key it replaces)
-                self.out(f"  WARNING: {printable(step.warning)}")
+                self.out("\n".join(_wrapped(f"WARNING: {step.warning}", "    ", "  ")))
             result = await self.service.run_step(
                 vm.id, step, interaction=self.interaction, host_product_key=key, on_progress=self._progress
             )
@@ -239,17 +257,25 @@ class _Fixer:
             settled = self.service.settled_result(vm_id, result.step) or self.service.settled_result(None, result.step)
             if settled is not None:
                 self.results[index] = settled
-                self.out(f"  RE-CHECKED {printable(settled.step.title)}: {printable_lines(settled.message)}")
+                self.out("\n".join(_prose(f"RE-CHECKED {settled.step.title}: {settled.message}", "  ", "    ")))
 
     def _skip_rest(self, remedy: Remedy) -> None:
         """After a failed or declined step the rest of its remedy would only fail the same way."""
         self.done.update((remedy.finding.code, s.id) for s in remedy.steps)
 
     def _progress(self, text: str) -> None:
-        self.out(f"  … {printable(text)}")
+        """Each progress line; a line that repeats with other numbers (a wait's elapsed time, its poll count)
+        is printed at most once a minute, so a 30-minute conversion prints about 30 lines, not 360."""
+        kind = re.sub(r"\d+", "#", text)
+        now = time.monotonic()
+        last_kind, last_time = self._last_progress
+        if kind == last_kind and now - last_time < PROGRESS_EVERY_S:
+            return
+        self._last_progress = (kind, now)
+        self.out("\n".join(_wrapped(text, "    ", "  … ")))
 
     def _print_result(self, result: StepResult) -> None:
-        self.out(f"  {result.outcome.value.upper()}: {printable_lines(result.message)}")
+        self.out("\n".join(_prose(f"{result.outcome.value.upper()}: {result.message}", "  ", "    ")))
         if result.next_step:
             self.out(_indent(printable_lines(result.next_step), "  next: "))
 
@@ -259,18 +285,13 @@ class _Fixer:
         vmd = diagnosis.for_vm(vm.id)
         left = [r for r in plan_for_vm(diagnosis, vm.id) if any(_runnable(s) for s in r.steps)]
         status = vmd.status.value if vmd else "gone"
-        self.out(
-            f"\n{printable(vm.name)}: {status}; remaining findings: "
-            + (", ".join(f.code for f in vmd.findings) if vmd and vmd.findings else "none")
-        )
+        remaining = ", ".join(f.code for f in vmd.findings) if vmd and vmd.findings else "none"
+        self.out("\n" + "\n".join(_wrapped(f"{vm.name}: {status}; remaining findings: {remaining}", "  ", "")))
         failed = [r for r in self.results if r.outcome is not Outcome.OK]
         if failed or left:
-            self.out(
-                "Not everything the tool can fix is green: "
-                + ", ".join(
-                    [f"{r.step.id} {r.outcome}" for r in failed] + [f"{r.finding.code} still open" for r in left]
-                )
-            )
+            open_items = [f"{r.step.id} {r.outcome}" for r in failed] + [f"{r.finding.code} still open" for r in left]
+            summary = "Not everything the tool can fix is green: " + ", ".join(open_items)
+            self.out("\n".join(_wrapped(summary, "  ", "")))
             return 1
         return 0
 
@@ -285,7 +306,8 @@ async def _fix(session: Session, args: argparse.Namespace, out: Callable[[str], 
         diagnosis = await session.refresh()
         vm = resolve_vm(diagnosis, args.vm)
         vmd = diagnosis.for_vm(vm.id)
-        out(f"{printable(vm.name)} ({vm.id}) on {printable(session.host_name)}: {vmd.status.value if vmd else ''}")
+        # Two lines, so an 80-column terminal never wraps the Id (copied whole into `--vm`).
+        out(f"{printable(vm.name)} on {printable(session.host_name)}: {vmd.status.value if vmd else ''}\nId {vm.id}")
         if args.dry_run:
             plan = describe_plan(
                 plan_for_vm(diagnosis, vm.id),

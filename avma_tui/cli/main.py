@@ -35,6 +35,7 @@ COMMAND_WORDS = {
 #: Bounds of the seconds a flag accepts: (lowest, highest); what is outside is a typo, not a wish.
 TIMEOUT_RANGE = (1.0, 3600.0)
 VERIFY_TIMEOUT_RANGE = (1.0, 3600.0)
+CONVERSION_WAIT_RANGE = (1.0, 14400.0)
 REFRESH_RANGE = (1.0, 86400.0)  # and 0 for "off"
 
 
@@ -203,6 +204,13 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
             default=120.0,
             metavar="SECONDS",
             help="how long to wait for a change to read back (1-3600; default 120)",
+        )
+        parser.add_argument(
+            "--conversion-wait",
+            type=_seconds("--conversion-wait", CONVERSION_WAIT_RANGE),
+            default=None,
+            metavar="SECONDS",
+            help="how long to wait for an edition conversion (DISM) to show (1-14400; default 1800)",
         )
     elif name == "audit":
         from avma_tui.config import audit_path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from avma_tui.core.model import Host, Vm
@@ -83,23 +84,69 @@ def ps_direct_too_old(build: int | None, family: str | None) -> bool:
     return family == "2012 R2" or (build is not None and build < PS_DIRECT_MIN_BUILD)
 
 
-def host_ps_direct_capable(host: Host) -> bool:
-    """True unless the host is known to be too old for PowerShell Direct: it needs a Windows 10 / Server 2016 host
-    (build 14393) and Windows PowerShell 5 ("Host: Windows 10, Windows Server 2016, or later running Hyper-V";
-    "For PowerShell Direct and JEA, the major version must be 5 or later": learn.microsoft.com/virtualization/
-    hyper-v-on-windows/user-guide/powershell-direct). Unknown values do not rule it out."""
-    too_old_build = host.build is not None and host.build < PS_DIRECT_MIN_BUILD
-    too_old_ps = host.ps_major is not None and host.ps_major < 5
-    return not (too_old_build or too_old_ps)
+#: KVP OSPlatformId of Windows (VER_PLATFORM_WIN32_NT); Linux guests report 100.
+WINDOWS_PLATFORM = 2
 
 
-def ps_direct_possible(host: Host, vm: Vm) -> bool:
-    """THE decision whether the tool tries PowerShell Direct for this VM (issue 10 item 7): the host can
-    (host_ps_direct_capable), the guest is new enough (build >= 14393 from KVP; unknown does not rule it out)
-    and the VM is running. Every other VM gets its console path at once, without a logon attempt."""
-    guest_build = vm.guest.build if vm.guest is not None else None
-    guest_ok = guest_build is None or guest_build >= PS_DIRECT_MIN_BUILD
-    return vm.running and guest_ok and host_ps_direct_capable(host)
+class PsDirectVerdict(str, Enum):
+    YES = "yes"  # every fact needed is known and allows it
+    MAY = "may"  # nothing rules it out, but the host or guest did not report everything: it is tried
+    NO_HOST = "no-host"  # the host cannot (too old a build or PowerShell): no guest of it is tried
+    NO_VM = "no-vm"  # this VM's guest cannot (not Windows, older than Windows Server 2016)
+    NOT_RUNNING = "not-running"  # it could, once the VM runs (a fix starts it first)
+
+
+@dataclass(frozen=True)
+class PsDirect:
+    """Whether PowerShell Direct can work, and why (not) in one sentence."""
+
+    verdict: PsDirectVerdict
+    reason: str
+
+    @property
+    def possible(self) -> bool:
+        """The tool tries it (an unknown fact does not rule it out: the attempt tells)."""
+        return self.verdict in (PsDirectVerdict.YES, PsDirectVerdict.MAY)
+
+
+def ps_direct(host: Host, vm: Vm | None = None, guest_family: str | None = None) -> PsDirect:
+    """THE PowerShell Direct decision (issue 10 item 7), for the host alone or for one VM on it; the license
+    reader, the findings, the remedies, `doctor` and `capture` all ask here.
+
+    It needs a Windows 10 / Windows Server 2016 (build 14393) or newer host with Windows PowerShell 5 and a
+    Windows 10 / Server 2016 or newer guest ("Host: Windows 10, Windows Server 2016, or later running Hyper-V";
+    "Guest/Virtual Machine: Windows 10, Windows Server 2016, or later"; "For PowerShell Direct and JEA, the
+    major version must be 5 or later": https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/
+    powershell-direct), and the VM running. A fact not reported (the host's build or PowerShell version, the
+    guest's build) rules nothing out: the verdict is MAY and the tool tries, since the attempt tells, and
+    refusing would leave a host that reports less than expected without any license read. `guest_family`
+    is the guest's version family where the caller knows it (a 2012 R2 guest that reported no build).
+    """
+    build, major = host.build, host.ps_major
+    os = vm.os if vm is not None else None
+    # The guest first: a guest it can never reach is told so (its console path), whatever the host.
+    if os is not None and os.platform_id is not None and os.platform_id != WINDOWS_PLATFORM:
+        return PsDirect(PsDirectVerdict.NO_VM, "the guest is not Windows")
+    guest_build = os.build if os is not None else None
+    if vm is not None and ps_direct_too_old(guest_build, guest_family):
+        what = f"build {guest_build}" if guest_build is not None else f"Windows Server {guest_family}"
+        return PsDirect(PsDirectVerdict.NO_VM, f"the guest is {what}, older than Windows Server 2016 (14393)")
+    if build is not None and build < PS_DIRECT_MIN_BUILD:
+        return PsDirect(PsDirectVerdict.NO_HOST, f"this host is build {build}, older than Windows Server 2016 (14393)")
+    if major is not None and major < 5:
+        return PsDirect(PsDirectVerdict.NO_HOST, f"this host has Windows PowerShell {host.ps_version}, not 5 or later")
+    if vm is not None and not vm.running:
+        return PsDirect(PsDirectVerdict.NOT_RUNNING, f"the VM is {vm.state}, not running")
+    unknown = [
+        f"the host's {what}" for what, value in (("build", build), ("PowerShell version", major)) if value is None
+    ]
+    if vm is not None and guest_build is None:
+        unknown.append("the guest's build")
+    if unknown:
+        return PsDirect(
+            PsDirectVerdict.MAY, f"{' and '.join(unknown)} not reported: nothing rules it out, so it is tried"
+        )
+    return PsDirect(PsDirectVerdict.YES, f"host build {build} with Windows PowerShell {host.ps_version}")
 
 
 #: Edition words in an OS name, most specific first ("Datacenter: Azure Edition" also says "Datacenter").

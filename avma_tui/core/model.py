@@ -96,12 +96,25 @@ class Kvp:
     raw_status: str = ""
 
 
+class OsSource(str, Enum):
+    """Where a guest's OS facts came from."""
+
+    KVP = "kvp"  # the guest's intrinsic KVP items, read on the host
+    INSIDE = "inside-guest"  # Win32_OperatingSystem, read over PowerShell Direct with the license
+
+    @property
+    def label(self) -> str:
+        """How the details and the report say it."""
+        return "KVP" if self is OsSource.KVP else "read inside the guest"
+
+
 @dataclass(frozen=True)
 class GuestOs:
-    """The guest's intrinsic KVP items, parsed tolerantly (a guest can write anything there).
+    """The guest's intrinsic KVP items, parsed tolerantly (a guest can write anything there), or the
+    guest's Win32_OperatingSystem read inside it (`source` says which).
 
     A field the guest did not report, or reported as garbage, is None / "". `items` keeps every
-    intrinsic item exactly as reported, for the detail pane.
+    item exactly as reported, for the detail pane.
     """
 
     os_name: str
@@ -112,6 +125,7 @@ class GuestOs:
     platform_id: int | None
     fqdn: str
     items: tuple[tuple[str, str], ...] = ()
+    source: OsSource = OsSource.KVP
 
     @property
     def reported(self) -> bool:
@@ -199,6 +213,9 @@ class LicenseRead:
     error: str = ""
     error_kind: GuestErrorKind | None = None
     error_record: HostError | None = None  # the record `error` and `error_kind` came from
+    #: The guest's OS as read inside it (Win32_OperatingSystem) in the same PowerShell Direct session; None
+    #: when not read (an older script, a capture made before, or the query failed).
+    os: GuestOs | None = None
 
 
 LICENSE_NOT_READ = LicenseRead(LicenseState.NOT_READ)
@@ -217,6 +234,15 @@ class Vm:
     @property
     def running(self) -> bool:
         return self.state == "Running"
+
+    @property
+    def os(self) -> GuestOs | None:
+        """The guest OS the diagnosis goes by: from KVP when KVP reported it, else as read inside the guest
+        (with its license), else whatever KVP gave (maybe nothing). `guest` stays KVP's, for KVP's findings."""
+        if self.guest is not None and self.guest.reported:
+            return self.guest
+        inside = self.license.os
+        return inside if inside is not None and inside.reported else self.guest
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ record here instead of naming the operation in an if-chain:
 - the simulated host (sim/engine.py) runs its method `_<name>`, and the loopback endpoint accepts
   exactly the scripts of this table;
 - the fix service (services/fixing.py) binds `params`, writes `action` to the audit log, reads the
-  state back with `read_back`, judges it with `check`, waits `timeout_factor` × the verify timeout,
-  and explains a failure with `console` (what to type at the VM's console instead);
+  state back with `read_back`, judges it with `check` (then `confirm`, when set), waits `wait_s` (or the
+  verify timeout) for it, and explains a failure with `console` (what to type at the VM's console instead);
 - remedies (core/remedies.py) show `console` as the fallback commands.
 
 Adding an operation: its script, one `Operation` here, one `_<name>` method in the simulated host
@@ -70,6 +70,20 @@ class Check(str, Enum):
     NOT_EVALUATION = "not_evaluation"  # the guest's edition is no longer an Evaluation
 
 
+#: What a verification waits for, as the wizard and the batch say it ("Verifying, 4 s of up to 2 min: …").
+WAITS_FOR: MappingProxyType[Check, str] = MappingProxyType(
+    {
+        Check.HOST_LICENSED: "the host's license to read Licensed",
+        Check.KVP_ENABLED: "the KVP integration service to read Enabled",
+        Check.VM_RUNNING: "the VM to read Running",
+        Check.GUEST_KVP: "the guest's KVP data to arrive",
+        Check.KEY_INSTALLED: "the guest's license to show the new key",
+        Check.AVMA_ACTIVATED: "the guest to read Licensed by AVMA (AVMA may take a minute)",
+        Check.NOT_EVALUATION: "the new edition in KVP",
+    }
+)
+
+
 class Returns(str, Enum):
     """What an operation's JSON document carries, as the host facade parses it."""
 
@@ -80,6 +94,7 @@ class Returns(str, Enum):
     VM_MEMBER = "vm_member"  # {"vm": VM}
     LICENSE_MEMBER = "license_member"  # {"license": LICENSE}
     HOST_MEMBER = "host_member"  # {"host": HOST}
+    STARTED = "started"  # {"vm_id", "started": true, "task"}: a detached change under way
 
 
 #: Parameter names with a meaning of their own (PascalCase, as PowerShell binds them).
@@ -103,7 +118,13 @@ class Operation:
     action: str = ""  # the audit log's action (default: the name)
     read_back: ReadBack | None = None
     check: Check | None = None
-    timeout_factor: int = 1  # verify for this many × the verify timeout
+    #: How long the change may take to verify, in seconds; None: the verify timeout (`--verify-timeout`, 120 s).
+    wait_s: float | None = None
+    #: The operation only starts the change, detached inside the guest, and returns at once: the change goes on
+    #: whatever happens to the call or the wait (a stopped wait never stops it), and the wait polls slowly.
+    detached: bool = False
+    #: A second check, read from the guest's license, once `check` holds (the conversion: edition, then the key).
+    confirm: Check | None = None
     #: The effect shows only later (a boot, AVMA's activation, DISM's restart): a read-back right after an
     #: error cannot tell a refusal from a change still under way.
     shows_later: bool = False
@@ -120,6 +141,10 @@ class Operation:
         return f"{self.name}.ps1"
 
 
+#: How long an edition conversion may take to show, by default: DISM /Set-Edition and the guest's restarts take
+#: minutes ("The server will restart twice", Microsoft's 2016 conversion page; the duration itself is UNCONFIRMED).
+CONVERSION_WAIT_S = 1800.0
+
 _AVMA_IS_SLOW = "AVMA can take a few minutes: re-check shortly; if it stays, read the reason above."
 
 _TABLE = (
@@ -128,6 +153,8 @@ _TABLE = (
     Operation("vm", (VM_ID,), Subject.VM, Returns.VM),
     Operation("host_info", (), Subject.HOST, Returns.HOST_MEMBER),  # run on a cluster node, over its own connection
     Operation("guest_licenses", ("VmIds", CREDENTIAL), Subject.VM, Returns.LICENSES, console="slmgr /dlv"),
+    # How the conversion's task in the guest stands: set_edition's wait reads it once a minute (services/fixing.py).
+    Operation("conversion_status", (VM_ID, CREDENTIAL), Subject.VM, Returns.NOTHING),
     Operation(
         "enable_kvp",
         (VM_ID,),
@@ -188,16 +215,19 @@ _TABLE = (
         "set_edition",
         (VM_ID, "Edition", PRODUCT_KEY, CREDENTIAL),
         Subject.VM,
-        Returns.NOTHING,
+        Returns.STARTED,
         changes=True,
         read_back=ReadBack.VM,
         check=Check.NOT_EVALUATION,
-        # DISM /Set-Edition runs for minutes and restarts the guest (more than once).
-        timeout_factor=10,
+        # DISM /Set-Edition runs for minutes and restarts the guest (more than once): set_edition.ps1 starts it in a
+        # scheduled task in the guest and returns; the tool then polls the KVP edition, then the license.
+        wait_s=CONVERSION_WAIT_S,
+        detached=True,
+        confirm=Check.KEY_INSTALLED,
         shows_later=True,
         console="DISM /Online /Set-Edition:{Edition} /ProductKey:{ProductKey} /AcceptEula",
         installs_key=True,
-        unverified_hint="The guest may still be restarting: re-check in a few minutes.",
+        unverified_hint="The conversion goes on in the guest (restarts included): re-check in a few minutes.",
     ),
     Operation(
         "activate_host",
@@ -228,6 +258,8 @@ def _check_table() -> None:
             raise ValueError(f"operation {op.name}: a change needs a read-back and a check; a read has neither")
         if op.read_back is ReadBack.LICENSE and CREDENTIAL not in op.params:
             raise ValueError(f"operation {op.name}: reading the license back needs the guest credential")
+        if op.confirm is not None and CREDENTIAL not in op.params:
+            raise ValueError(f"operation {op.name}: confirming by the license needs the guest credential")
         if op.subject is Subject.VM and op.changes and VM_ID not in op.params:
             raise ValueError(f"operation {op.name}: a change on a VM names it by {VM_ID}")
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from avma_tui.core.catalog import AvmaKey, Catalog, Edition, host_ps_direct_capable, load_catalog, ps_direct_too_old
+from avma_tui.core.catalog import AvmaKey, Catalog, Edition, PsDirectVerdict, load_catalog, ps_direct
 from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
 from avma_tui.core.operations import GUEST_KVP_COMMANDS, OPERATIONS, PRODUCT_KEY
@@ -56,6 +56,12 @@ class Step:
     refusal: str = ""
     warning: str = ""
     secret_params: tuple[tuple[str, str], ...] = ()
+    #: What the warning is about, for a batch's one confirmation to count: the kind of key this step
+    #: replaces ("MAK key", "retail key", …; "" when none worth keeping) with the old key's last five,
+    #: and whether the guest restarts.
+    replaces_key: str = ""
+    replaced_last5: str = ""
+    restarts_guest: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class _Guest:
 
     @property
     def edition(self) -> Edition | None:
-        guest = self.vmd.vm.guest
+        guest = self.vmd.vm.os
         return self.catalog.edition(guest.edition_id, guest.os_name) if guest else None
 
     @property
@@ -131,10 +137,8 @@ class _Guest:
         read = self.vmd.vm.license
         if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.PS_DIRECT:
             return False
-        guest = self.vmd.vm.guest
-        if not host_ps_direct_capable(self.diagnosis.inventory.host):
-            return False
-        return not ps_direct_too_old(guest.build if guest else None, self.vmd.family)
+        verdict = ps_direct(self.diagnosis.inventory.host, self.vmd.vm, self.vmd.family).verdict
+        return verdict not in (PsDirectVerdict.NO_HOST, PsDirectVerdict.NO_VM)  # a stopped VM is started first
 
     def shown(self, key: str) -> str:
         return key if self.reveal else mask_key(key)
@@ -160,6 +164,8 @@ def _op_step(
     refusal: str = "",
     warning: str = "",
     secret_params: tuple[tuple[str, str], ...] = (),
+    replaces: tuple[str, str] = ("", ""),
+    restarts_guest: bool = False,
 ) -> Step:
     return Step(
         id=id,
@@ -175,6 +181,9 @@ def _op_step(
         refusal=refusal,
         warning=warning,
         secret_params=secret_params,
+        replaces_key=replaces[0],
+        replaced_last5=replaces[1],
+        restarts_guest=restarts_guest,
     )
 
 
@@ -271,6 +280,19 @@ def _key_refusal(g: _Guest, key: AvmaKey | None) -> str:
     return ""
 
 
+def _replaced(g: _Guest, key: AvmaKey) -> tuple[str, str]:
+    """The key a new AVMA key would replace: ("MAK key", its last five); ("", "") for none, or for this key."""
+    read = g.vmd.vm.license
+    lic = read.license if read.state is LicenseState.READ else None
+    if lic is None or not lic.partial_product_key or lic.partial_product_key.upper() == key.last5.upper():
+        return "", ""
+    channel = lic.channel.upper()
+    for token, label in (("MAK", "MAK key"), ("RETAIL", "retail key"), ("OEM", "OEM key")):
+        if token in channel:
+            return label, lic.partial_product_key
+    return ("AVMA key" if lic.is_avma else f"{lic.channel or 'non-AVMA'} key"), lic.partial_product_key
+
+
 def _replacement_warning(g: _Guest, key: AvmaKey) -> str:
     """A warning when the key being replaced is worth keeping (MAK, retail, OEM) or is the same key."""
     read = g.vmd.vm.license
@@ -279,16 +301,16 @@ def _replacement_warning(g: _Guest, key: AvmaKey) -> str:
         return ""
     if lic.partial_product_key.upper() == key.last5.upper():
         return f"this AVMA key (…{key.last5}) is installed already; installing it again re-triggers activation"
-    channel = lic.channel.upper()
-    for token, label in (("MAK", "a MAK key"), ("RETAIL", "a retail key"), ("OEM", "an OEM key")):
-        if token in channel:
-            return (
-                f"replaces {label} (…{lic.partial_product_key}): note which key it was before you continue; "
-                "Windows keeps no copy of it"
-            )
-    if lic.is_avma:
-        return f"replaces another AVMA key (…{lic.partial_product_key})"
-    return f"replaces a {lic.channel or 'non-AVMA'} key (…{lic.partial_product_key})"
+    label, last5 = _replaced(g, key)
+    if label in ("MAK key", "retail key", "OEM key"):
+        article = "an" if label[0] in "AEIOU" else "a"
+        return (
+            f"replaces {article} {label} (…{last5}): note which key it was before you continue; "
+            "Windows keeps no copy of it"
+        )
+    if label == "AVMA key":
+        return f"replaces another AVMA key (…{last5})"
+    return f"replaces a {label} (…{last5})"
 
 
 def _install_key(g: _Guest) -> Step:
@@ -325,6 +347,7 @@ def _install_key(g: _Guest) -> Step:
         refusal=refusal,
         warning="" if refusal or key is None else _replacement_warning(g, key),
         secret_params=secret,
+        replaces=("", "") if refusal or key is None else _replaced(g, key),
     )
 
 
@@ -371,7 +394,7 @@ def _set_edition(g: _Guest) -> Step:
     base = edition.name if edition else ""
     target = "ServerDatacenter" if base == "Datacenter" else "ServerStandard"
     key = g.catalog.avma_key(g.vmd.family, "Datacenter" if base == "Datacenter" else "Standard")
-    guest = g.vmd.vm.guest
+    guest = g.vmd.vm.os
     refusal = ""
     if guest and guest.product_type == 2:
         refusal = "this guest is a domain controller: Evaluation domain controllers cannot be converted"
@@ -405,12 +428,16 @@ def _set_edition(g: _Guest) -> Step:
         kind=StepKind.ASSISTED,
         op="set_edition",
         params=params,
-        changes=f"Runs DISM /Online /Set-Edition:{target} with the AVMA key in the guest; the guest restarts.",
-        verify="After the restart the guest's edition no longer reads Evaluation.",
+        changes=(
+            f"Starts DISM /Online /Set-Edition:{target} with the AVMA key in a scheduled task in the guest; "
+            "it runs for minutes, on its own, and restarts the guest."
+        ),
+        verify="After DISM and the restart (up to 30 min): the KVP edition is no Evaluation, the AVMA key installed.",
         needs=(NEEDS_GUEST_CREDENTIALS, NEEDS_VM_RUNNING),
         refusal=refusal,
         warning="" if refusal else warning,
         secret_params=secret,
+        restarts_guest=not refusal,
     )
 
 
@@ -440,7 +467,7 @@ def _enter_credentials(g: _Guest) -> Step:
 def _kms_commands(g: _Guest) -> str:
     """The KMS-client alternative for a guest AVMA cannot serve, with the catalog's GVLK when one fits."""
     edition = g.edition
-    guest = g.vmd.vm.guest
+    guest = g.vmd.vm.os
     info = g.catalog.build_info(guest.build if guest else None)
     release = info.name if info and ", version " in info.name else ""  # a Semi-Annual Channel release
 

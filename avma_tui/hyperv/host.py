@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +36,7 @@ from avma_tui.core.model import (
     KvpStatus,
     LicenseRead,
     LicenseState,
+    OsSource,
     Vm,
 )
 from avma_tui.core.operations import CREDENTIAL, OPERATIONS, PRODUCT_KEY, VM_ID, Returns
@@ -63,6 +65,11 @@ class HyperVHost:
 
     async def vm(self, vm_id: str) -> Vm:
         return parse_vm(await self._run("vm", {"VmId": vm_id}))
+
+    async def conversion_status(self, vm_id: str, credential: Credential) -> ConversionTask | None:
+        """The guest's edition conversion task (set_edition), or None when it has none."""
+        doc = await self._run("conversion_status", {"VmId": vm_id, "Credential": credential})
+        return parse_conversion_task(doc)
 
     async def guest_licenses(self, vm_ids: Iterable[str], credential: Credential) -> dict[str, LicenseRead]:
         ids = list(vm_ids)
@@ -106,9 +113,11 @@ class HyperVHost:
     async def activate_guest(self, vm_id: str, credential: Credential) -> GuestLicense | None:
         return await self.change("activate_guest", {VM_ID: vm_id, CREDENTIAL: credential})
 
-    async def set_edition(self, vm_id: str, edition: str, product_key: str, credential: Credential) -> None:
+    async def set_edition(self, vm_id: str, edition: str, product_key: str, credential: Credential) -> dict[str, str]:
+        """Start the conversion in the guest (detached); returns at once with the guest's task."""
         params = {VM_ID: vm_id, "Edition": edition, PRODUCT_KEY: product_key, CREDENTIAL: credential}
-        await self.change("set_edition", params)
+        started: dict[str, str] = await self.change("set_edition", params)
+        return started
 
     async def activate_host(self, product_key: str) -> Host:
         return await self.change("activate_host", {PRODUCT_KEY: product_key})
@@ -391,6 +400,40 @@ def parse_guest_os(items: Any) -> GuestOs | None:
     )
 
 
+def parse_inside_os(doc: Any) -> GuestOs | None:
+    """The guest's Win32_OperatingSystem as guest_licenses read it inside the guest; None when absent.
+
+    Caption (a string that "may contain trailing characters"), BuildNumber (a string), OperatingSystemSKU
+    (GetProductInfo's PRODUCT_* values, as KVP's OSEditionId) and ProductType (1 Work Station, 2 Domain
+    Controller, 3 Server): https://learn.microsoft.com/windows/win32/cimwin32prov/win32-operatingsystem.
+    PowerShell Direct reaches Windows guests only, so the platform is Windows (2).
+    """
+    if not isinstance(doc, Mapping):
+        return None
+    caption = _text(doc.get("caption")).strip()
+    build_text = _text(doc.get("build_number")).strip()
+    build = _int(build_text)
+    sku = _int(doc.get("sku"))
+    product_type = _int(doc.get("product_type"))
+    items = (
+        ("Caption", caption),
+        ("BuildNumber", build_text),
+        ("OperatingSystemSKU", "" if sku is None else str(sku)),
+        ("ProductType", "" if product_type is None else str(product_type)),
+    )
+    return GuestOs(
+        os_name=caption,
+        os_version="",
+        build=build if build is not None and build >= 0 else None,
+        edition_id=sku,
+        product_type=product_type,
+        platform_id=2,
+        fqdn="",
+        items=tuple((name, value) for name, value in items if value),
+        source=OsSource.INSIDE,
+    )
+
+
 def parse_vm(doc: Any, license_read: LicenseRead = LICENSE_NOT_READ, problems: _Problems | None = None) -> Vm:
     problems = problems or _Problems()
     doc = problems.mapping(doc, "vm", "the VM is unknown", optional=False)
@@ -538,18 +581,47 @@ def parse_licenses(doc: Any, vm_ids: Iterable[str] = ()) -> dict[str, LicenseRea
             continue
         error = entry.get("error")
         license_doc = entry.get("license")
+        inside = parse_inside_os(entry.get("os"))  # older scripts and captures have none
         if error is not None and error != "":
             record = parse_error(error)
             reads[vm_id] = LicenseRead(
-                LicenseState.FAILED, error=record.message, error_kind=classify_guest_error(record), error_record=record
+                LicenseState.FAILED,
+                error=record.message,
+                error_kind=classify_guest_error(record),
+                error_record=record,
+                os=inside,
             )
         elif license_doc is not None and not isinstance(license_doc, Mapping):
-            reads[vm_id] = _unreadable(f"the license is {_kind(license_doc)}, not an object")
+            reads[vm_id] = replace(_unreadable(f"the license is {_kind(license_doc)}, not an object"), os=inside)
         else:
-            reads[vm_id] = LicenseRead(LicenseState.READ, license=parse_license(license_doc))
+            reads[vm_id] = LicenseRead(LicenseState.READ, license=parse_license(license_doc), os=inside)
     for vm_id in vm_ids:
         reads.setdefault(vm_id.lower(), _unreadable(why))
     return reads
+
+
+@dataclass(frozen=True)
+class ConversionTask:
+    """How the guest's conversion task stands: its State and the last result (DISM's exit code) as uint32."""
+
+    state: str
+    last_result: int
+
+
+def parse_conversion_task(doc: Any) -> ConversionTask | None:
+    """{"vm_id", "task": {"state", "last_result"} | null}; anything else reads as no task (nothing concluded)."""
+    task = doc.get("task") if isinstance(doc, Mapping) else None
+    if not isinstance(task, Mapping):
+        return None
+    result = task.get("last_result")
+    code = result if isinstance(result, int) and not isinstance(result, bool) and 0 <= result <= 0xFFFFFFFF else 0
+    return ConversionTask(valid_text(str(task.get("state") or ""))[:40], code)
+
+
+def parse_started(doc: Any) -> dict[str, str]:
+    """What a detached change's answer names ({"vm_id", "started": true, "task"}): the guest's task, as text."""
+    task = doc.get("task") if isinstance(doc, Mapping) else None
+    return {"task": valid_text(task)[:200]} if isinstance(task, str) and task else {}
 
 
 #: How each kind of returned document becomes model objects (core/operations.py, `Operation.returns`).
@@ -561,12 +633,11 @@ _PARSE: dict[Returns, Callable[[Any], Any]] = {
     Returns.VM_MEMBER: lambda doc: parse_vm(_member(doc, "vm")),
     Returns.LICENSE_MEMBER: lambda doc: parse_license(_member(doc, "license")),
     Returns.HOST_MEMBER: lambda doc: parse_host(_member(doc, "host")),
+    Returns.STARTED: lambda doc: parse_started(doc),
 }
 
 
 def with_licenses(inventory: Inventory, reads: Mapping[str, LicenseRead]) -> Inventory:
     """The inventory with each VM's license read attached (VMs not in `reads` keep theirs)."""
-    from dataclasses import replace
-
     vms = tuple(replace(vm, license=reads[vm.id]) if vm.id in reads else vm for vm in inventory.vms)
     return replace(inventory, vms=vms)

@@ -43,7 +43,8 @@ from avma_tui.config import audit_path
 from avma_tui.core.operations import AUDIT_OUTCOMES, Outcome
 
 GENESIS = "0" * 64
-PHASES = ("intent", "result")
+#: intent (before a change), started (a detached change is under way; closes nothing), result (how it ended).
+PHASES = ("intent", "started", "result")
 #: The outcomes a result may carry: the values of core/operations.py AUDIT_OUTCOMES (a contract).
 OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in AUDIT_OUTCOMES)
 TARGET_KINDS = ("host", "vm", "node")
@@ -388,7 +389,7 @@ class PendingTracker:
         if record.get("action") == "recheck" and isinstance(record.get("params"), dict):
             self._rechecked.add(record["params"].get("intent_seq"))
         phase = record.get("phase")
-        if phase not in PHASES:
+        if phase not in ("intent", "result"):  # a started record closes nothing
             return
         key = (_hashable(record.get("interaction")), _hashable(record.get("action")), canonical(record.get("target")))
         if phase == "intent":
@@ -515,8 +516,8 @@ class AuditLog:
             raise ValueError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
         if phase == "result" and outcome not in OUTCOMES:
             raise ValueError(f"a result needs an outcome among {', '.join(OUTCOMES)}, not {outcome!r}")
-        if phase == "intent" and outcome is not None:
-            raise ValueError("an intent has no outcome yet")
+        if phase in ("intent", "started") and outcome is not None:
+            raise ValueError(f"a record of phase {phase} has no outcome")
         fields = {
             "operator": self.operator,
             "remote_user": remote_user,
@@ -578,6 +579,22 @@ class AuditLog:
             after=after,
             outcome=outcome,
             error=error,
+        )
+
+    def started(self, intent: Mapping[str, Any], *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The record that says `intent`'s change is under way on its own (a detached change: the conversion).
+
+        It closes nothing: the intent stays open until its result, or a re-check, says how the change ended.
+        """
+        return self.append(
+            host=intent["host"],
+            remote_user=intent["remote_user"],
+            target=_target_of(intent),
+            action=intent["action"],
+            phase="started",
+            interaction=intent["interaction"],
+            params={**intent["params"], **(params or {})},
+            before=intent["before"],
         )
 
     def scan(self, head: str | None = None) -> Scan:

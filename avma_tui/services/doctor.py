@@ -21,12 +21,13 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
 from avma_tui.config import ConnectionSettings
-from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD
+from avma_tui.core.catalog import PsDirectVerdict
+from avma_tui.core.catalog import ps_direct as catalog_ps_direct
 from avma_tui.core.model import Diagnosis
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.kerberos import current_principal, is_ip_address
@@ -293,28 +294,40 @@ def activation(diagnosis: Diagnosis) -> Check:
 
 
 def ps_direct(pre: dict[str, Any], diagnosis: Diagnosis) -> Check:
-    build = diagnosis.inventory.host.build or int(pre.get("os_build") or 0)
-    version = str(pre.get("ps_version") or "0")
-    major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
-    if build >= PS_DIRECT_MIN_BUILD and major >= 5:
-        return ok("PowerShell Direct", f"possible from this host (build {build}, PowerShell {version})")
+    """core.catalog.ps_direct on the host, with what preflight reported where the inventory did not say.
+    Unknown (the build or PowerShell version not reported) is skipped, not failed: the tool tries it, and the
+    guest probe shows whether it works."""
+    host = diagnosis.inventory.host
+    build = host.build if host.build is not None else _number(pre.get("os_build"))
+    host = replace(host, build=build, ps_version=host.ps_version or str(pre.get("ps_version") or ""))
+    decision = catalog_ps_direct(host)
+    if decision.verdict is PsDirectVerdict.YES:
+        return ok("PowerShell Direct", f"possible from this host ({decision.reason})")
+    if decision.verdict is PsDirectVerdict.MAY:
+        return skip("PowerShell Direct", f"cannot tell: {decision.reason} (the guest probe shows whether it works)")
     return fail(
         "PowerShell Direct",
-        f"not possible from this host (build {build}, PowerShell {version}; needs Windows Server 2016 and 5.0)",
+        f"not possible from this host: {decision.reason} (it needs Windows Server 2016 and Windows PowerShell 5)",
         "nothing to change here: the tool gives the console commands for each guest instead",
     )
+
+
+def _number(value: Any) -> int | None:
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isdigit() else None
 
 
 async def guest_probe(host: HyperVHost, diagnosis: Diagnosis, credential: Credential | None) -> Check:
     if credential is None:
         return skip("guest probe", "no guest login given (--guest-user, AVMA_GUEST_PASSWORD)")
-    candidates = [
-        vm
-        for vm in diagnosis.inventory.vms
-        if vm.running and vm.guest is not None and (vm.guest.build or 0) >= PS_DIRECT_MIN_BUILD
-    ]
+    facts = diagnosis.inventory.host
+    # Guests PowerShell Direct can reach, those whose build is known first (a Windows Server 2016 or newer).
+    candidates = sorted(
+        (vm for vm in diagnosis.inventory.vms if catalog_ps_direct(facts, vm).possible),
+        key=lambda vm: vm.os is None or vm.os.build is None,
+    )
     if not candidates:
-        return skip("guest probe", "no running guest of Windows Server 2016 or newer to try")
+        return skip("guest probe", "no running guest PowerShell Direct can reach (Windows Server 2016 or newer)")
     vm = candidates[0]
     try:
         reads = await host.guest_licenses([vm.id], credential)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from avma_tui.core.operations import (
     CREDENTIAL,
     PRODUCT_KEY,
     VM_ID,
+    WAITS_FOR,
     Check,
     Operation,
     Outcome,
@@ -72,6 +73,24 @@ from avma_tui.services.snapshot import host_state, license_state, vm_state
 MAX_REMOTE_TEXT = 300
 _RECHECK = "Re-check this VM to see where it stands."
 _STOPPED = "Stopped while verifying: the change ran, but it is not verified"
+#: While a conversion's edition has not changed, how often the wait reads its task in the guest (a guest logon).
+STATUS_EVERY_S = 60.0
+#: A conversion task's last results that are no failure: success, restart required / initiated (3010, 1641), and
+#: Task Scheduler's "running" / "has not run" (0x00041301, 0x00041303) — winerror.h values, UNCONFIRMED here.
+_DISM_NOT_FAILED = frozenset({0, 3010, 1641, 0x00041301, 0x00041303})
+
+
+class _DismFailed(Exception):
+    """The conversion's task ended with an error, twice seen a minute apart, while the edition stayed Evaluation."""
+
+    def __init__(self, code: int, after: dict[str, Any]) -> None:
+        super().__init__(f"0x{code:08X}")
+        self.code = code
+        self.after = after
+
+
+#: A detached change (Operation.detached) goes on in the guest whatever the wait does.
+_GOES_ON = "The conversion goes on in the guest (nothing was stopped there); re-check later to see it done."
 
 #: Console steps whose effect only the guest's license shows: when the host cannot read that license
 #: (no PowerShell Direct), a re-check cannot tell, and says so instead of calling the step failed.
@@ -171,6 +190,23 @@ def _before_change(err: TransportError) -> bool:
     return record.error_id.startswith(_BINDING_ERROR_IDS) or record.error_id in _SCRIPT_GUARD_IDS
 
 
+def duration(seconds: float) -> str:
+    """12 s, 4 min 05 s, 30 min: how long a wait took or may take, as the wizard, the batch and `fix` show it."""
+    if seconds < 1:
+        return f"{seconds:g} s"
+    whole = int(seconds + 0.5)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min" if rest == 0 else f"{minutes} min {rest:02d} s"
+
+
+def _started_params(returned: Any) -> dict[str, Any]:
+    """What the `started` record keeps of a detached operation's answer (set_edition: the guest's task)."""
+    task = returned.get("task") if isinstance(returned, dict) else None
+    return {"task": task} if isinstance(task, str) else {}
+
+
 def _remote_text(err: BaseException) -> str:
     """Remote error text fit for a message: one line, capped, any product key cut to its last five."""
     text = err.remote_message if isinstance(err, RemoteError) else str(err)
@@ -188,13 +224,22 @@ class FixService:
         *,
         verify_timeout: float = 120.0,
         poll_interval: float = 1.0,
+        waits: Mapping[str, float] | None = None,
+        slow_poll_interval: float = 5.0,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         catalog: Catalog | None = None,
     ) -> None:
+        """`verify_timeout`: how long a change without a wait of its own (Operation.wait_s) may take to verify;
+        `waits`: seconds by operation name, overriding the table's (the conversion's `--conversion-wait`);
+        `poll_interval`: between read-backs, `slow_poll_interval` for a detached change (minutes-long)."""
         self.session = session
         self.audit = audit
         self.verify_timeout = verify_timeout
         self.poll_interval = poll_interval
+        self.waits = dict(waits or {})
+        self.slow_poll_interval = slow_poll_interval
+        #: Waits for a detached change now running: stopping one stops nothing on the host (the wizard says so).
+        self.detached_waits = 0
         self._sleep = sleep
         self.catalog = catalog or load_catalog()
         self._unsettled: dict[tuple[str, str], _Unsettled] = {}
@@ -251,6 +296,9 @@ class FixService:
             raise
         except TransportError as err:
             return await self._change_failed(intent, vm_id, step, err, progress)
+        if op.detached:  # the change is under way in the guest: say so before the long wait (docs/audit.md)
+            await asyncio.to_thread(self.audit.started, intent, params=_started_params(returned))
+            progress(f"{step.title}: started in the guest")
         return await self._verified(intent, vm_id, step, returned, progress)
 
     async def _change_failed(
@@ -332,14 +380,18 @@ class FixService:
         progress: Callable[[str], None],
     ) -> StepResult:
         """The change ran: read it back until it shows or the time is up, and close the intent with what was seen."""
-        progress("Verifying…")
+        op = operation(step.op or "")
+        progress(f"Verifying: waiting for {WAITS_FOR[op.check]}" if op.check else "Verifying…")
         try:
             ok, after, detail = await self._verify(vm_id, step, returned, progress)
         except asyncio.CancelledError:
             # The change ran; the wait for it to show was stopped: not verified (audit: unknown), re-checkable.
-            self.audit.result(intent, outcome=Outcome.UNKNOWN, error={"code": "not_verified", "message": _STOPPED})
+            stopped = f"{_STOPPED}. {_GOES_ON}" if op.detached else _STOPPED
+            self.audit.result(intent, outcome=Outcome.UNKNOWN, error={"code": "not_verified", "message": stopped})
             self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)
             raise
+        except _DismFailed as failed:
+            return await self._dism_failed(intent, step, failed)
         except TransportError as err:
             outcome = Outcome.NOT_VERIFIED if isinstance(err, Cancelled) else Outcome.UNKNOWN
             message = f"The change ran, but reading it back failed: {_remote_text(err)}"
@@ -351,12 +403,39 @@ class FixService:
         if ok:
             await self._result(intent, outcome=Outcome.OK, after=after)
             return StepResult(step, Outcome.OK, f"Done and verified: {step.verify}", "")
-        message = f"The change ran but did not verify within {self._timeout(step):g} s: {detail}"
+        message = f"The change ran but did not verify within {duration(self._timeout(step))}: {detail}"
+        if op.detached:  # it may still finish: not verified, never failed, and open for a re-check
+            message = f"{message}. {_GOES_ON}"
+            await self._result(
+                intent, outcome=Outcome.UNKNOWN, after=after, error={"code": "not_verified", "message": message}
+            )
+            self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)
+            return StepResult(step, Outcome.NOT_VERIFIED, message, op.unverified_hint or _RECHECK)
         await self._result(
             intent, outcome=Outcome.FAILED, after=after, error={"code": "not_verified", "message": message}
         )
         self._unsettled[_key(vm_id, step)] = _Unsettled(intent, vm_id, step, verifying=True)  # AVMA may be late
         return StepResult(step, Outcome.FAILED, message, operation(step.op or "").unverified_hint or _RECHECK)
+
+    async def _dism_failed(self, intent: dict[str, Any], step: Step, failed: _DismFailed) -> StepResult:
+        """DISM ended with an error in the guest and the edition did not change: the conversion failed."""
+        entry = self.catalog.error(failed.code)
+        why = f" ({entry.symbol}: {entry.text})" if entry else ""
+        message = (
+            f"DISM ended in the guest with 0x{failed.code:08X}{why}, and the edition is still Evaluation: "
+            "the conversion did not happen."
+        )
+        await self._result(
+            intent,
+            outcome=Outcome.FAILED,
+            after=failed.after,
+            error={"code": f"0x{failed.code:08X}", "message": message},
+        )
+        next_step = (
+            "In the guest, %WINDIR%\\Logs\\DISM\\dism.log says why (Get-ScheduledTaskInfo -TaskPath \\avma-tui\\ "
+            "-TaskName set-edition shows the exit code); fix that, then run the step again."
+        )
+        return StepResult(step, Outcome.FAILED, message, (entry.meaning + " " if entry else "") + next_step)
 
     def stopped_result(self, vm_id: str | None, step: Step) -> StepResult | None:
         """What a step the admin stopped amounts to: not verified (stopped while it was read back), outcome
@@ -365,6 +444,8 @@ class FixService:
         if open_change is None or open_change.intent is not self._latest.get(_key(vm_id, step)):
             return None
         if open_change.verifying:
+            if operation(step.op or "").detached:
+                return StepResult(step, Outcome.NOT_VERIFIED, f"{_STOPPED}. {_GOES_ON}", _RECHECK)
             return StepResult(
                 step, Outcome.NOT_VERIFIED, _STOPPED + ": re-check to see whether it took effect.", _RECHECK
             )
@@ -528,26 +609,100 @@ class FixService:
 
         Bounded twice: by a number of polls (what an injected clock sees) and by the wall-clock deadline,
         because each read-back itself takes time (a PowerShell Direct read takes seconds) and the admin
-        was promised an answer within `verify_timeout`.
+        was promised an answer within the step's wait. A step whose operation has a `confirm` check is
+        verified in two stages within the same wait: its `check` (the KVP edition), then `confirm` read
+        from the guest's license (the new key), so a guest still restarting is simply read again.
         """
+        op = operation(step.op or "")
+        if not op.detached:
+            return await self._poll(vm_id, step, returned, progress)
+        self.detached_waits += 1
+        try:
+            return await self._poll(vm_id, step, returned, progress)
+        finally:
+            self.detached_waits -= 1
+
+    async def _poll(
+        self, vm_id: str | None, step: Step, returned: Any, progress: Callable[[str], None]
+    ) -> tuple[bool, dict[str, Any], str]:
+        op = operation(step.op or "")
         timeout = self._timeout(step)
-        attempts = max(1, math.ceil(timeout / self.poll_interval))
-        deadline = time.monotonic() + timeout
-        seen = returned
+        interval = self.slow_poll_interval if op.detached else self.poll_interval
+        attempts = max(1, math.ceil(timeout / interval))
+        started = time.monotonic()
+        deadline = started + timeout
+        seen: Any = None if op.detached else returned  # a detached change returns before anything shows
+        confirming = False
+        next_status, strikes = STATUS_EVERY_S, 0
         for attempt in range(attempts + 1):
             if seen is not None:
-                ok, after, detail = self._check(step, seen)
+                ok, after, detail = self._confirmed(step, seen) if confirming else self._check(step, seen)
+                if ok and op.confirm is not None and not confirming:  # the first stage holds: now the license
+                    confirming = True
+                    progress("The new edition shows in KVP; reading the guest's license for the new key")
+                    seen = await self._read_back_license(vm_id)
+                    ok, after, detail = self._confirmed(step, seen)
                 if ok:
                     return True, after, detail
             if attempt == attempts or time.monotonic() >= deadline:
                 break
-            await self._sleep(self.poll_interval)
-            progress(f"Verifying… ({attempt + 1})")
-            seen = await self._read_back(vm_id, step)
+            await self._sleep(min(interval, max(0.0, deadline - time.monotonic())))  # never past the wait
+            if op.detached:
+                elapsed = max((attempt + 1) * interval, time.monotonic() - started)
+                what = "reading the guest's license" if confirming else "waiting for the new edition in KVP"
+                # The elapsed time first: the batch table's detail column shows the first 44 characters.
+                progress(f"DISM running in the guest, {duration(elapsed)} of up to {duration(timeout)}: {what}")
+            elif op.check is not None:  # the time first: the batch table's detail column is narrow
+                so_far = duration(round(max((attempt + 1) * interval, time.monotonic() - started)))
+                progress(f"Verifying, {so_far} of up to {duration(timeout)}: waiting for {WAITS_FOR[op.check]}")
+            seen = await self._read_back_license(vm_id) if confirming else await self._read_back(vm_id, step)
+            if op.detached and not confirming and elapsed >= next_status and self._still_evaluation(seen):
+                next_status += STATUS_EVERY_S
+                failed = await self._task_failed(vm_id)
+                strikes = strikes + 1 if failed is not None else 0
+                if failed is not None and strikes >= 2:  # not a restart's moment: the guest stayed up a minute
+                    raise _DismFailed(failed, self._check(step, seen)[1])
+        if confirming:
+            return False, *self._confirmed(step, seen)[1:]
         return False, *self._check(step, seen)[1:]
 
+    def _still_evaluation(self, seen: Any) -> bool:
+        """The guest is up (its KVP reports) and still an Evaluation edition."""
+        if not isinstance(seen, Vm) or seen.guest is None or not seen.guest.reported:
+            return False
+        return self.catalog.edition(seen.guest.edition_id, seen.guest.os_name).evaluation
+
+    async def _task_failed(self, vm_id: str | None) -> int | None:
+        """The conversion task's failing last result, when it ended with one; None: running, done, or unreadable."""
+        try:
+            task = await self.session.host.conversion_status(vm_id or "", self._credential())
+        except TransportError:
+            return None  # the guest may be restarting: nothing concluded
+        if task is None or task.state in ("Running", "Queued") or task.last_result in _DISM_NOT_FAILED:
+            return None
+        return task.last_result
+
     def _timeout(self, step: Step) -> float:
-        return self.verify_timeout * operation(step.op or "").timeout_factor
+        op = operation(step.op or "")
+        return self.waits.get(op.name) or op.wait_s or self.verify_timeout
+
+    async def _read_back_license(self, vm_id: str | None) -> LicenseRead:
+        reads = await self.session.host.guest_licenses([vm_id or ""], self._credential())
+        return reads.get(vm_id or "", LicenseRead(LicenseState.FAILED, error="no answer for this VM"))
+
+    def _confirmed(self, step: Step, seen: Any) -> tuple[bool, dict[str, Any], str]:
+        """The second stage of a two-stage check (Operation.confirm), read from the guest's license."""
+        op = operation(step.op or "")
+        assert op.confirm is not None
+        if isinstance(seen, LicenseRead):
+            if seen.state is not LicenseState.READ:
+                why = _remote_text(RemoteError(seen.error))
+                return False, {}, f"the new edition shows; the license could not be read yet ({why})"
+            seen = seen.license
+        if not isinstance(seen, GuestLicense):
+            return False, license_state(None), "the new edition shows; no product key is installed yet"
+        ok, detail = _CHECKS[op.confirm](self, step, seen)
+        return ok, license_state(seen), f"the new edition shows; {detail}"
 
     async def _read_back(self, vm_id: str | None, step: Step) -> Any:
         host = self.session.host
@@ -634,7 +789,7 @@ class FixService:
         text = _remote_text(err)
         kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
-            self.session.reject_guest_credential()  # no further logon with it until one is entered again
+            self.session.reject_guest_credential(message=text)  # no further logon with it until one is entered again
             return _Failure(
                 Outcome.FAILED,
                 "The guest rejected the credentials: wrong guest user name or password.",

@@ -16,11 +16,9 @@ CreateRunspacesWhenVMParameterSpecified). So the inventory never waits for licen
 * Credentials are protected: until a credential has been accepted by one guest, guests are tried one
   at a time; one "The credential is invalid." stops every further logon with that credential until
   the operator enters one again (a wrong domain password would otherwise lock the account out).
-* PowerShell Direct is tried only where it can work: the VM running, a guest of build 14393 or newer
-  (or one whose build KVP does not tell), a host of build 14393 or newer with PowerShell 5 (unknown:
-  may work). "Host: Windows 10, Windows Server 2016, or later"; "Guest/Virtual Machine: Windows 10,
-  Windows Server 2016, or later"; "For PowerShell Direct and JEA, the major version must be 5 or later"
-  (https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct).
+* PowerShell Direct is tried only where it can work, as core.catalog.ps_direct decides: the VM running,
+  a Windows guest of build 14393 or newer (or one whose build KVP does not tell), a host of build 14393
+  or newer with PowerShell 5 (unknown: may work, so it is tried).
 """
 
 from __future__ import annotations
@@ -32,14 +30,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 
+from avma_tui.core.catalog import PsDirectVerdict, ps_direct
 from avma_tui.core.model import LICENSE_NOT_READ, GuestErrorKind, Host, Inventory, LicenseRead, LicenseState, Vm
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.transport import Credential, TimedOut, TransportError
 
-#: PowerShell Direct's first Windows build, host and guest (Windows Server 2016 / Windows 10 1607).
-FIRST_PS_DIRECT_BUILD = 14393
-#: KVP OSPlatformId of Windows (VER_PLATFORM_WIN32_NT); Linux guests report 100.
-WINDOWS_PLATFORM = 2
 #: Guests tried one by one, while a credential is unproven, before chunks go out anyway (each a logon).
 MAX_PROBES = 3
 
@@ -61,28 +56,21 @@ class LicenseOptions:
 
 
 def ps_direct_blocker(host: Host, vm: Vm) -> LicenseRead | None:
-    """Why no PowerShell Direct session is tried for this VM (what to show instead); None when it may work."""
-    if not vm.running:
-        return LICENSE_NOT_READ  # the diagnosis says to start it
-    guest = vm.guest
-    if guest is not None and guest.platform_id is not None and guest.platform_id != WINDOWS_PLATFORM:
-        return LICENSE_NOT_READ  # not Windows: there is no Windows license to read
-    if guest is not None and guest.build is not None and guest.build < FIRST_PS_DIRECT_BUILD:
-        return LICENSE_NOT_READ  # the diagnosis gives the console path for a guest too old
-    ps_version = host.ps_major  # the inventory's $PSVersionTable.PSVersion major; None: may work
-    old_host = host.build is not None and host.build < FIRST_PS_DIRECT_BUILD
-    old_shell = isinstance(ps_version, int) and ps_version < 5
-    if old_host or old_shell:
-        what = f"build {host.build}" if old_host else f"Windows PowerShell {ps_version}"
+    """What to show instead of a read when PowerShell Direct is not tried for this VM (core.catalog.ps_direct
+    decides); None when it is tried."""
+    decision = ps_direct(host, vm)
+    if decision.possible:
+        return None
+    if decision.verdict is PsDirectVerdict.NO_HOST and vm.running:
         return LicenseRead(
             LicenseState.FAILED,
             error=(
                 "PowerShell Direct needs a Windows Server 2016 (build 14393) or newer host with Windows PowerShell 5; "
-                f"this host has {what}."
+                f"{decision.reason}."
             ),
             error_kind=GuestErrorKind.PS_DIRECT,
         )
-    return None
+    return LICENSE_NOT_READ  # the diagnosis says why (start it, not Windows, the console path for a guest too old)
 
 
 def _fingerprint(vm: Vm) -> tuple[object, ...]:
@@ -122,6 +110,7 @@ class LicenseBook:
         self._proven: Credential | None = None  # a credential a guest accepted
         self.rejected: Credential | None = None  # a credential a guest rejected: no more logons with it
         self.rejected_by = ""  # the VM that rejected it
+        self.rejected_message = ""  # what the guest answered, as Windows wrote it
 
     # --- what to show ---------------------------------------------------------------------------
 
@@ -187,7 +176,7 @@ class LicenseBook:
 
     def new_credential(self) -> None:
         """The operator entered a credential: reads that failed for want of one are tried again."""
-        self.rejected, self.rejected_by, self._proven = None, "", None
+        self.rejected, self.rejected_by, self.rejected_message, self._proven = None, "", "", None
         self._entries = {k: e for k, e in self._entries.items() if e.read.state is LicenseState.READ}
 
     # --- reading ----------------------------------------------------------------------------------
@@ -296,6 +285,7 @@ class LicenseBook:
                 self._proven = credential
             elif read.error_kind is GuestErrorKind.CREDENTIAL and self.rejected != credential:
                 self.rejected, self.rejected_by = credential, names.get(vm_id, vm_id)
+                self.rejected_message = read.error
             self._settle([vm_id], read, fingerprints)
         return len(ids)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from avma_tui.core.findings.registry import ORDER
 from avma_tui.core.model import Diagnosis, Finding
 from avma_tui.core.operations import Outcome
-from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Step, StepKind, plan_for_host, plan_for_vm
+from avma_tui.core.remedies import NEEDS_HOST_PRODUCT_KEY, Remedy, Step, StepKind, plan_for_host, plan_for_vm
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.fixing import FixService, StepResult
 from avma_tui.services.session import Session
@@ -21,10 +21,12 @@ from avma_tui.services.session import Session
 
 @dataclass(frozen=True)
 class FixTiming:
-    """How long a change may take to read back, and how often it is read: tests shorten both."""
+    """How long a change may take to read back, and how often it is read: tests shorten them."""
 
     verify_timeout: float = 120.0
     poll_interval: float = 1.0
+    conversion_wait: float | None = None  # None: the operation table's (30 min)
+    slow_poll_interval: float = 5.0  # between read-backs of a detached change (the conversion)
 
 
 #: Batch fixes run at most this many VMs at once: a host (and its WinRM quota) is shared.
@@ -44,7 +46,14 @@ STOPPING_OUTCOMES = frozenset(
 
 def make_service(session: Session, audit: AuditLog, timing: FixTiming = FixTiming()) -> FixService:
     """The fix service a wizard runs on; `timing` is the app's (tests pass a fast one to AvmaApp)."""
-    return FixService(session, audit, verify_timeout=timing.verify_timeout, poll_interval=timing.poll_interval)
+    return FixService(
+        session,
+        audit,
+        verify_timeout=timing.verify_timeout,
+        poll_interval=timing.poll_interval,
+        waits={"set_edition": timing.conversion_wait} if timing.conversion_wait else None,
+        slow_poll_interval=timing.slow_poll_interval,
+    )
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,46 @@ class PlannedStep:
 
 
 def plan_steps(diagnosis: Diagnosis, vm_id: str | None) -> list[PlannedStep]:
-    """A VM's plan (the host's when `vm_id` is None) as one ordered list of steps."""
+    """A VM's plan (the host's when `vm_id` is None) as one ordered list of steps.
+
+    A step two findings share (activation fixes both "not activated" and "grace period") is listed
+    once, under the first.
+    """
     remedies = plan_for_vm(diagnosis, vm_id) if vm_id else plan_for_host(diagnosis)
-    return [PlannedStep(remedy.finding, step) for remedy in remedies for step in remedy.steps]
+    steps: dict[str, PlannedStep] = {}
+    for remedy in remedies:
+        for step in remedy.steps:
+            steps.setdefault(step.id, PlannedStep(remedy.finding, step))
+    return list(steps.values())
+
+
+def left_open(diagnosis: Diagnosis, vm_id: str | None, history: list[StepResult]) -> list[str]:
+    """What is still open for a VM (the host when `vm_id` is None) once the wizard has no step left to offer.
+
+    One line per finding, with why the tool does not do it: a refusal, a step that is the admin's at the
+    console, a step that failed or was skipped (in the service's words), or a finding with nothing to change.
+    """
+    remedies = plan_for_vm(diagnosis, vm_id) if vm_id else plan_for_host(diagnosis)
+    last = {result.step.id: result for result in history}
+    return [f"{remedy.finding.code} — {remedy.finding.title}: {_why_left(remedy, last)}" for remedy in remedies]
+
+
+def _why_left(remedy: Remedy, last: dict[str, StepResult]) -> str:
+    if not remedy.steps:
+        return f"nothing the tool changes ({remedy.finding.remedy_summary})"
+    step = next((s for s in remedy.steps if (r := last.get(s.id)) is None or r.outcome is not Outcome.OK), None)
+    if step is None:
+        return f"“{remedy.steps[-1].title}” is done, yet the finding remains: re-check in a minute"
+    if step.refusal:
+        return f"the tool will not “{step.title}”: {step.refusal}"
+    if step.kind is StepKind.MANUAL:
+        return f"“{step.title}” is yours to do (Re-check shows the commands again)"
+    result = last.get(step.id)
+    if result is None:
+        return f"“{step.title}” has not run: Re-check offers it"
+    if result.outcome is Outcome.SKIPPED:
+        return f"you skipped “{step.title}” (Re-check offers it again)"
+    return f"“{step.title}” {result.outcome}: {result.message}"
 
 
 def next_step(steps: list[PlannedStep], tried: set[str]) -> PlannedStep | None:
@@ -137,9 +183,85 @@ def group_plan(diagnosis: Diagnosis, vm_ids: list[str]) -> list[StepGroup]:
     return groups
 
 
-def confirmed_steps(diagnosis: Diagnosis, vm_id: str) -> frozenset[str]:
-    """The step ids one batch confirmation covers for this VM: only what the plan showed as runnable."""
-    return frozenset(planned.step.id for planned in plan_steps(diagnosis, vm_id) if runnable(planned))
+def consent(step: Step) -> tuple[str, str, str, bool]:
+    """What one confirmation agrees to for a step: the step, the key it replaces, whether the guest restarts.
+
+    A batch runs a step only while this is what the plan showed: a license read that lands between the
+    plan and the run (a MAK key appears) makes it another step, left for the admin, never run unseen.
+    """
+    return step.id, step.replaces_key, step.replaced_last5, step.restarts_guest
+
+
+def confirmed_steps(diagnosis: Diagnosis, vm_id: str) -> frozenset[tuple[str, str, str, bool]]:
+    """What one batch confirmation covers for this VM: only the runnable steps the plan showed, as shown."""
+    return frozenset(consent(planned.step) for planned in plan_steps(diagnosis, vm_id) if runnable(planned))
+
+
+@dataclass(frozen=True)
+class VmWarning:
+    """A warning (or a refusal) a single fix would show, for one VM's step of a batch."""
+
+    vm_name: str
+    step_title: str
+    text: str
+    refused: bool = False
+    grave: bool = False  # the step replaces a key or restarts the guest: the confirmation repeats it
+
+
+def batch_warnings(diagnosis: Diagnosis, vm_ids: list[str]) -> list[VmWarning]:
+    """Every warning of a step the batch would run, and every refusal, VM by VM in the marked order."""
+    warnings = []
+    for vm_id in vm_ids:
+        vmd = diagnosis.for_vm(vm_id)
+        if vmd is None:
+            continue
+        for planned in plan_steps(diagnosis, vm_id):
+            step = planned.step
+            if step.refusal and not planned.on_host:
+                warnings.append(VmWarning(vmd.vm.name, step.title, step.refusal, refused=True))
+            elif step.warning and runnable(planned):
+                grave = bool(step.replaces_key) or step.restarts_guest
+                warnings.append(VmWarning(vmd.vm.name, step.title, step.warning, grave=grave))
+    return warnings
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def consequences(diagnosis: Diagnosis, vm_ids: list[str]) -> str:
+    """ "This replaces 1 MAK key and restarts 1 guest." for the confirmed steps of these VMs ("" when neither)."""
+    replaced: dict[str, int] = {}
+    restarts = 0
+    for vm_id in vm_ids:
+        if diagnosis.for_vm(vm_id) is None:
+            continue
+        for planned in plan_steps(diagnosis, vm_id):
+            if not runnable(planned):
+                continue
+            if planned.step.replaces_key:
+                replaced[planned.step.replaces_key] = replaced.get(planned.step.replaces_key, 0) + 1
+            restarts += planned.step.restarts_guest
+    parts = []
+    if replaced:
+        parts.append("replaces " + _and([_count(count, label) for label, count in replaced.items()]))
+    if restarts:
+        parts.append("restarts " + _count(restarts, "guest"))
+    return f"This {_and(parts)}." if parts else ""
+
+
+def batch_question(diagnosis: Diagnosis, vm_ids: list[str]) -> str:
+    """The batch confirmation's first line: "Run 5 steps on 3 VMs? This replaces 1 MAK key and restarts 1 guest." """
+    per_vm = {vm_id: confirmed_steps(diagnosis, vm_id) for vm_id in vm_ids if diagnosis.for_vm(vm_id) is not None}
+    steps = sum(len(steps) for steps in per_vm.values())
+    vms = sum(1 for steps in per_vm.values() if steps)
+    question = f"Run {_count(steps, 'step')} on {_count(vms, 'VM')}?"
+    effects = consequences(diagnosis, [vm_id for vm_id, steps in per_vm.items() if steps])
+    return f"{question} {effects}" if effects else question
 
 
 @dataclass
@@ -148,18 +270,23 @@ class VmAccount:
 
     vm_id: str
     name: str
-    confirmed: frozenset[str]
+    confirmed: frozenset[tuple[str, str, str, bool]]  # consent() of each step the confirmation covers
     results: list[StepResult] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
-    left: int = 0  # steps of the fresh plan still open afterwards
+    left: tuple[PlannedStep, ...] = ()  # steps of the fresh plan still open afterwards
     running: str = ""  # the title of the step running now
     stopped: bool = False  # the admin stopped the batch before all its steps ran
     interrupted: str = ""  # the step that was running when the admin cancelled it
+    changed: str = ""  # a confirmed step that is no longer what the plan showed (so it did not run), and why
     problem: str = ""  # reading the host or writing the audit log failed
 
     @property
     def category(self) -> str:
-        """unknown | not verified | failed | stopped | manual | fixed | nothing: the first that applies, worst first."""
+        """unknown | not verified | failed | stopped | more to do | manual | fixed | nothing: the first that applies.
+
+        "more to do": every step that ran is done, and the fresh plan has a step the tool can run that
+        the confirmation did not cover (after a conversion, the activation): the VM's wizard runs it.
+        """
         if self.interrupted and not self.results_include(Outcome.NOT_VERIFIED):
             return "unknown"
         if self.results_include(Outcome.UNKNOWN):
@@ -170,9 +297,15 @@ class VmAccount:
             return "failed"
         if self.stopped:
             return "stopped"
+        if any(runnable(planned) for planned in self.left):
+            return "more to do"
         if self.left:
             return "manual"
         return "fixed" if self.results else "nothing"
+
+    @property
+    def confirmed_ids(self) -> frozenset[str]:
+        return frozenset(step_id for step_id, *_ in self.confirmed)
 
     def results_include(self, outcome: Outcome) -> bool:
         return any(result.outcome is outcome for result in self.results)
@@ -189,10 +322,17 @@ class VmAccount:
             return f"{bad.step.title}: {bad.outcome} — {bad.message}"
         if self.problem:
             return self.problem
+        if self.changed:
+            return self.changed
         if self.stopped:
             return "stopped before all its steps ran"
+        new = [planned.step.title for planned in self.left if runnable(planned)]
+        done = self.results[-1].step.title + ": done. " if self.results else ""
+        if new:
+            return f"{done}Next: {'; '.join(new)} — not confirmed here: open its wizard (f) to run it"
         if self.left:
-            return f"{self.left} step(s) left: open its wizard (f) for them"
+            titles = "; ".join(planned.step.title for planned in self.left)
+            return f"{done}Left for you: {titles} — its wizard (f) shows how"
         return ""
 
 
@@ -201,6 +341,7 @@ SUMMARY_LABELS = (
     ("failed", "failed"),
     ("unknown", "outcome unknown"),
     ("not verified", "not verified"),
+    ("more to do", "have a next step"),
     ("manual", "need manual work"),
     ("stopped", "stopped"),
     ("nothing", "nothing to do"),
@@ -215,6 +356,6 @@ def summary_counts(accounts: list[VmAccount]) -> list[tuple[str, int]]:
     return [(label, counts[category]) for category, label in SUMMARY_LABELS if counts[category]]
 
 
-def steps_left(diagnosis: Diagnosis, vm_id: str, tried: set[str]) -> int:
-    """How many steps of the VM's fresh plan a batch leaves to the admin (manual, refused, new)."""
-    return sum(1 for planned in plan_steps(diagnosis, vm_id) if planned.step.id not in tried)
+def steps_left(diagnosis: Diagnosis, vm_id: str, tried: set[str]) -> tuple[PlannedStep, ...]:
+    """The steps of the VM's fresh plan a batch leaves to the admin (manual, refused, new)."""
+    return tuple(planned for planned in plan_steps(diagnosis, vm_id) if planned.step.id not in tried)

@@ -1,8 +1,9 @@
 """What a re-check of an interrupted change finds: the target's state now, and whether the change is in effect.
 
 The outcome is "ok" when the interrupted step is no longer in the target's fresh plan (the change is in
-effect, or its problem is gone), "failed" when it still is, "unknown" when the target is gone or the
-record names no step (docs/audit.md). Pure: the TUI's re-check screen and the fix service's records use it.
+effect, or its problem is gone), "failed" when it still is, "unknown" when the target is gone, the
+record names no step, or the step is a detached change (the edition conversion) that may still be running
+in the guest (docs/audit.md). Pure: the TUI's re-check screen and the fix service's records use it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from avma_tui.core.model import Diagnosis
-from avma_tui.core.operations import Outcome
+from avma_tui.core.operations import OPERATIONS, Outcome
 from avma_tui.core.remedies import plan_for_host, plan_for_vm
 from avma_tui.services.snapshot import host_state, vm_state
 
@@ -37,4 +38,7 @@ def target_state(diagnosis: Diagnosis, intent: Mapping[str, Any]) -> tuple[dict[
         steps = {s.id for r in plan_for_host(diagnosis) for s in r.steps}
     if not step_id:
         return state, Outcome.UNKNOWN
-    return state, Outcome.FAILED if step_id in steps else Outcome.OK
+    if step_id not in steps:
+        return state, Outcome.OK
+    detached = any(op.detached and op.audit_action == intent.get("action") for op in OPERATIONS.values())
+    return state, Outcome.UNKNOWN if detached else Outcome.FAILED

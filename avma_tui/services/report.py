@@ -21,12 +21,14 @@ from typing import Any
 
 from avma_tui import __version__
 from avma_tui.core.catalog import GRACE_STATES, channel_name
+from avma_tui.core.columns import FitStep, fit_widths
 from avma_tui.core.model import (
     Diagnosis,
     Finding,
     GuestErrorKind,
     KvpStatus,
     LicenseState,
+    OsSource,
     VmDiagnosis,
     VmStatus,
 )
@@ -39,7 +41,7 @@ _HEADINGS = ("NAME", "STATE", "GUEST OS", "KVP", "ACTIVATION", "WORST FINDING")
 #: column's cells (with an ellipsis) down to at most that width, ("drop", column) leaves it out. The
 #: guest OS gives room first, KVP and state leave before VM, activation and worst finding are cut.
 _NAME, _STATE, _GUEST, _KVP, _ACTIVATION, _WORST = range(6)
-_FIT_STEPS: tuple[tuple[str, int, int], ...] = (
+_FIT_STEPS: tuple[FitStep[int], ...] = (
     ("cut", _GUEST, 20),
     ("cut", _KVP, 12),
     ("cut", _ACTIVATION, 24),
@@ -83,7 +85,7 @@ def _kvp_status(vmd: VmDiagnosis) -> str | None:
 
 def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
     vm = vmd.vm
-    guest = vm.guest
+    guest = vm.os
     read = vm.license
     lic = read.license
     return {
@@ -93,7 +95,13 @@ def _vm_json(vmd: VmDiagnosis) -> dict[str, Any]:
         "kvp": {"enabled": vm.kvp.enabled, "status": _kvp_status(vmd)},
         "guest": None
         if guest is None
-        else {"os_name": guest.os_name, "build": guest.build, "family": vmd.family, "edition": vmd.edition},
+        else {
+            "os_name": guest.os_name,
+            "build": guest.build,
+            "family": vmd.family,
+            "edition": vmd.edition,
+            "source": guest.source.value,
+        },
         "license_read": read.state.value,
         "license_error": read.error or None,
         "license_error_kind": read.error_kind.value if read.error_kind else None,
@@ -175,10 +183,11 @@ def to_json(diagnosis: Diagnosis, *, now: datetime | None = None) -> dict[str, A
 
 
 def _guest_cell(vmd: VmDiagnosis) -> str:
-    guest = vmd.vm.guest
+    guest = vmd.vm.os
     if guest is None or not guest.reported:
         return "—"
-    return guest.os_name or (f"build {guest.build}" if guest.build is not None else "?")
+    text = guest.os_name or (f"build {guest.build}" if guest.build is not None else "?")
+    return text if guest.source is OsSource.KVP else f"{text} ({guest.source.label})"
 
 
 def _kvp_cell(vmd: VmDiagnosis) -> str:
@@ -243,26 +252,11 @@ def _fit(text: str, width: int) -> str:
 def fit_columns(natural: list[int], width: int | None) -> list[int | None]:
     """Column widths for a table at most `width` columns wide (None: unbounded, every cell whole).
 
-    Follows _FIT_STEPS until the table fits; None marks a column left out. On an absurdly narrow
-    terminal the result can still be wider: the rows then wrap rather than lose VM, activation or finding.
+    Follows _FIT_STEPS until the table fits (`core.columns`); None marks a column left out. On an absurdly
+    narrow terminal the result can still be wider: the rows then wrap rather than lose VM, activation or finding.
     """
-    widths: list[int | None] = list(natural)
-    if width is None:
-        return widths
-
-    def excess() -> int:
-        shown = [w for w in widths if w is not None]
-        return sum(shown) + _GAP * (len(shown) - 1) - width
-
-    for action, column, narrowest in _FIT_STEPS:
-        over = excess()
-        if over <= 0:
-            break
-        current = widths[column]
-        if current is None:
-            continue
-        widths[column] = None if action == "drop" else max(min(current, narrowest), current - over)
-    return widths
+    widths = fit_widths(dict(enumerate(natural)), width, _FIT_STEPS, _GAP)
+    return [widths[column] for column in range(len(natural))]
 
 
 def _wrap(text: str, width: int | None, indent: str = "", first: str | None = None) -> list[str]:

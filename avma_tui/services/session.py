@@ -91,10 +91,20 @@ class Session:
         """A guest rejected the current guest credential: no guest logon is tried until a new one is entered."""
         return self._guest_credential is not None and self.licenses.rejected == self._guest_credential
 
-    def reject_guest_credential(self, by: str = "") -> None:
+    def reject_guest_credential(self, by: str = "", message: str = "") -> None:
         """A guest answered "The credential is invalid.": no further guest logon with this credential."""
         if self._guest_credential is not None:
             self.licenses.rejected, self.licenses.rejected_by = self._guest_credential, by
+            self.licenses.rejected_message = message
+
+    @property
+    def guest_login_failure(self) -> str:
+        """The last guest login's failure in one line ("" while none was rejected): which account, which guest, why."""
+        if not self.guest_login_rejected or self._guest_credential is None:
+            return ""
+        by = self.licenses.rejected_by or "a guest"
+        why = self.licenses.rejected_message or "wrong guest user name or password"
+        return f"The guest login {self._guest_credential.username} was rejected by {by}: {why}"
 
     def forget_license(self, vm_id: str) -> None:
         """The tool changed this guest (or the admin re-checks it): read its license again."""

@@ -64,6 +64,8 @@ _EDITION_IDS = {
     407: "ServerTurbine",
 }
 _SET_EDITION_SKU = {"ServerStandard": 7, "ServerDatacenter": 8}
+#: The scheduled task set_edition.ps1 registers in the guest (its name is the script's).
+CONVERSION_TASK = "\\avma-tui\\set-edition"
 
 
 class _Fail(Exception):
@@ -116,6 +118,9 @@ class _Vm:
     booted_at: float | None = None  # Starting until then
     addons: tuple[AddonSpec, ...] = ()  # licensing add-ons (an ESU license): rows the scripts must not read
     activation_due: float | None = None  # an AVMA attempt in progress completes then
+    conversion: _Conversion | None = None  # DISM /Set-Edition running in its scheduled task in the guest
+    restarted_at: float | None = None  # the guest OS restarts (the VM stays Running) and is back then
+    conversion_result: int | None = None  # the conversion task's last result once it ran (0: done)
 
     @classmethod
     def from_spec(cls, spec: VmSpec) -> _Vm:
@@ -137,11 +142,21 @@ class _Vm:
 
     @property
     def kvp_ok(self) -> bool:
-        return self.state == "Running" and self.kvp_enabled and self.kvp_status == "OK"
+        return self.state == "Running" and self.kvp_enabled and self.kvp_status == "OK" and self.restarted_at is None
 
     def item_int(self, name: str) -> int | None:
         text = self.guest.get(name, "").strip().rstrip("\x00")
         return int(text) if text.isdigit() else None
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """DISM /Set-Edition under way in the guest, detached from every session: only its due time ends it."""
+
+    due: float
+    target: str  # ServerStandard | ServerDatacenter
+    key: str
+    channel: str | None  # the channel the key installs as; None: DISM fails at the end (the key does not fit)
 
 
 @dataclass(order=True)
@@ -270,8 +285,12 @@ class SimHost:
         """Finish every boot and AVMA attempt that is due. A VM boots before its own attempt completes;
         VMs never affect each other, so the order between them does not matter."""
         for vm in self._vms:
+            if vm.conversion is not None and vm.conversion.due <= now:
+                self._finish_conversion(vm)
             if vm.booted_at is not None and vm.booted_at <= now:
                 vm.state, vm.booted_at = "Running", None
+            if vm.restarted_at is not None and vm.restarted_at <= now:
+                vm.restarted_at = None
             if vm.activation_due is not None and vm.activation_due <= now:
                 due, vm.activation_due = vm.activation_due, None
                 self._complete_activation(vm, due)
@@ -313,7 +332,11 @@ class SimHost:
             "generation": vm.generation,
             "kvp": {
                 "enabled": vm.kvp_enabled,
-                "status": _KVP_JSON[vm.kvp_status] if running and vm.kvp_enabled else None,
+                "status": (
+                    ("NoContact" if vm.restarted_at is not None else _KVP_JSON[vm.kvp_status])
+                    if running and vm.kvp_enabled
+                    else None
+                ),
             },
             "intrinsic": dict(vm.guest) if vm.kvp_ok else {},
             "error": None,
@@ -381,6 +404,22 @@ class SimHost:
             "product_key_channel": product["ProductKeyChannel"],
             "avma_host": product["AutomaticVMActivationHostMachineName"],
             "avma_last_activation": product["AutomaticVMActivationLastActivationTime"],
+        }
+
+    def _os_doc(self, vm: _Vm) -> dict[str, Any] | None:
+        """The guest's Win32_OperatingSystem as guest_os.ps1 reports it, from the guest's truth (its KVP items are
+        what it would report; inside the guest Windows reports the same OS whether KVP passes it on or not)."""
+        if not vm.guest.get("OSName") and vm.item_int("OSBuildNumber") is None:
+            return None
+        name = vm.guest.get("OSName", "").strip()
+        return {
+            # The Caption names the vendor ("Microsoft Windows 10 Pro" in public transcripts; for a server
+            # "Microsoft Windows Server 2022 Datacenter": UNCONFIRMED), KVP's OSName does not. The diagnosis
+            # reads either alike.
+            "caption": f"Microsoft {name}" if name.startswith("Windows") else name,
+            "build_number": vm.guest.get("OSBuildNumber", "").strip(),
+            "sku": vm.item_int("OSEditionId"),
+            "product_type": vm.item_int("ProductType"),
         }
 
     def _event_docs(self) -> list[dict[str, Any]]:
@@ -453,7 +492,7 @@ class SimHost:
         it checks the credential (RemoteSessionHyperVSocket.cs)."""
         if vm.state != "Running":
             return messages.invalid_vm_state(vm.name, command, self.language)
-        if not vm.ps_direct:
+        if not vm.ps_direct or vm.restarted_at is not None:  # a guest restarting has no PowerShell Direct listener
             return messages.ps_direct_unavailable(vm.id, vm.name, command, self.language)
         self.guest_logons += 1
         if not self._credential_ok(vm, credential):
@@ -637,11 +676,12 @@ class SimHost:
                 if vm is None
                 else self._ps_direct_error(vm, credential, NEW_PSSESSION)
             )
+            os_doc = self._os_doc(vm) if vm is not None and error is None else None  # inside the guest
             if vm is not None and error is None and vm.spp_error is not None:
                 error = messages.cim_error(vm.spp_error, GET_CIM_INSTANCE, "", self.language)
             license_doc = None if vm is None or error else self._license_doc(vm)
             record = error_document(error) if error is not None else None
-            entries.append({"vm_id": key, "license": license_doc, "error": record})
+            entries.append({"vm_id": key, "license": license_doc, "error": record, "os": os_doc})
         return {"licenses": entries}
 
     def _enable_kvp(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -695,9 +735,20 @@ class SimHost:
         return {"vm_id": vm.id, "license": self._license_doc(vm)}
 
     def _set_edition(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """set_edition.ps1: check the target edition in the guest, then start DISM in a scheduled task and return.
+
+        The checks are the script's own, before anything starts (Get-WindowsEdition -Online and -Target): a guest
+        that is no Evaluation is refused with DISM's exit code 50, a target edition it cannot become with 87.
+        Everything else happens in the background, whatever becomes of this session: after `conversion_s` the
+        guest restarts with the new edition and key, or, when the key does not fit the new edition (DISM fails
+        with 0xC004F069 in its task), nothing changes. A second start while one runs starts nothing
+        (the task's MultipleInstances IgnoreNew).
+        """
         target = str(_param(params, "Edition"))
         key = str(_param(params, "ProductKey")).strip().upper()
         vm = self._ps_direct(params)
+        if vm.conversion is not None:
+            return self._conversion_doc(vm)
         edition = self._guest_edition(vm)
         if not edition.evaluation:  # DISM's exit code 50 = ERROR_NOT_SUPPORTED; set_edition.ps1 reports it
             raise _Fail(
@@ -712,15 +763,48 @@ class SimHost:
                     "DismFailed", 0x80070057, f"Error: 87 The edition {target} is not a valid target edition."
                 )
             )
+        if not is_well_formed_key(key):  # the script's own pattern check, in the guest
+            raise self._sl_error(F050)
         new_sku, new_name = _SET_EDITION_SKU[target], _retail_name(vm.guest.get("OSName", ""), target)
-        # The key must fit the edition the guest becomes, not the Evaluation it is.
-        channel = self._classify_key(key, self._catalog.edition(new_sku, new_name), vm.item_int("OSBuildNumber"))
-        vm.guest.update(OSEditionId=str(new_sku), OSName=new_name)
-        self._install(vm, key, channel, now)
-        self._boot(vm, now)
-        if vm.activation_due is not None and vm.booted_at is not None:
-            vm.activation_due = vm.booted_at + self.scenario.sim.activation_delay_s  # AVMA runs once it has booted
-        return {"vm_id": vm.id, "rebooting": True}
+        try:  # the key must fit the edition the guest becomes, not the Evaluation it is; DISM finds out in its task
+            channel: str | None = self._classify_key(
+                key, self._catalog.edition(new_sku, new_name), vm.item_int("OSBuildNumber")
+            )
+        except _Fail:
+            channel = None
+        vm.conversion = _Conversion(now + self.scenario.sim.conversion_s, target, key, channel)
+        return self._conversion_doc(vm)
+
+    def _conversion_status(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """conversion_status.ps1: the guest's conversion task, its State and LastTaskResult (null: no task)."""
+        vm = self._ps_direct(params)
+        task: dict[str, Any] | None = None
+        if vm.conversion is not None:  # 0x00041301 SCHED_S_TASK_RUNNING while it runs (winerror.h; UNCONFIRMED here)
+            task = {"state": "Running", "last_result": 0x00041301}
+        elif vm.conversion_result is not None:
+            task = {"state": "Ready", "last_result": vm.conversion_result}
+        return {"vm_id": vm.id, "task": task}
+
+    def _conversion_doc(self, vm: _Vm) -> dict[str, Any]:
+        return {"vm_id": vm.id, "started": True, "task": CONVERSION_TASK}
+
+    def _finish_conversion(self, vm: _Vm) -> None:
+        """DISM is done: the guest restarts into the new edition with the new key (AVMA runs once it is back)."""
+        conversion, vm.conversion = vm.conversion, None
+        if conversion is None or conversion.channel is None:
+            # DISM failed in its task: the guest stays as it was (%WINDIR%\Logs\DISM\dism.log says why); the
+            # task's last result is DISM's exit code (that it carries the licensing HRESULT is UNCONFIRMED).
+            vm.conversion_result = F069
+            return
+        vm.conversion_result = 0
+        sku = _SET_EDITION_SKU[conversion.target]
+        vm.guest.update(OSEditionId=str(sku), OSName=_retail_name(vm.guest.get("OSName", ""), conversion.target))
+        self._install(vm, conversion.key, conversion.channel, conversion.due)
+        # The guest OS restarts; Hyper-V keeps the VM Running while its KVP and PowerShell Direct are gone
+        # (a restart inside the guest is no VM state change: UNCONFIRMED by a Microsoft page, as observed).
+        vm.restarted_at = conversion.due + self.scenario.sim.boot_delay_s
+        if vm.activation_due is not None:
+            vm.activation_due = vm.restarted_at + self.scenario.sim.activation_delay_s
 
     def _no_key_text(self) -> str:
         entry = self._catalog.error(0xC004F014)

@@ -97,6 +97,18 @@ def _licenses(capture: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
     return found
 
 
+def _inside_os(capture: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """VM id → the guest's Win32_OperatingSystem read inside it with its license (captures made before carry none)."""
+    found: dict[str, dict[str, Any]] = {}
+    for phase in [*capture.get("phases", []), capture.get("probe") or {}]:
+        document = phase.get("document") if phase.get("op") == "guest_licenses" else None
+        reads = document.get("licenses") if isinstance(document, dict) else None
+        for read in reads if isinstance(reads, list) else []:
+            if isinstance(read, dict) and isinstance(read.get("vm_id"), str) and isinstance(read.get("os"), dict):
+                found[read["vm_id"].lower()] = read["os"]
+    return found
+
+
 def _node_facts(capture: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Node name (casefolded) → what its host_info read gave: build, sku, license_status, or why it failed."""
     facts: dict[str, dict[str, Any]] = {}
@@ -179,10 +191,11 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
     guest_user = capture.get("guest_user") or "Administrator"
     lines += ["", *_lines("[guest_credentials]", {"username": guest_user, "password": REPLAY_GUEST_PASSWORD})]
     licenses = _licenses(capture)
+    inside = _inside_os(capture)
     for vm in inventory.get("vms") or []:
         if not isinstance(vm, dict) or not vm.get("name"):
             continue
-        lines += ["", *_vm_lines(vm, licenses)]
+        lines += ["", *_vm_lines(vm, licenses, inside.get(str(vm.get("id") or "").lower()))]
     vms = [vm for vm in inventory.get("vms") or [] if isinstance(vm, dict)]
     known = [(str(vm.get("id") or ""), str(vm.get("name") or "")) for vm in vms]
     for raw in inventory.get("events") or []:
@@ -207,7 +220,9 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
     return "\n".join(lines) + "\n"
 
 
-def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+def _vm_lines(
+    vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any] | None], inside: Mapping[str, Any] | None = None
+) -> list[str]:
     kvp = vm.get("kvp")
     if not isinstance(kvp, dict):
         kvp = {}
@@ -234,6 +249,18 @@ def _vm_lines(vm: Mapping[str, Any], licenses: Mapping[str, Mapping[str, Any] | 
     intrinsic = vm.get("intrinsic")
     if isinstance(intrinsic, dict) and intrinsic:
         lines += ["", *_lines("[vms.guest]", {str(k): str(v) for k, v in intrinsic.items()})]
+    elif inside and known_status != "OK":
+        # KVP passed nothing on (disabled or not reporting): the guest's OS as read inside it is its truth, which
+        # the simulator serves inside the guest again (and over KVP once KVP is enabled).
+        items = {
+            "OSName": str(inside.get("caption") or "").removeprefix("Microsoft ").strip(),
+            "OSBuildNumber": str(inside.get("build_number") or "").strip(),
+            "OSEditionId": str(_int(inside.get("sku")) if _int(inside.get("sku")) is not None else ""),
+            "ProductType": str(
+                _int(inside.get("product_type")) if _int(inside.get("product_type")) is not None else ""
+            ),
+        }
+        lines += ["", *_lines("[vms.guest]", {k: v for k, v in items.items() if v})]
     license_ = licenses.get(vm_id.lower())
     status_number = _int(license_.get("license_status")) if license_ else None
     if license_ and status_number in range(7):

@@ -304,8 +304,15 @@ class AvmaApp(App[None]):
             return
         self.push_screen(
             FixWizardScreen(self.session, self.audit, message.vm_ids, mode=message.mode, timing=self.fix_timing),
-            lambda _result: self.refresh_after_change(),
+            self._fix_closed,
         )
+
+    def _fix_closed(self, fixed: list[str] | None) -> None:
+        """The wizard closed: unmark the VMs a batch fixed (the others stay marked for another try), read again."""
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.table.unmark(fixed or [])
+        self.refresh_after_change()
 
     def on_credentials_given(self, message: CredentialsGiven) -> None:
         """New guest credentials: kept in the session (memory only), and the guests are read with them."""

@@ -218,3 +218,25 @@ async def test_a_rare_filter_shows_what_it_found_while_it_searches_on(monkeypatc
             await settle(app, pilot)
         assert screen.table.row_count == 111
         assert column(screen.table, 3)[-1] == "vm vm1"
+
+
+async def test_question_mark_shows_the_viewers_own_keys_filter_syntax_and_the_logs_path(log: AuditLog) -> None:
+    from avma_tui.ui.screens.help import HelpScreen
+
+    assert audit_screen.FILTER_HELP.keys() == audit_screen._FILTER_FIELDS.keys()
+    app = Harness(log)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help Static", Static).render().plain
+        assert "Audit log help" in str(app.screen.query_one("#help").border_title)
+        for word in ("host:WORD", "vm:WORD", "action:WORD", "outcome:WORD", "interrupted", "install_key", "failed"):
+            assert word in text
+        assert str(log.path) in text
+        assert "These keys and the filter syntax" in text and "Clear the filter, or close the audit log" in text
+        assert "How AVMA works" not in text  # the dashboard's primer is not the audit viewer's help
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen

@@ -17,7 +17,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every benchmark the issue asks for; run.py must run each of them.
-BENCHMARKS = ("roundtrips", "startup", "tui_big", "profiling", "shell_leaks", "audit_log", "deadline", "refresh")
+BENCHMARKS = (
+    "roundtrips",
+    "startup",
+    "tui_big",
+    "profiling",
+    "shell_leaks",
+    "audit_log",
+    "deadline",
+    "refresh",
+    "conversion",
+)
 #: The profile compares production with the one proposal not applied; both must keep running.
 PROFILED_VARIANTS = ("as-is", "diagnose in a thread")
 

@@ -89,6 +89,7 @@ def test_contradicting_arguments_are_refused(argv: list[str], fragment: str) -> 
         ["fix", "--demo", "--vm", "PRINT01", "--yes", "--verify-timeout", "nan"],
         ["fix", "--demo", "--vm", "PRINT01", "--yes", "--verify-timeout", "1e308"],
         ["fix", "--demo", "--vm", "PRINT01", "--yes", "--verify-timeout", "-1"],
+        ["fix", "--demo", "--vm", "PRINT01", "--yes", "--conversion-wait", "0"],
     ],
 )
 def test_numbers_out_of_range_are_refused_before_anything_runs(argv: list[str], avma_home: Path) -> None:

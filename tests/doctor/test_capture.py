@@ -109,6 +109,48 @@ def test_import_writes_an_editable_scenario_that_reports_the_same(tmp_path: Path
     )
 
 
+def test_the_guest_os_read_inside_a_guest_is_captured_replayed_and_imported(tmp_path: Path) -> None:
+    """A guest with KVP disabled: its OS read inside it rides in the capture's guest_licenses answer, the replay
+    reports it as read inside the guest, and `sim import` makes it the guest's truth."""
+    taken, imported = tmp_path / "demo.avmacap", tmp_path / "imported.toml"
+    env = {"AVMA_GUEST_PASSWORD": GUEST_PASSWORD}
+    demo = str(asset("scenarios", "demo.toml"))
+    assert (
+        cli("capture", "--scenario", demo, "--guest-user", "Administrator", "--output", str(taken), env=env).returncode
+        == 0
+    )
+    reads = [
+        read
+        for phase in capture.read(taken)["phases"]
+        if phase["op"] == "guest_licenses"
+        for read in phase["document"]["licenses"]
+    ]
+    assert any(isinstance(read.get("os"), dict) and read["os"].get("build_number") for read in reads)
+    replayed = _report("--scenario", str(taken), guest=REPLAY_GUEST_PASSWORD)
+    inside = [vm for vm in replayed["vms"] if vm["guest"] and vm["guest"]["source"] == "inside-guest"]
+    assert inside and all(not vm["kvp"]["enabled"] or vm["kvp"]["status"] != "OK" for vm in inside)
+    assert all(vm["recommended_key_last5"] or vm["status"] == "not-eligible" for vm in inside)
+    assert cli("sim", "import", str(taken), "--output", str(imported)).returncode == 0
+    text = imported.read_text(encoding="utf-8")
+    name = inside[0]["name"]
+    block = text.split(f'name = "{name}"', 1)[1].split("[[vms]]", 1)[0]
+    assert "[vms.guest]" in block and "OSBuildNumber" in block and "Microsoft" not in block
+
+
+def test_a_capture_made_before_the_guest_os_was_read_still_replays(tmp_path: Path) -> None:
+    """Captures made before carry no `os` in their guest_licenses answers: they load, and their guests' OS is
+    KVP's or unknown, as then."""
+    taken = capture.read(Path(__file__).parents[1] / "fixtures" / "captures" / "demo.avmacap")
+    for phase in [*taken["phases"], taken.get("probe") or {}]:
+        if phase.get("op") == "guest_licenses" and isinstance(phase.get("document"), dict):
+            for read in phase["document"].get("licenses", []):
+                read.pop("os", None)
+    old = tmp_path / "old.avmacap"
+    old.write_bytes(gzip.compress(json.dumps(taken).encode("utf-8")))
+    report = _report("--scenario", str(old), guest=REPLAY_GUEST_PASSWORD)
+    assert report["vms"] and all(vm["guest"] is None or vm["guest"]["source"] == "kvp" for vm in report["vms"])
+
+
 def test_a_fix_rehearsed_on_a_capture_changes_the_simulator_not_the_file(tmp_path: Path) -> None:
     taken = tmp_path / "demo.avmacap"
     assert cli("capture", "--demo", "--output", str(taken)).returncode == 0

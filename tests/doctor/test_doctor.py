@@ -121,6 +121,30 @@ def test_too_few_shells_is_a_failure_with_the_command() -> None:
     assert doctor.quotas({})[0].status is doctor.Status.SKIP
 
 
+@pytest.mark.parametrize(
+    ("host", "pre", "status", "words"),
+    [
+        ({"build": 20348, "ps_version": "5.1.20348.1"}, {}, doctor.Status.OK, "possible"),
+        ({"build": 20348, "ps_version": ""}, {"ps_version": "5.1"}, doctor.Status.OK, "possible"),  # preflight says
+        ({"build": 20348, "ps_version": ""}, {}, doctor.Status.SKIP, "PowerShell version not reported"),
+        ({"build": None, "ps_version": "5.1"}, {}, doctor.Status.SKIP, "build not reported"),
+        ({"build": 9600, "ps_version": "4.0"}, {}, doctor.Status.FAIL, "build 9600"),
+        ({"build": 20348, "ps_version": "4.0"}, {}, doctor.Status.FAIL, "Windows PowerShell 4.0"),
+    ],
+    ids=["known", "from-preflight", "unknown-version", "unknown-build", "old-host", "old-powershell"],
+)
+def test_the_powershell_direct_check_is_the_catalogs_decision(host: dict, pre: dict, status, words: str) -> None:
+    """core.catalog.ps_direct decides; an unknown build or version is 'cannot tell' (skipped), never a failure:
+    the tool tries PowerShell Direct there, and the guest probe shows whether it works."""
+    from avma_tui.core.findings import diagnose
+    from avma_tui.hyperv.host import parse_inventory
+
+    diagnosis = diagnose(parse_inventory({"host": {"name": "HV01", **host}, "vms": []}))
+    check = doctor.ps_direct(pre, diagnosis)
+    assert check.status is status
+    assert words in check.line()
+
+
 def test_a_line_never_carries_control_characters_from_the_host() -> None:
     done = cli("doctor", "--scenario", "assets/scenarios/hostile.toml")
     assert done.returncode in (0, 1), done.stderr

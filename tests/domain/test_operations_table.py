@@ -33,7 +33,11 @@ def doc_row(name: str) -> str:
     params = ", ".join(f"`{p}`" for p in op.params) or "—"
     kind = "change" if op.changes else "read"
     check = f"`{op.read_back.value}` → `{op.check.value}`" if op.check and op.read_back else "—"
-    timeout = f"× {op.timeout_factor}" if op.timeout_factor != 1 else "× 1"
+    if op.confirm:
+        check += f", then `license` → `{op.confirm.value}`"
+    timeout = f"{op.wait_s / 60:g} min" if op.wait_s else "—"
+    if op.detached:
+        timeout += ", detached"
     console = "yes" if op.console else "—"
     action = f"`{op.audit_action}`" if op.changes else "—"
     return f"| `{name}` | {params} | {op.subject.value} | {kind} | {action} | {check} | {timeout} | {console} |"

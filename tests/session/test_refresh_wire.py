@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from avma_tui.core.model import LicenseState
+from avma_tui.core.model import LicenseState, OsSource
 from avma_tui.hyperv.host import HyperVHost
 from avma_tui.hyperv.psrp import PsrpTransport
 from avma_tui.hyperv.transport import Credential
@@ -23,6 +23,8 @@ from avma_tui.sim.winrm.server import WinRMEndpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "transport"))
 from transport_support import PASSWORD, USER, settings_for
+
+from tests.sim.simkit import GOOD, HOST_2022_DC, avma_key, guest
 
 OPEN_S = 0.05
 
@@ -76,3 +78,30 @@ async def test_a_wrong_guest_password_costs_one_logon_over_the_wire(engine: SimH
             await session.close()
     assert engine.guest_logons == 1
     assert session.guest_login_rejected
+
+
+async def test_the_guest_os_read_inside_the_guest_crosses_the_wire() -> None:
+    """A guest whose KVP is disabled: its OS comes back with its license through real pypsrp, and the
+    diagnosis gives it its AVMA key."""
+    text = (
+        HOST_2022_DC
+        + '[[vms]]\nname = "NOKVP"\nkvp_enabled = false\n'
+        + guest("2022", "Datacenter")
+        + '[vms.license]\nstatus = 5\nchannel = "RETAIL"\npartial_product_key = "ABCDE"\n'
+    )
+    engine = SimHost(parse_scenario(text, "inside.toml"))
+    with WinRMEndpoint(engine, username=USER, password=PASSWORD) as endpoint:
+        session = Session(HyperVHost(PsrpTransport(settings_for(endpoint), PASSWORD)), guest_credential=GOOD)
+        try:
+            diagnosis = await session.refresh()
+        finally:
+            await session.close()
+    vmd = diagnosis.vms[0]
+    assert vmd.vm.guest is None and vmd.vm.os is not None and vmd.vm.os.source is OsSource.INSIDE
+    assert (vmd.vm.os.build, vmd.vm.os.edition_id) == (20348, 8)
+    assert (vmd.family, vmd.edition, vmd.recommended_key_last5) == (
+        "2022",
+        "Datacenter",
+        avma_key("2022", "Datacenter")[-5:],
+    )
+    assert "GUEST_OS_UNKNOWN" not in [f.code for f in vmd.findings]

@@ -19,6 +19,7 @@ format = 1
 [sim]
 activation_delay_s = 2.0
 boot_delay_s = 3.0
+conversion_s = 60.0
 [host]
 name = "HV01"
 domain = "contoso.local"

@@ -76,8 +76,9 @@ async def test_license_and_change_documents(clock: FakeClock):
     run = sim.transport.run
     licenses = await run("guest_licenses", {"VmIds": [vm_id], "Credential": GOOD})
     [entry] = licenses["licenses"]
-    assert set(entry) == {"vm_id", "license", "error"} and entry["error"] is None
+    assert set(entry) == {"vm_id", "license", "error", "os"} and entry["error"] is None
     assert set(entry["license"]) == LICENSE_KEYS
+    assert set(entry["os"]) == {"caption", "build_number", "sku", "product_type"}  # Win32_OperatingSystem
     assert entry["license"]["avma_host"] is None and entry["license"]["avma_last_activation"] is None
     check_vm(await run("vm", {"VmId": vm_id}))
     for op in ("enable_kvp", "start_vm"):
@@ -104,7 +105,8 @@ async def test_set_edition_and_activate_host_documents(clock: FakeClock):
     vm_id = await sim.vm_id("EVAL")
     key = avma_key("2022", "Standard")
     params = {"VmId": vm_id, "Edition": "ServerStandard", "ProductKey": key, "Credential": GOOD}
-    assert await sim.transport.run("set_edition", params) == {"vm_id": vm_id, "rebooting": True}
+    started = {"vm_id": vm_id, "started": True, "task": "\\avma-tui\\set-edition"}
+    assert await sim.transport.run("set_edition", params) == started
     host = await sim.transport.run("activate_host", {"ProductKey": "XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"})
     assert set(host) == {"host"} and set(host["host"]) == HOST_KEYS and host["host"]["license_status"] == 1
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avma_tui.core.model import KvpStatus
-from avma_tui.hyperv.host import hresult_of
+from avma_tui.core.model import GuestErrorKind, KvpStatus
+from avma_tui.hyperv.host import ConversionTask, hresult_of
 from avma_tui.hyperv.transport import Credential, RemoteError
 from tests.sim.simkit import GOOD, avma_key, guest, kms_key
 
@@ -346,41 +346,72 @@ async def test_activate_guest_without_a_key_is_0xC004F014(make_sim):
 # --- DISM /Set-Edition --------------------------------------------------------------------------
 
 
-async def test_set_edition_reboots_the_evaluation_guest_into_retail_and_activates(make_sim):
+EVAL_DC = guest("2022", "Datacenter", sku=80, os_name="Windows Server 2022 Datacenter Evaluation")
+
+
+async def test_set_edition_starts_dism_detached_and_the_guest_restarts_into_retail_at_its_end(make_sim):
+    """set_edition.ps1 starts DISM in a scheduled task and returns: the conversion runs `conversion_s` (60 s here)
+    in the background, then the guest restarts (the VM stays Running; KVP and PowerShell Direct are gone until it
+    is back) with the new edition and key, and AVMA activates it."""
     sim = make_sim(
         '[[vms]]\nname = "EVAL01"\n'
-        + guest("2022", "Datacenter", sku=80, os_name="Windows Server 2022 Datacenter Evaluation")
+        + EVAL_DC
         + '[vms.license]\nstatus = 1\nchannel = "TIMEBASED_EVAL"\ngrace_minutes = 43200\n'
     )
     vm_id = await sim.vm_id("EVAL01")
     await sim.host.set_edition(vm_id, "ServerDatacenter", avma_key("2022", "Datacenter"), GOOD)
-    rebooting = await sim.host.vm(vm_id)
-    assert rebooting.state != "Running" and rebooting.guest is None
+    sim.clock.advance(59)  # DISM still runs: nothing shows yet, and the guest answers as before
+    vm = await sim.host.vm(vm_id)
+    assert vm.state == "Running" and vm.guest is not None and vm.guest.edition_id == 80
+    assert (await sim.license(vm_id)).license.channel == "TIMEBASED_EVAL"
+    sim.clock.advance(1)  # DISM is done: the guest restarts
+    restarting = await sim.host.vm(vm_id)
+    assert restarting.state == "Running" and restarting.guest is None
+    assert (await sim.license(vm_id)).error_kind is GuestErrorKind.PS_DIRECT
     sim.clock.advance(3)  # boot_delay_s
     vm = await sim.host.vm(vm_id)
-    assert vm.state == "Running"
     assert vm.guest is not None and vm.guest.edition_id == 8 and vm.guest.os_name == "Windows Server 2022 Datacenter"
     lic = (await sim.license(vm_id)).license
     assert lic.is_avma and lic.status != 1 and lic.name == "Windows(R), ServerDatacenter edition"
-    sim.clock.advance(2)  # activation_delay_s after the boot
+    sim.clock.advance(2)  # activation_delay_s after the restart
     lic = (await sim.license(vm_id)).license
     assert lic.status == 1 and lic.avma_host == "HV01"
     assert await events_for(sim, vm_id) == ["AVMA Success"]
 
 
-async def test_set_edition_rejects_a_key_of_another_edition_and_leaves_the_guest_alone(make_sim):
-    sim = make_sim(
-        '[[vms]]\nname = "EVAL01"\n'
-        + guest("2022", "Datacenter", sku=80, os_name="Windows Server 2022 Datacenter Evaluation")
-    )
+async def test_a_second_start_while_dism_runs_starts_nothing(make_sim):
+    sim = make_sim('[[vms]]\nname = "EVAL01"\n' + EVAL_DC)
     vm_id = await sim.vm_id("EVAL01")
-    with pytest.raises(RemoteError):  # Datacenter Evaluation converts to Datacenter only
+    key = avma_key("2022", "Datacenter")
+    await sim.host.set_edition(vm_id, "ServerDatacenter", key, GOOD)
+    sim.clock.advance(30)
+    await sim.host.set_edition(vm_id, "ServerDatacenter", key, GOOD)
+    sim.clock.advance(30)  # done when the first run is, not 60 s after the second start
+    assert (await sim.host.vm(vm_id)).guest is None  # restarting
+
+
+async def test_set_edition_refuses_a_wrong_target_at_once_and_a_wrong_key_fails_in_the_background(make_sim):
+    sim = make_sim('[[vms]]\nname = "EVAL01"\n' + EVAL_DC)
+    vm_id = await sim.vm_id("EVAL01")
+    with pytest.raises(RemoteError):  # Datacenter Evaluation converts to Datacenter only: refused before DISM starts
         await sim.host.set_edition(vm_id, "ServerStandard", avma_key("2022", "Standard"), GOOD)
-    with pytest.raises(RemoteError) as caught:
-        await sim.host.set_edition(vm_id, "ServerDatacenter", avma_key("2022", "Standard"), GOOD)
-    assert hresult_of(caught.value) == 0xC004F069
+    # A key of another edition: DISM fails inside its task (0xC004F069); the start itself succeeds.
+    await sim.host.set_edition(vm_id, "ServerDatacenter", avma_key("2022", "Standard"), GOOD)
+    sim.clock.advance(120)
     vm = await sim.host.vm(vm_id)
-    assert vm.state == "Running" and vm.guest.edition_id == 80
+    assert vm.state == "Running" and vm.guest is not None and vm.guest.edition_id == 80
+    task = await sim.host.conversion_status(vm_id, GOOD)
+    assert task is not None and (task.state, task.last_result) == ("Ready", 0xC004F069)
+
+
+async def test_the_conversion_task_reads_running_then_done(make_sim):
+    sim = make_sim('[[vms]]\nname = "EVAL01"\n' + EVAL_DC)
+    vm_id = await sim.vm_id("EVAL01")
+    assert await sim.host.conversion_status(vm_id, GOOD) is None  # no task yet
+    await sim.host.set_edition(vm_id, "ServerDatacenter", avma_key("2022", "Datacenter"), GOOD)
+    assert await sim.host.conversion_status(vm_id, GOOD) == ConversionTask("Running", 0x00041301)
+    sim.clock.advance(60 + 3)
+    assert await sim.host.conversion_status(vm_id, GOOD) == ConversionTask("Ready", 0)
 
 
 async def test_set_edition_on_a_retail_guest_is_refused(make_sim):

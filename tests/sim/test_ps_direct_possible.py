@@ -1,4 +1,4 @@
-"""PowerShell Direct only where it can work (issue 10 item 7): one decision, core.catalog.ps_direct_possible."""
+"""PowerShell Direct only where it can work (issue 10 item 7): one decision, core.catalog.ps_direct."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from avma_tui.core.catalog import ps_direct_possible
+from avma_tui.core.catalog import PsDirectVerdict, ps_direct
 from avma_tui.core.findings import diagnose
 from avma_tui.core.model import LicenseState
 from avma_tui.hyperv.host import parse_host, parse_inventory, parse_vm
@@ -18,21 +18,35 @@ GUEST = {"OSBuildNumber": "20348"}
 
 
 @pytest.mark.parametrize(
-    ("host", "vm", "possible"),
+    ("host", "vm", "verdict"),
     [
-        ({}, {}, True),
-        ({"build": 9600}, {}, False),  # a 2012 R2 host
-        ({"ps_version": "4.0"}, {}, False),  # Windows Management Framework 4
-        ({"ps_version": ""}, {}, True),  # not reported: not ruled out
-        ({}, {"state": "Off"}, False),
-        ({}, {"intrinsic": {"OSBuildNumber": "9600"}}, False),  # a 2012 R2 guest
-        ({}, {"intrinsic": {}}, True),  # no KVP data: try it (the license read also reads the OS)
+        ({}, {}, PsDirectVerdict.YES),
+        ({"build": 9600}, {}, PsDirectVerdict.NO_HOST),  # a 2012 R2 host
+        ({"ps_version": "4.0"}, {}, PsDirectVerdict.NO_HOST),  # Windows Management Framework 4
+        ({"ps_version": ""}, {}, PsDirectVerdict.MAY),  # not reported: not ruled out
+        ({"build": None}, {}, PsDirectVerdict.MAY),
+        ({}, {"state": "Off"}, PsDirectVerdict.NOT_RUNNING),
+        ({"build": 9600}, {"state": "Off"}, PsDirectVerdict.NO_HOST),  # starting it would not help
+        ({}, {"intrinsic": {"OSBuildNumber": "9600"}}, PsDirectVerdict.NO_VM),  # a 2012 R2 guest
+        ({}, {"intrinsic": {"OSPlatformId": "100", "OSName": "Ubuntu"}}, PsDirectVerdict.NO_VM),  # not Windows
+        ({}, {"intrinsic": {}}, PsDirectVerdict.MAY),  # no KVP data: try it (the license read also reads the OS)
     ],
 )
-def test_the_decision(host, vm, possible) -> None:
+def test_the_decision(host, vm, verdict) -> None:
     host_doc = {"name": "HV01", "build": 20348, "ps_version": "5.1", **host}
     vm_doc = {"id": "a", "name": "A", "state": "Running", "intrinsic": GUEST, **vm}
-    assert ps_direct_possible(parse_host(host_doc), parse_vm(vm_doc)) is possible
+    decision = ps_direct(parse_host(host_doc), parse_vm(vm_doc))
+    assert decision.verdict is verdict and decision.reason
+    assert decision.possible is (verdict in (PsDirectVerdict.YES, PsDirectVerdict.MAY))
+
+
+def test_the_host_alone_and_a_2012_r2_guest_known_by_its_family() -> None:
+    host = parse_host({"name": "HV01", "build": 20348, "ps_version": "5.1"})
+    assert ps_direct(host).verdict is PsDirectVerdict.YES
+    assert ps_direct(parse_host({"name": "HV01", "build": 20348})).verdict is PsDirectVerdict.MAY
+    vm = parse_vm({"id": "a", "name": "A", "state": "Running", "intrinsic": {"OSName": "Windows Server 2012 R2"}})
+    assert ps_direct(host, vm, "2012 R2").verdict is PsDirectVerdict.NO_VM
+    assert ps_direct(host, vm).verdict is PsDirectVerdict.MAY
 
 
 async def test_an_old_host_gets_no_guest_logon_and_the_console_path(make_sim) -> None:

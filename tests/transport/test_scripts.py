@@ -168,6 +168,7 @@ def _keys_read_by(function_name: str) -> set[str]:
 HOST = _keys_read_by("parse_host")
 VM = _keys_read_by("parse_vm") | _keys_read_by("parse_kvp")
 LICENSE = _keys_read_by("parse_license")
+INSIDE_OS = _keys_read_by("parse_inside_os")  # the guest's Win32_OperatingSystem, read with its license
 #: Read only from captures made with earlier inventory scripts, which carried each node's facts
 #: (hyperv/host.py parse_cluster) and each event decoded by the script (decode_event); today's script and
 #: engine give a node's name and state only, and each event's raw data.
@@ -180,7 +181,7 @@ EXPECTED: dict[str, set[str]] = {
     "vm": VM,
     "enable_kvp": VM | {"vm"},
     "start_vm": VM | {"vm"},
-    "guest_licenses": _keys_read_by("parse_licenses") | LICENSE,
+    "guest_licenses": _keys_read_by("parse_licenses") | LICENSE | INSIDE_OS,
     "install_key": LICENSE | {"license"},
     "activate_guest": LICENSE | {"license"},
     "activate_host": HOST | {"host"},
@@ -190,6 +191,8 @@ EXPECTED: dict[str, set[str]] = {
 def test_key_extraction_sees_the_parsers() -> None:
     assert {"partial_product_key", "hyperv", "virtual"} <= HOST
     assert {"avma_host", "avma_last_activation", "license_status_reason"} <= LICENSE
+    assert {"caption", "build_number", "sku", "product_type"} <= INSIDE_OS
+    assert "os" in EXPECTED["guest_licenses"]
     assert {"state", "nodes", "data", "value", "events", "intrinsic", "status"} <= INVENTORY
 
 

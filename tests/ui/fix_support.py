@@ -8,7 +8,8 @@ a second while still polling (activation stays asynchronous, just quick).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +29,7 @@ from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.screens.fix import FixWizardScreen
 
-FAST = fix_plan.FixTiming(verify_timeout=3.0, poll_interval=0.02)
+FAST = fix_plan.FixTiming(verify_timeout=3.0, poll_interval=0.02, slow_poll_interval=0.02)
 GUEST = Credential("Administrator", "Passw0rd!")
 
 
@@ -40,14 +41,22 @@ def fast_app(
     latency_ms: float = 0.0,
     boot_s: float = 0.0,
     activation_s: float = 0.05,
+    conversion_s: float = 0.05,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AvmaApp:
     """An app on a packaged scenario with quick activations (still asynchronous) and, by default, instant boots.
 
     Every wizard it opens verifies on `timing`, the app's fix timing.
     """
     loaded = load_scenario(asset("scenarios", scenario))
-    knobs = replace(loaded.sim, latency_ms=latency_ms, activation_delay_s=activation_s, boot_delay_s=boot_s)
-    host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs))))
+    knobs = replace(
+        loaded.sim,
+        latency_ms=latency_ms,
+        activation_delay_s=activation_s,
+        boot_delay_s=boot_s,
+        conversion_s=conversion_s,
+    )
+    host = HyperVHost(SimTransport(SimHost(replace(loaded, sim=knobs), clock=clock)))
     return AvmaApp(Session(host, guest_credential=credential), refresh_interval=0, fix_timing=timing)
 
 

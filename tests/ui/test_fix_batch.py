@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from avma_tui.core.remedies import plan_for_vm
+from avma_tui.paths import asset
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.plan import BATCH_PARALLELISM, FixTiming
 from avma_tui.ui.app import AvmaApp
@@ -124,7 +126,7 @@ async def test_without_a_login_the_batch_asks_once_then_runs(monkeypatch: pytest
         await settle(pilot)
         assert app.session.guest_credential == GUEST
         assert shown(app, "#batch-summary").startswith("Done:")
-        assert _row(app, "PRINT01")[1] in ("fixed", "manual")
+        assert _row(app, "PRINT01")[1] in ("fixed", "more to do")  # the login may add the activation
 
 
 async def test_stop_lets_running_steps_finish_starts_no_new_one_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +213,102 @@ async def test_an_unexpected_error_on_one_vm_leaves_the_others_to_finish(monkeyp
         assert summary.splitlines()[0] == "Done: 1 fixed · 1 failed"
         assert "PRINT01 — failed: unexpected RuntimeError: no runnable [b]operation[/b]" in summary
         assert _row(app, "SQL01")[1] == "fixed"
+
+
+#: An Evaluation domain controller beside the demo's VMs: its conversion is refused.
+_DC_EVAL = """
+[[vms]]
+name = "DC-EVAL01"
+id = "3c0a8f2e-5b1d-4c6a-9e47-0d2b7f1a6cee"
+[vms.guest]
+OSName = "Windows Server 2022 Standard Evaluation"
+OSVersion = "10.0.20348"
+OSBuildNumber = "20348"
+OSEditionId = "79"
+ProductType = "2"
+OSPlatformId = "2"
+[vms.license]
+status = 1
+channel = "TIMEBASED_EVAL"
+partial_product_key = "KPQ4H"
+grace_minutes = 43200
+"""
+
+
+def _demo_with_an_evaluation_dc(tmp_path: Path) -> str:
+    path = tmp_path / "demo-dc.toml"
+    path.write_text(asset("scenarios", "demo.toml").read_text(encoding="utf-8") + _DC_EVAL, encoding="utf-8")
+    return str(path)
+
+
+async def test_the_plan_and_the_confirmation_name_every_warning_a_single_fix_shows(tmp_path: Path) -> None:
+    app = fast_app(_demo_with_an_evaluation_dc(tmp_path), credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, ["SQL02", "TEST-EVAL01", "PRINT01", "DC-EVAL01"])
+        plan = shown(app, "#batch-plan").splitlines()
+        assert "Per VM, as its own wizard would warn:" in plan
+        assert any(
+            line.startswith("warning SQL02 — Install the") and "replaces a MAK key (…R3KMQ)" in line for line in plan
+        )
+        assert any(line.startswith("warning TEST-EVAL01 — Convert") and "the guest restarts" in line for line in plan)
+        assert any(line.startswith("refused DC-EVAL01 — Convert") and "domain controller" in line for line in plan)
+        await click(pilot, "#batch-run")
+        await pilot.pause()
+        question = app.screen.query_one(Static).render().plain
+        assert question.startswith("Run 5 steps on 3 VMs? This replaces 1 MAK key and restarts 1 guest.\n")
+        assert "SQL02 — Install the" in question and "(…R3KMQ)" in question
+        assert "TEST-EVAL01 — Convert" in question
+        await pilot.press("n")  # nothing ran
+    assert AuditLog().records() == []
+
+
+async def test_after_a_conversion_the_row_says_what_ran_and_what_is_next_never_manual() -> None:
+    app = fast_app(credential=GUEST, activation_s=60.0)  # the converted guest does not activate by itself yet
+    async with app.run_test(size=(120, 40)) as pilot:
+        body = await _mark_and_open(pilot, ["TEST-EVAL01"])
+        await _run_all(pilot)
+        await settle(pilot)
+        [account] = body.accounts
+        assert [(r.step.op, r.outcome) for r in account.results] == [("set_edition", "ok")]
+        step, outcome, detail = _row(app, "TEST-EVAL01")
+        assert step.startswith("Convert the Evaluation edition") and outcome == "more to do"
+        assert detail.startswith("Convert the Evaluation edition to ServerDatacenter (DISM) with the AVMA key: done.")
+        assert "Next: Trigger activation in the guest" in detail
+        assert shown(app, "#batch-summary").splitlines()[0] == "Done: 1 have a next step"
+
+
+async def test_a_key_step_that_changed_since_the_confirmation_does_not_run() -> None:
+    """A license read landing between plan and run (now a MAK key) makes it another step: never run unseen."""
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        body = await _mark_and_open(pilot, ["SQL01"])
+        sim = app.session.host.transport.engine
+        sim._by_id[vm_id(app, "SQL01")].license.channel = "VOLUME_MAK"
+        await app.session.refresh(force=True)
+        await _run_all(pilot)
+        await settle(pilot)
+        [account] = body.accounts
+        assert account.results == []
+        _, outcome, detail = _row(app, "SQL01")
+        assert outcome == "stopped" and "not run, it changed since you confirmed (now it replaces a MAK key" in detail
+    assert AuditLog().records() == []
+
+
+async def test_marks_clear_for_the_vms_a_batch_fixed_and_stay_on_the_others() -> None:
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, ["SQL01", "APP2025"])
+        await _run_all(pilot)
+        await settle(pilot)
+        assert [_row(app, name)[1] for name in ("SQL01", "APP2025")] == ["fixed", "manual"]
+        await pilot.press("escape")
+        await settle(pilot)
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        assert _row_marks(dashboard) == [vm_id(app, "APP2025")]  # APP2025 needs manual work: still marked
+
+
+def _row_marks(dashboard: DashboardScreen) -> list[str]:
+    """The VMs whose row shows the mark, as the admin sees it."""
+    table = dashboard.table
+    return [str(row.value) for row in table.rows if table.get_cell(row, "mark").plain.strip()]

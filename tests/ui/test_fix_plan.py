@@ -12,6 +12,7 @@ from avma_tui.services.audit import AuditLog
 from avma_tui.services.fixing import StepResult
 from avma_tui.services.plan import (
     FixTiming,
+    PlannedStep,
     StepGroup,
     VmAccount,
     confirmed_steps,
@@ -40,7 +41,8 @@ def _id(diagnosis: Diagnosis, name: str) -> str:
 async def test_next_step_skips_what_was_tried_and_treats_a_repeated_id_as_one_step() -> None:
     _, diagnosis = await _diagnosis()
     steps = plan_steps(diagnosis, _id(diagnosis, "SQL01"))
-    assert [p.step.id for p in steps] == ["install_avma_key", "activate_guest", "activate_guest"]
+    # activation fixes two of SQL01's findings: it is listed once
+    assert [p.step.id for p in steps] == ["install_avma_key", "activate_guest"]
     assert next_step(steps, set()).step.id == "install_avma_key"
     assert next_step(steps, {"install_avma_key"}).step.id == "activate_guest"
     assert next_step(steps, {"install_avma_key", "activate_guest"}) is None
@@ -65,7 +67,7 @@ async def test_a_batch_runs_only_unattended_vm_steps() -> None:
     manual = plan_steps(demo, _id(demo, "APP2025"))[0]
     assert manual.step.id == "manual_move_vm" and not runnable(manual)
     assert confirmed_steps(demo, _id(demo, "APP2025")) == frozenset()
-    assert confirmed_steps(demo, _id(demo, "PRINT01")) == {"enable_kvp", "activate_guest"}
+    assert {step_id for step_id, *_ in confirmed_steps(demo, _id(demo, "PRINT01"))} == {"enable_kvp", "activate_guest"}
 
 
 async def test_group_plan_names_each_vm_once_per_step_in_fix_order() -> None:
@@ -98,20 +100,27 @@ async def test_group_titles_that_differ_per_vm_get_a_shared_one() -> None:
     assert install == StepGroup("install_avma_key", "Install the AVMA key", "run", ("SQL01", "SQL02"), "")
 
 
-def _result(outcome: str, title: str = "step") -> StepResult:
-    step = Step(
+def _step(title: str = "step", kind: StepKind = StepKind.AUTOMATIC) -> Step:
+    return Step(
         id=title,
         title=title,
         why="",
-        kind=StepKind.AUTOMATIC,
-        op="enable_kvp",
+        kind=kind,
+        op=None if kind is StepKind.MANUAL else "enable_kvp",
         params=(),
         script="",
         changes="",
         verify="",
         needs=(),
     )
-    return StepResult(step, outcome, f"{outcome} message", "")
+
+
+def _result(outcome: str, title: str = "step") -> StepResult:
+    return StepResult(_step(title), outcome, f"{outcome} message", "")
+
+
+def _left(count: int, kind: StepKind = StepKind.MANUAL) -> tuple[PlannedStep, ...]:
+    return tuple(PlannedStep(None, _step(f"left {n}", kind)) for n in range(count))
 
 
 @pytest.mark.parametrize(
@@ -119,8 +128,9 @@ def _result(outcome: str, title: str = "step") -> StepResult:
     [
         ([], {}, "nothing"),
         (["ok"], {}, "fixed"),
-        (["ok"], {"left": 2}, "manual"),
-        (["ok"], {"stopped": True, "left": 1}, "stopped"),
+        (["ok"], {"left": _left(2)}, "manual"),
+        (["ok"], {"left": _left(1, StepKind.ASSISTED)}, "more to do"),
+        (["ok"], {"stopped": True, "left": _left(1)}, "stopped"),
         (["ok", "failed"], {"stopped": True}, "failed"),
         (["skipped"], {}, "failed"),
         (["ok", "unknown"], {}, "unknown"),
@@ -145,7 +155,7 @@ def test_summary_counts_in_a_fixed_order_leaving_out_zeros() -> None:
     accounts = [
         VmAccount("1", "a", frozenset(), results=[_result("failed")]),
         VmAccount("2", "b", frozenset(), results=[_result("ok")]),
-        VmAccount("3", "c", frozenset(), left=1),
+        VmAccount("3", "c", frozenset(), left=_left(1)),
         VmAccount("4", "d", frozenset(), results=[_result("ok")]),
     ]
     assert summary_counts(accounts) == [("fixed", 2), ("failed", 1), ("need manual work", 1)]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from avma_tui.core.model import VmDiagnosis
 from avma_tui.hyperv.transport import ConnectionLost, Credential
@@ -170,12 +171,15 @@ async def test_wrong_guest_password_is_said_in_plain_words(
     app = fast_app(credential=Credential("Administrator", "not-the-password"))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_on(pilot, "SQL01", "i")
-        await _run_current_step(pilot)
-        result = shown(app, "#fix-result")
-        # The background license read met the rejection first: the fix tries no further logon with it.
-        assert "Not run: Install the Windows Server 2019 Standard AVMA key" in result
-        assert "a guest rejected the guest credentials; no further logon is tried with them." in result
-        assert "Next: Enter the guest's administrator account again" in result
+        # The background license read met the rejection first: the fix tries no further logon with it,
+        # and Run asks for the login again instead of running a step that cannot log on.
+        assert "login" in visible_buttons(app)
+        await click(pilot, "#run")
+        await pilot.pause()
+        assert isinstance(app.screen, CredentialsScreen)
+        assert shown(app, "#credentials-error").startswith("The guest login Administrator was rejected by ")
+        await pilot.press("escape")
+        await settle(pilot)
         assert transport_of(app).engine.guest_logons == 1
     path = AuditLog().path
     assert not path.exists() or "not-the-password" not in path.read_text(encoding="utf-8")
@@ -344,10 +348,13 @@ async def test_the_verification_wait_shows_its_time_and_can_be_stopped(monkeypat
         await pilot.pause()
         await pilot.press("y")
         for _ in range(200):
-            if shown(app, "#fix-progress").startswith("Verifying… ("):
+            if shown(app, "#fix-progress").startswith("Verifying, "):
                 break
             await asyncio.sleep(0.01)
-        assert shown(app, "#fix-progress").endswith(" s")
+        # what is waited for, how long so far and at most (issue 13 item 15), and the step's time so far
+        progress = shown(app, "#fix-progress")
+        expected = r"Verifying, \d+ s of up to 20 s: waiting for the VM to read Running  \d+ s"
+        assert re.fullmatch(expected, progress), progress
         await click(pilot, "#stop")
         await settle(pilot)
         assert "Stopped while verifying “Start the VM”" in shown(app, "#fix-result")
@@ -383,3 +390,111 @@ async def test_an_unexpected_error_ends_the_step_in_one_line_instead_of_spinning
         assert "stop" not in visible_buttons(app) and "run" in visible_buttons(app)
         assert not app.screen.query_one("#fix-progress-row").display
         assert app.is_running
+
+
+# --- what the wizard says and asks (issue #13 items 9 and 15) ---------------------------------------
+
+
+async def test_a_step_two_findings_share_is_listed_once() -> None:
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL01", "f")
+        plan = shown(app, "#fix-plan").splitlines()
+        assert [line for line in plan if "Trigger activation in the guest" in line] == [
+            "· Trigger activation in the guest"
+        ]
+
+
+async def _focus_cycle(pilot: Pilot[Any]) -> list[str]:
+    seen: list[str] = []
+    for _ in range(10):
+        await pilot.press("tab")
+        focused = pilot.app.focused
+        seen.append(str(focused.id) if focused is not None else "")
+    return seen
+
+
+async def test_tab_reaches_a_scroll_area_only_when_it_scrolls_and_then_visibly() -> None:
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL02", "f")
+        step_view, script = app.screen.query_one("#fix-step"), app.screen.query_one("#step-script-box")
+        assert step_view.max_scroll_y == 0 and script.max_scroll_y > 0  # the step fits; its script does not
+        seen = await _focus_cycle(pilot)
+        assert "fix-step" not in seen and "step-script-box" in seen
+        script.focus()
+        await pilot.pause()
+        assert script.styles.border_left[0] == "thick"  # the focused area's edge lights up
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_on(pilot, "SQL02", "f")
+        assert app.screen.query_one("#fix-step").max_scroll_y > 0  # at 80x24 the step itself scrolls
+        assert "fix-step" in await _focus_cycle(pilot)
+
+
+async def test_a_read_only_step_runs_without_a_confirmation(transport_of: TransportOf) -> None:
+    app = fast_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "WEB01", "f")
+        assert "Read the guest's license" in shown(app, "#step-title")
+        assert "Changes: Nothing" in shown(app, "#step-changes")
+        app.session.guest_credential = GUEST  # entered with `c` since the wizard opened
+        await pilot.pause()
+        assert str(app.screen.query_one("#run", Button).label) == "Read"
+        await click(pilot, "#run")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        await settle(pilot)
+        assert "guest_licenses" in transport_of(app).calls
+        assert "Trigger activation in the guest" in shown(app, "#step-title")
+        assert str(app.screen.query_one("#run", Button).label) == "Run…"
+
+
+async def test_the_confirmation_reads_as_a_sentence() -> None:
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "SQL02", "i")
+        await click(pilot, "#run")
+        await pilot.pause()
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        first = confirm.question.plain.splitlines()[0]
+        assert first == "SQL02: install the Windows Server 2022 Datacenter AVMA key …DV9BG?"
+        await pilot.press("n")
+
+
+async def test_after_a_failed_step_the_wizard_says_what_is_left_and_why() -> None:
+    app = fast_app(credential=GUEST, timing=FixTiming(verify_timeout=0.2, poll_interval=0.02), boot_s=5.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "ARCHIVE01", "f")
+        await _run_current_step(pilot)  # the VM takes 5 s to boot: "Start the VM" does not verify in 0.2 s
+        text = shown(app, "#step-note")
+        assert "Nothing left to do" not in text
+        assert text.splitlines()[0] == "Not done: 1 finding(s) left."
+        assert "• VM_NOT_RUNNING — VM is Starting: “Start the VM” failed: The change ran but did not verify" in text
+
+
+async def test_with_only_manual_and_refused_steps_left_it_says_whose_they_are() -> None:
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "APP2025", "f")
+        while "skip" in visible_buttons(app):
+            await click(pilot, "#skip")
+            await settle(pilot)
+        lines = shown(app, "#step-note").splitlines()
+        assert lines[0] == "Not done: 3 finding(s) left."
+        assert any(line.startswith("• GUEST_NEWER_THAN_HOST") and "is yours to do" in line for line in lines)
+        assert any(
+            line.startswith("• NOT_ACTIVATED") and "the tool will not “Trigger activation in the guest”" in line
+            for line in lines
+        )
+
+
+async def test_nothing_left_to_do_only_when_nothing_is_left() -> None:
+    app = fast_app(credential=GUEST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_on(pilot, "PRINT01", "f")
+        while "run" in visible_buttons(app):
+            await _run_current_step(pilot)
+        assert _vm(app, "PRINT01").findings == ()
+        assert shown(app, "#step-note").startswith("Nothing left to do. PRINT01: activated")

@@ -12,7 +12,7 @@ from enum import Enum
 
 from avma_tui.core.catalog import AZURE_EDITION, FAMILIES, AvmaKey, BuildInfo, Catalog, Edition
 from avma_tui.core.findings.common import FIRST_AVMA_BUILD, quote
-from avma_tui.core.model import GuestOs
+from avma_tui.core.model import GuestOs, OsSource
 
 
 class GuestKind(str, Enum):
@@ -31,6 +31,22 @@ NOT_ELIGIBLE = frozenset(
 )
 _NAME_VERSION = re.compile(r"\b(2008 R2|2008|2012 R2|2012|2016|2019|2022|2025)\b")
 _KVP_FIELDS = ("OSName", "OSVersion", "OSBuildNumber", "OSEditionId", "ProductType", "OSPlatformId")
+#: Win32_OperatingSystem's properties read inside the guest (hyperv/host.py parse_inside_os).
+_INSIDE_FIELDS = ("Caption", "BuildNumber", "OperatingSystemSKU", "ProductType")
+
+
+def os_evidence(guest: GuestOs) -> tuple[str, ...]:
+    """The OS facts as evidence lines, each saying where it came from."""
+    raw = dict(guest.items)
+    if guest.source is OsSource.INSIDE:
+        return tuple(
+            f"Win32_OperatingSystem {name} = {quote(raw[name])} (read inside the guest)"
+            for name in _INSIDE_FIELDS
+            if name in raw
+        )
+    return tuple(f"KVP {name} = {quote(raw[name])}" for name in _KVP_FIELDS if name in raw)
+
+
 _NO_EDITION = Edition("", False)
 
 
@@ -48,11 +64,11 @@ class GuestProfile:
 
 
 def classify(guest: GuestOs | None, catalog: Catalog, license_name: str) -> GuestProfile:
-    """Which kind of guest this is, tolerating missing and garbled KVP values."""
+    """Which kind of guest this is, tolerating missing and garbled values (from KVP, or read inside the guest)."""
     if guest is None:
         return GuestProfile(GuestKind.UNREPORTED, None, _NO_EDITION, "", "no intrinsic KVP items", ())
     raw = dict(guest.items)
-    evidence = tuple(f"KVP {name} = {quote(raw[name])}" for name in _KVP_FIELDS if name in raw)
+    evidence = os_evidence(guest)
     if guest.platform_id is not None and guest.platform_id != 2:
         return GuestProfile(GuestKind.NOT_WINDOWS, None, _NO_EDITION, guest.os_name, "", evidence)
     if not guest.reported:

@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from avma_tui.core.catalog import (
     GRACE_STATES,
     Catalog,
+    PsDirectVerdict,
     channel_name,
-    host_ps_direct_capable,
     license_status_words,
+    ps_direct,
     ps_direct_too_old,
 )
 from avma_tui.core.findings.common import grace_left, quote, span
@@ -121,7 +122,7 @@ class VmCheck:
         self.catalog = catalog
         self.subject = (vm.name, vm.id, "vm")
         license_ = vm.license.license
-        self.guest = classify(vm.guest, catalog, license_.name if license_ else "")
+        self.guest = classify(vm.os, catalog, license_.name if license_ else "")
         self.found: list[Finding] = []
 
     def add(self, code: str, title: str, detail: str, evidence: Iterable[str], remedy: str) -> None:
@@ -315,14 +316,14 @@ class VmCheck:
 
     def _too_old_for_ps_direct(self) -> bool:
         """PowerShell Direct needs a Windows Server 2016 (or Windows 10) guest."""
-        return ps_direct_too_old(self.vm.guest.build if self.vm.guest else None, self.guest.family)
+        return ps_direct_too_old(self.vm.os.build if self.vm.os else None, self.guest.family)
 
     def _ps_direct(self, error: str) -> None:
         """PowerShell Direct cannot help: the guest is too old for it, or a session could not be opened."""
-        build = self.vm.guest.build if self.vm.guest else None
+        build = self.vm.os.build if self.vm.os else None
         old = self._too_old_for_ps_direct()
         host = self.inventory.host
-        host_old = not host_ps_direct_capable(host)
+        host_old = ps_direct(host).verdict is PsDirectVerdict.NO_HOST
         if not old and not error and not host_old:
             return
         if host_old and not old:
@@ -361,7 +362,7 @@ class VmCheck:
             return
         target = f"Server{guest.edition.name}".replace(" ", "")
         key = f" and the AVMA key …{guest.key.last5}" if guest.key else " and the matching AVMA key"
-        dc = self.vm.guest is not None and self.vm.guest.product_type == 2
+        dc = self.vm.os is not None and self.vm.os.product_type == 2
         self.add(
             "GUEST_EVALUATION",
             "Guest is an Evaluation edition",

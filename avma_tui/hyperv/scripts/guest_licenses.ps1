@@ -2,9 +2,11 @@
   guest_licenses — the Windows license of many guests in one round trip, over PowerShell Direct.
   Parameters: VmIds (Id strings), Credential (the guest account).
   Writes one JSON document:
-    {"licenses": [{"vm_id", "license": LICENSE | null, "error": null | ERROR}]}   or {"error": ERROR}
+    {"licenses": [{"vm_id", "license": LICENSE | null, "error": null | ERROR, "os": OS | null}]}   or {"error": ERROR}
   LICENSE: {"name", "description", "license_status", "license_status_reason", "grace_minutes",
             "partial_product_key", "product_key_channel", "avma_host", "avma_last_activation"}
+  OS: the guest's Win32_OperatingSystem {"caption", "build_number", "sku", "product_type"}, read in the same
+      session; null when that query failed (its failure never costs the license).
   ERROR: an error record (docs/operations.md "Errors"). Every guest that cannot be read gets its own error,
   tied to it by the VM's GUID; the others are still read.
 #>
@@ -22,18 +24,21 @@ $guestScript = {
     #include lib/errors.ps1
     #include lib/windows_license.ps1
     #include lib/guest_license.ps1
+    #include lib/guest_os.ps1
     # A JSON string survives the trip back intact (nested dictionaries would be deserialized loosely); the
     # error record is made here, where the CimException still has its ErrorData.
+    $guest = [ordered]@{ license = $null; error = $null; os = $null }
+    try { $guest.os = Get-GuestOsDocument } catch { $guest.os = $null }
     try {
-        $guest = [ordered]@{ license = Get-LicenseDocument }
+        $guest.license = Get-LicenseDocument
     } catch {
-        $guest = [ordered]@{ error = ConvertTo-ErrorDocument $_ }
+        $guest.error = ConvertTo-ErrorDocument $_
     }
     ConvertTo-Json -InputObject $guest -Depth 4 -Compress
 }
 
 $results = [ordered]@{}
-foreach ($id in $VmIds) { $results[$id.ToString()] = [ordered]@{ vm_id = $id.ToString(); license = $null; error = $null } }
+foreach ($id in $VmIds) { $results[$id.ToString()] = [ordered]@{ vm_id = $id.ToString(); license = $null; error = $null; os = $null } }
 
 function Set-VmError([string]$VmId, $Record) {
     if ($results.Contains($VmId) -and $null -eq $results[$VmId].error) { $results[$VmId].error = ConvertTo-ErrorDocument $Record }
@@ -83,6 +88,7 @@ try {
             if ($null -eq $vmId) { continue }
             $guest = ConvertFrom-Json -InputObject ([string]$answer)
             if ($null -ne $guest.error) { $results[$vmId].error = $guest.error } else { $results[$vmId].license = $guest.license }
+            $results[$vmId].os = $guest.os
             $answered[$vmId] = $true
         }
         # A session that broke while running: its error's OriginInfo.RunspaceID is the session's (Job.cs

@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,13 +29,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from avma_tui.core.operations import Outcome
+from avma_tui.core.columns import FitStep
+from avma_tui.core.operations import AUDIT_OUTCOMES, OPERATIONS, Outcome
 from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, ChainState, PendingTracker, canonical
 from avma_tui.ui import safe
+from avma_tui.ui.widgets.content_table import ContentTable
 
-# Column → widest it grows. Widths are set from the cells because DataTable (8.2.8) cannot measure
-# Content cells and would leave every column as narrow as its label.
-COLUMNS = {"Time (UTC)": 19, "#": 6, "Host": 20, "Target": 30, "Action": 20, "Phase": 6, "Outcome": 11, "Operator": 12}
+COLUMNS = ("Time (UTC)", "#", "Host", "Target", "Action", "Phase", "Outcome", "Operator")
 FIELD_ORDER = RECORD_FIELDS
 OUTCOME_STYLE: dict[str, str] = {
     Outcome.OK: "$text-success",
@@ -43,6 +44,13 @@ OUTCOME_STYLE: dict[str, str] = {
     Outcome.UNKNOWN: "$text-warning",
 }
 INTERRUPTED = "interrupted"
+#: The record table's own keys, for the help page.
+_TABLE_KEYS = [
+    Binding("up,down", "", "", key_display="↑ ↓", tooltip="Previous / next record (its fields show below)"),
+    Binding(
+        "pageup,pagedown", "", "", key_display="PgUp PgDn", tooltip="A screen up / down; older pages load as you go"
+    ),
+]
 #: Records per page: small enough that adding a page's rows stays well under 50 ms of the event loop.
 PAGE = 100
 #: Lines a page reads before it shows the matches it has (a filter that matches few records).
@@ -112,6 +120,45 @@ _FILTER_FIELDS: dict[str, Callable[[dict[str, Any], frozenset[int]], list[str]]]
     "action": lambda record, _: [safe.clean(record.get("action"))],
     "outcome": lambda record, pending: [outcome_of(record, pending)],
 }
+
+
+#: What each filter word matches, for the viewer's help (`?`); a test keeps it in step with _FILTER_FIELDS.
+FILTER_HELP: dict[str, str] = {
+    "host": "the host the record is about (the viewer opens filtered to the connected host)",
+    "vm": "the VM's name or Id",
+    "action": "what was done: connect, disconnect, "
+    + ", ".join(sorted({op.audit_action for op in OPERATIONS.values() if op.changes})),
+    "outcome": ", ".join(str(outcome) for outcome in AUDIT_OUTCOMES)
+    + f", or {INTERRUPTED} (a change that never recorded its result)",
+}
+
+
+def help_text(path: Path) -> tuple[Content, Content]:
+    """The audit viewer's own help: its filter syntax and where the log is (the keys come from its bindings)."""
+    width = max(len(name) for name in _FILTER_FIELDS) + 7
+    filters = [
+        Content.assemble((f"{name}:WORD".ljust(width), "bold $text-accent"), FILTER_HELP[name])
+        for name in _FILTER_FIELDS
+    ]
+    filters += [
+        Content.assemble(("WORD".ljust(width), "bold $text-accent"), "any of these"),
+        Content(""),
+        Content("Every word must match, in any case and by part: vm:sql matches SQL01 and SQL02."),
+        Content.assemble(
+            "Examples:  ",
+            ("outcome:failed", "bold"),
+            "   ",
+            ("vm:sql action:install_key", "bold"),
+            "   ",
+            (INTERRUPTED, "bold"),
+        ),
+    ]
+    where = [
+        safe.text(str(path)),
+        Content("Records are shown newest first, a page at a time; the header says whether the hash chain is intact."),
+        Content("From a shell: avma-tui audit path | verify | show | export (each takes --help)."),
+    ]
+    return Content("\n").join(filters), Content("\n").join(where)
 
 
 def matches(record: dict[str, Any], query: str, pending: frozenset[int]) -> bool:
@@ -197,6 +244,27 @@ def chain_text(snapshot: _Chain) -> Content:
     return safe.assemble(*parts)
 
 
+class AuditTable(ContentTable):
+    """The records. On a narrow terminal the operator, the sequence number and the host give way first (the
+    viewer usually opens filtered to one host, and the detail below shows every field); when, what, to which
+    target and how it ended (Time, Target, Action, Phase, Outcome) stay on screen at 80 columns."""
+
+    FIT: ClassVar[tuple[FitStep[str], ...]] = (
+        ("cut", "Target", 30),
+        ("cut", "Host", 20),
+        ("cut", "Action", 20),
+        ("cut", "Operator", 12),
+        ("drop", "Operator", 0),
+        ("drop", "#", 0),
+        ("cut", "Host", 12),
+        ("drop", "Host", 0),
+        ("cut", "Target", 16),
+        ("cut", "Action", 12),
+        ("cut", "Outcome", 8),
+        ("cut", "Target", 10),
+    )
+
+
 class AuditScreen(Screen[None]):
     """Who changed what, when, and whether the record of it is intact."""
 
@@ -205,7 +273,7 @@ class AuditScreen(Screen[None]):
         #audit-chain { height: auto; padding: 0 1; }
         #audit-filter { display: none; }
         #audit-records { height: 1fr; }
-        #audit-detail { height: 1fr; border-top: solid $panel; padding: 0 1; }
+        #audit-detail { height: 1fr; border-top: solid $panel; border-title-color: $text-muted; padding: 0 1; }
     }
     """
 
@@ -215,6 +283,7 @@ class AuditScreen(Screen[None]):
         Binding("r", "reload", "Reload", tooltip="Read the audit log again"),
         Binding("escape", "back", "Back", tooltip="Clear the filter, or close the audit log"),
         Binding("q", "close", "Close", tooltip="Close the audit log"),
+        Binding("question_mark", "help", "Help", tooltip="These keys and the filter syntax"),
         # home/end before the table's own (which scroll sideways in a row table); the filter field keeps them.
         Binding("home", "first", "Newest", show=False, priority=True),
         Binding("end", "last", "Oldest loaded", show=False, priority=True),
@@ -239,7 +308,7 @@ class AuditScreen(Screen[None]):
             id="audit-filter",
             compact=True,
         )
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="audit-records")
+        yield AuditTable(cursor_type="row", zebra_stripes=True, id="audit-records")
         with VerticalScroll(id="audit-detail"):
             yield Static(id="audit-detail-body")
         yield Footer()
@@ -251,8 +320,8 @@ class AuditScreen(Screen[None]):
         self._load()
 
     @property
-    def table(self) -> DataTable[Content]:
-        return self.query_one("#audit-records", DataTable)
+    def table(self) -> AuditTable:
+        return self.query_one("#audit-records", AuditTable)
 
     @property
     def pending(self) -> frozenset[int]:
@@ -331,9 +400,8 @@ class AuditScreen(Screen[None]):
                 selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
             self._shown = {}
             table.clear(columns=True)
-            for index, (label, widest) in enumerate(COLUMNS.items()):
-                width = max([len(label), *(cells[index].cell_length for _, _, cells in rows)])
-                table.add_column(label, width=min(width, widest), key=label)
+            for label in COLUMNS:
+                table.add_column(label, key=label)  # sized to the cells once they are in (ContentTable)
         for key, record, cells in rows:
             self._shown[key] = record  # the byte offset, not the seq: a tampered file may repeat a seq
             table.add_row(*cells, key=key)
@@ -352,6 +420,10 @@ class AuditScreen(Screen[None]):
                 self.table.update_cell(key, "Outcome", safe.text(INTERRUPTED, "$text-warning"))
         if self.table.row_count:
             self._show_detail(self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value)
+
+    def on_content_table_hidden(self, event: ContentTable.Hidden) -> None:
+        hidden = ", ".join(event.hidden)
+        self.query_one("#audit-detail").border_title = f"{hidden} hidden: every field is here" if hidden else ""
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if self._pager is None or event.value != self._pager.query:
@@ -400,6 +472,14 @@ class AuditScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss()
+
+    def action_help(self) -> None:
+        from avma_tui.ui.screens.help import HelpScreen, keys_text, sections
+
+        filters, where = help_text(self.audit_log.path)
+        keys = keys_text([*self.BINDINGS, *_TABLE_KEYS])
+        body = sections([("Keys", keys), ("Filter (/)", filters), ("The audit log", where)])
+        self.app.push_screen(HelpScreen([], body=body, title="Audit log help"))
 
     def action_reload(self) -> None:
         self._load()

@@ -12,11 +12,11 @@ from textual.widgets import Button, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True only on the confirm button or `y`; escape and `n` cancel."""
+    """Dismisses with True only on the confirm button or `y`; escape, `n` and `q` cancel."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="yes"),
-        Binding("n,escape", "answer(False)", "No", id="no"),
+        Binding("n,escape,q", "answer(False)", "No", id="no"),
     ]
 
     def __init__(self, title: str | Content, question: str | Content, *, confirm: str = "OK") -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
@@ -81,6 +82,9 @@ def profile_label(settings: ConnectionSettings) -> Content:
 
 class ConnectScreen(Screen[None]):
     """Connect to a Hyper-V host over WinRM; posts `Connected` once the first read worked."""
+
+    # The fields have the focus, so q is a letter here: the footer names the way out (the app's ctrl+c binding).
+    BINDINGS = [Binding("ctrl+c", "app.quit", "Quit", key_display="^c", priority=True, id="connect-quit-key")]
 
     def __init__(
         self, open_session: SessionFactory, settings: ConnectionSettings | None = None, *, password: str = ""

@@ -14,13 +14,18 @@ from avma_tui.hyperv.transport import Credential
 
 
 class CredentialsScreen(ModalScreen[Credential | None]):
-    """User and masked password for the guests; dismisses with a Credential, or None on cancel."""
+    """User and masked password for the guests; dismisses with a Credential, or None on cancel.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
+    `failure`: why the last login was rejected (Session.guest_login_failure), shown until the admin types.
+    """
 
-    def __init__(self, username: str = "") -> None:
+    # q closes like on every other dialog; typed into a field (where the focus usually is) it is just a letter.
+    BINDINGS = [Binding("escape,q", "cancel", "Cancel", id="cancel")]
+
+    def __init__(self, username: str = "", *, failure: str = "") -> None:
         super().__init__()
         self.username = username or "Administrator"  # the usual guest admin; the password has the focus
+        self.failure = failure
 
     def compose(self) -> ComposeResult:
         with Vertical(id="credentials-dialog", classes="dialog") as dialog:
@@ -35,7 +40,8 @@ class CredentialsScreen(ModalScreen[Credential | None]):
                 yield Input(self.username, placeholder="Administrator", id="guest-user", compact=True)
                 yield Label("Password")
                 yield Input(password=True, id="guest-password", compact=True)
-            yield Static(id="credentials-error")
+            # The failure is the guest's own text: plain Content, never markup.
+            yield Static(Content.styled(self.failure, "$text-error") if self.failure else "", id="credentials-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Use", variant="primary", id="use", compact=True)

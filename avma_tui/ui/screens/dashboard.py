@@ -21,6 +21,7 @@ from avma_tui.services.session import Session
 from avma_tui.ui import safe
 from avma_tui.ui.messages import CredentialsGiven, DashboardReady, FixRequested
 from avma_tui.ui.widgets.cells import COLUMNS
+from avma_tui.ui.widgets.content_table import ContentTable
 from avma_tui.ui.widgets.host_summary import HostSummary
 from avma_tui.ui.widgets.vm_details import VmDetails
 from avma_tui.ui.widgets.vm_table import VmTable
@@ -227,7 +228,10 @@ class DashboardScreen(Screen[None]):
         from avma_tui.ui.screens.credentials import CredentialsScreen
 
         current = self.session.guest_credential
-        self.app.push_screen(CredentialsScreen(current.username if current else ""), self._credentials_given)
+        self.app.push_screen(
+            CredentialsScreen(current.username if current else "", failure=self.session.guest_login_failure),
+            self._credentials_given,
+        )
 
     def _credentials_given(self, credential: Credential | None) -> None:
         if credential is not None:
@@ -252,6 +256,11 @@ class DashboardScreen(Screen[None]):
 
     def on_vm_table_sorted(self) -> None:
         self._after_table_change()
+
+    def on_content_table_hidden(self, event: ContentTable.Hidden) -> None:
+        """Say which columns a narrow terminal leaves out, and where to see them."""
+        subtitle = f"{', '.join(event.hidden)} hidden: enter shows all" if event.hidden else ""
+        self.query_one("#list", Vertical).border_subtitle = subtitle
 
     def _clear_filter(self) -> None:
         field = self.query_one("#filter", Input)

@@ -26,8 +26,11 @@ TITLES = {"fix": "Guided fix", "key": "Install the AVMA key", "batch": "Fix the 
 MODES = tuple(TITLES)
 
 
-class FixWizardScreen(ModalScreen[None]):
-    """`vm_ids` [] means the host's own findings (mode "fix" only); "batch" takes the marked VMs."""
+class FixWizardScreen(ModalScreen[list[str]]):
+    """`vm_ids` [] means the host's own findings (mode "fix" only); "batch" takes the marked VMs.
+
+    Dismisses with the ids of the VMs a batch fixed (the dashboard unmarks them; [] otherwise).
+    """
 
     DEFAULT_CSS = """
     FixWizardScreen { align: center middle; }
@@ -36,7 +39,10 @@ class FixWizardScreen(ModalScreen[None]):
         border-title-color: $text-primary; border-title-style: bold; padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")]
+    BINDINGS = [
+        # q closes like on every other dialog; in the host key field it is just a letter.
+        Binding("escape,q", "leave", "Close", id="fix-close", tooltip="Close (asks first while a change runs)")
+    ]
 
     def __init__(
         self,
@@ -69,12 +75,19 @@ class FixWizardScreen(ModalScreen[None]):
 
     def action_leave(self) -> None:
         if not self.body.changing:
-            self.dismiss(None)
+            self.dismiss(self.body.fixed_vm_ids())
             return
         question = "A change is running; its outcome would be unknown. Stop it and close the wizard?"
-        self.app.push_screen(ConfirmScreen("Close the wizard?", question, confirm="Stop and close"), self._leave)
+        confirm = "Stop and close"
+        if self.mode != "batch" and self.body.service.detached_waits:  # one step at a time: it is this wait
+            question = (
+                "The edition conversion runs in the guest; the wizard is only waiting for it. Closing stops the "
+                "wait, not the conversion: the step stays not verified until a re-check finds it done. Close?"
+            )
+            confirm = "Stop waiting and close"
+        self.app.push_screen(ConfirmScreen("Close the wizard?", question, confirm=confirm), self._leave)
 
     def _leave(self, confirmed: bool | None) -> None:
         if confirmed:
             self.body.cancel()
-            self.dismiss(None)
+            self.dismiss([])

@@ -109,7 +109,7 @@ def errors_text(catalog: Catalog) -> Content:
 
 def primer(bindings: Iterable[BindingType]) -> Content:
     catalog = load_catalog()
-    sections = [
+    parts = [
         ("Keys", keys_text(bindings)),
         ("How AVMA works", Content(HOW_IT_WORKS)),
         ("Requirements", Content("\n").join(Content(f"• {line}") for line in REQUIREMENTS)),
@@ -118,22 +118,32 @@ def primer(bindings: Iterable[BindingType]) -> Content:
         ("Host events 12310: what the notifications mean", notifications_text(catalog)),
         ("Activation error codes", errors_text(catalog)),
     ]
-    return Content("\n\n").join(Content("\n").join([Content.styled(title, _HEADING), body]) for title, body in sections)
+    return sections(parts)
+
+
+def sections(parts: Iterable[tuple[str, Content]]) -> Content:
+    """Headed sections, a blank line apart: the layout of every help page."""
+    return Content("\n\n").join(Content("\n").join([Content.styled(title, _HEADING), body]) for title, body in parts)
 
 
 class HelpScreen(ModalScreen[None]):
-    """One scrollable page of the keys the app gives it, then the primer; escape or ? closes it."""
+    """One scrollable page: the keys the screen gives it, then its `body` (the AVMA primer unless another screen
+    has its own help, like the audit viewer); escape, q or ? closes it."""
 
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="close-help")]
 
-    def __init__(self, bindings: Iterable[BindingType]) -> None:
+    def __init__(
+        self, bindings: Iterable[BindingType], body: Content | None = None, title: str = "avma-tui help"
+    ) -> None:
         super().__init__()
         self.bindings = list(bindings)
+        self.body = body
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help", classes="dialog") as scroll:
-            scroll.border_title = "avma-tui help"
-            yield Static(primer(self.bindings))
+            scroll.border_title = self.title_text
+            yield Static(primer(self.bindings) if self.body is None else self.body)
         yield Footer()
 
     def on_mount(self) -> None:

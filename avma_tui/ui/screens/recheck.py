@@ -34,7 +34,10 @@ from avma_tui.ui import safe
 VERDICTS = {
     Outcome.OK: ("in effect: the problem it fixed is gone", "$text-success"),
     Outcome.FAILED: ("not in effect: the problem is still there — fix it again", "$text-error"),
-    Outcome.UNKNOWN: ("cannot tell (the target is gone, or the record names no step)", "$text-warning"),
+    Outcome.UNKNOWN: (
+        "cannot tell (the target is gone, the record names no step, or a conversion may still run)",
+        "$text-warning",
+    ),
 }
 
 

@@ -14,7 +14,17 @@ from textual.content import Content
 
 from avma_tui.core.catalog import GRACE_STATES, license_status_name
 from avma_tui.core.catalog import channel_name as catalog_channel_name
-from avma_tui.core.model import GuestLicense, KvpStatus, LicenseState, Severity, Vm, VmDiagnosis, VmStatus
+from avma_tui.core.columns import FitStep
+from avma_tui.core.model import (
+    GuestErrorKind,
+    GuestLicense,
+    KvpStatus,
+    LicenseState,
+    Severity,
+    Vm,
+    VmDiagnosis,
+    VmStatus,
+)
 from avma_tui.ui import safe
 
 Cell = tuple[Content, Any]
@@ -65,14 +75,14 @@ def state_cell(vm: Vm) -> Cell:
 
 
 def os_cell(diag: VmDiagnosis) -> Cell:
-    """Version family and edition ("2019 Standard"), or what the guest calls itself."""
-    guest = diag.vm.guest
+    """Version family and edition ("2019 Standard"), or what the guest calls itself (KVP, or read inside it)."""
+    guest = diag.vm.os
     if guest is None or not guest.reported:
         return Content.styled("—", "$text-muted"), ("~",)
     if diag.family:
         label = f"{diag.family} {diag.edition}".strip()
-        return safe.text(label, limit=40), (diag.family, diag.edition)
-    return safe.text(guest.os_name or f"build {guest.build}", "$text-muted", limit=24), ("~" + guest.os_name,)
+        return safe.text(label, limit=64), (diag.family, diag.edition)
+    return safe.text(guest.os_name or f"build {guest.build}", "$text-muted", limit=64), ("~" + guest.os_name,)
 
 
 def kvp_cell(vm: Vm) -> Cell:
@@ -102,6 +112,8 @@ def activation_cell(diag: VmDiagnosis) -> Cell:
         return Content.styled("not read", "$text-muted"), (order, 0)
     if read.state is LicenseState.READING:
         return Content.styled("reading…", "$text-muted italic"), (order, 0)
+    if read.state is LicenseState.FAILED and read.error_kind is GuestErrorKind.CREDENTIAL:
+        return Content.styled("login rejected", "$text-error"), (order, 0)  # c enters it again
     if read.state is LicenseState.FAILED:
         return Content.styled("read failed", "$text-warning"), (order, 0)
     lic = read.license
@@ -140,6 +152,27 @@ COLUMNS: dict[str, str] = {
     "kvp": "KVP",
     "os": "Guest OS",
 }
+
+
+#: How the table gives way when the terminal is narrow (`core.columns`), least important first: the guest OS
+#: is cut, then left out, then KVP, then the state; VM, Activation and Worst finding are only ever cut (with
+#: "…"), never left out, so at 80 columns they are always on screen. The details pane shows what is hidden.
+FIT_STEPS: tuple[FitStep[str], ...] = (
+    ("cut", "os", 16),
+    ("cut", "activation", 20),
+    ("cut", "os", 9),
+    ("drop", "os", 0),
+    ("cut", "kvp", 8),
+    ("drop", "kvp", 0),
+    ("drop", "state", 0),
+    ("cut", "finding", 18),
+    ("cut", "name", 12),
+    ("cut", "activation", 14),
+    ("cut", "finding", 12),
+    ("cut", "name", 8),
+    ("cut", "activation", 10),
+    ("cut", "finding", 9),
+)
 
 
 def row_cells(diag: VmDiagnosis, marked: bool) -> dict[str, Cell]:

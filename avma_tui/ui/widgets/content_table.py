@@ -1,21 +1,155 @@
-"""A DataTable of Content cells whose columns are as wide as their widest cell.
+"""A DataTable of Content cells whose columns take the room there is and cut with "…", never silently.
 
 Every untrusted cell is Content (see `ui.safe`), but DataTable 8.2 measures Rich renderables
 only: it counts a Content cell as one cell wide, so its auto width cuts every column down to its
-header. `fit_columns()` sizes the columns from Content's own cell length instead.
+header, and a cell wider than its column is cropped with no sign that anything is missing.
+So this table sizes its columns itself: each column is as wide as its widest cell, and when the
+table is wider than the room it has, the table's FIT steps (`core.columns`) cut or drop its least
+important columns until it fits. A cut cell ends in "…"; a column left out is listed in
+`hidden` (its cells stay in the table, and come back when there is room).
+
+The columns are fitted again after rows are added or cells change (once per batch of changes) and
+when the table is resized.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from rich.console import Console, ConsoleOptions
+from rich.measure import Measurement
+from rich.text import Text
 from textual.content import Content
+from textual.events import Resize
+from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
+
+from avma_tui.core.columns import FitStep, fit_widths
+
+
+class _Cut:
+    """Renders a Content within the width Rich offers, ending in "…" when it had to be cut."""
+
+    def __init__(self, content: Content) -> None:
+        self.content = content
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Any]:
+        content = self.content
+        if content.cell_length > options.max_width:
+            content = content.truncate(options.max_width, ellipsis=True)
+        yield Content.__rich__(content)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, self.content.cell_length)
+
+
+class FitCell(Content):
+    """A table cell: the same Content, drawn with an ellipsis when its column is narrower."""
+
+    @classmethod
+    def of(cls, content: Content) -> FitCell:
+        if isinstance(content, FitCell):
+            return content
+        return cls(content.plain, list(content.spans), content.cell_length, strip_control_codes=False)
+
+    def __rich__(self) -> _Cut:
+        return _Cut(self)
 
 
 class ContentTable(DataTable[Content]):
-    """Call `fit_columns()` after adding or changing rows."""
+    """Columns sized from Content; `FIT` says which columns give way, and how, when the room is short."""
+
+    #: Steps by column key, least important first (`core.columns`); none: the table scrolls sideways.
+    FIT: ClassVar[tuple[FitStep[str], ...]] = ()
+
+    class Hidden(Message):
+        """The columns left out to fit changed (`hidden`: their labels; empty when every column is shown)."""
+
+        def __init__(self, table: ContentTable, hidden: list[str]) -> None:
+            super().__init__()
+            self.table = table
+            self.hidden = hidden
+
+        @property
+        def control(self) -> ContentTable:
+            return self.table
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Labels of the columns left out to fit the width, in display order.
+        self.hidden: list[str] = []
+        self._fit_pending = False
+
+    # --- cells are stored as FitCell, so every one of them is cut with an ellipsis --------------------
+
+    def add_row(
+        self, *cells: Content, height: int | None = 1, key: str | None = None, label: Text | str | None = None
+    ) -> RowKey:
+        self._fit_soon()
+        return super().add_row(*(FitCell.of(cell) for cell in cells), height=height, key=key, label=label)
+
+    def update_cell(
+        self, row_key: RowKey | str, column_key: ColumnKey | str, value: Content, *, update_width: bool = False
+    ) -> None:
+        self._fit_soon()
+        super().update_cell(row_key, column_key, FitCell.of(value), update_width=False)
+
+    # --- widths ---------------------------------------------------------------------------------------
+
+    def room(self) -> int | None:
+        """Cells the columns may take (a vertical scrollbar's width kept free when rows overflow)."""
+        region = self.content_region
+        if not region.width:
+            return None  # not laid out yet: a resize fits the columns
+        width = region.width
+        header = self.header_height if self.show_header else 0
+        if self.row_count + header > region.height:
+            width -= self.styles.scrollbar_size_vertical
+        return width
 
     def fit_columns(self) -> None:
+        """Size every column from its cells, then follow FIT until the table fits its room."""
+        self._fit_pending = False
+        natural = {
+            str(key.value): max([column.label.cell_len, *(cell.cell_length for cell in self.get_column(key))])
+            for key, column in self.columns.items()
+        }
+        room = self.room() if self.FIT else None
+        padding = 2 * self.cell_padding
+        # Each column takes its width plus the padding on both sides: gaps of `padding`, one padding extra.
+        # A column left out keeps its padding (a DataTable cannot hide a column), so its room is taken again.
+        widths = fit_widths(natural, None, (), padding)
+        while room is not None:
+            left_out = sum(width is None for width in widths.values())
+            widths = fit_widths(natural, room - padding * (1 + left_out), self.FIT, padding)
+            if sum(width is None for width in widths.values()) == left_out:
+                break
+        hidden = []
         for key, column in self.columns.items():
-            column.content_width = max([column.label.cell_len, *(cell.cell_length for cell in self.get_column(key))])
+            width = widths[str(key.value)]
+            if width is None:
+                hidden.append(column.label.plain)
+            column.label.overflow = "ellipsis"
+            column.label.no_wrap = True
+            column.auto_width = False
+            column.width = width or 0
+        if hidden != self.hidden:
+            self.hidden = hidden
+            self.post_message(self.Hidden(self, hidden))
         self._require_update_dimensions = True  # recompute the scrollable width on the next idle
+        self._clear_caches()
         self.refresh()
+
+    def _fit_soon(self) -> None:
+        if not self._fit_pending:
+            self._fit_pending = True
+            self.call_later(self._fit_if_pending)
+
+    def _fit_if_pending(self) -> None:
+        if self._fit_pending and self.is_mounted:
+            self.fit_columns()
+
+    def on_resize(self, event: Resize) -> None:
+        self.fit_columns()

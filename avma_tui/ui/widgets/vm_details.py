@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from avma_tui.core.catalog import GRACE_STATES, license_status_name
-from avma_tui.core.model import Diagnosis, LicenseState, VmDiagnosis
+from avma_tui.core.model import Diagnosis, LicenseState, OsSource, VmDiagnosis
 from avma_tui.ui import safe
 from avma_tui.ui.widgets.cells import channel_name, grace_days
 from avma_tui.ui.widgets.findings_text import finding_widgets
@@ -49,7 +49,7 @@ def license_line(diag: VmDiagnosis) -> Content:
 
 
 def guest_line(diag: VmDiagnosis) -> Content:
-    guest = diag.vm.guest
+    guest = diag.vm.os
     if guest is None or not guest.reported:
         return Content.styled("no OS data from the guest", "$text-muted")
     parts: list[Part] = [safe.text(guest.os_name or "?")]
@@ -59,6 +59,7 @@ def guest_line(diag: VmDiagnosis) -> Content:
         parts.append(f" · family {diag.family}")
     if diag.edition:
         parts.append(f" · {diag.edition}")
+    parts.append((" · from KVP" if guest.source is OsSource.KVP else f" · {guest.source.label}", "$text-muted"))
     return safe.assemble(*parts)
 
 
@@ -97,6 +98,11 @@ def vm_blocks(diag: VmDiagnosis) -> list[Widget]:
     if guest is not None and guest.items:
         items = [safe.assemble((name, "$text-muted"), " = ", value) for name, value in guest.items]
         blocks += [_heading("KVP items, as the guest reported them"), Static(Content("\n").join(items), classes="kvp")]
+    inside = diag.vm.os
+    if inside is not None and inside is not guest and inside.items:
+        items = [safe.assemble((name, "$text-muted"), " = ", value) for name, value in inside.items]
+        heading = "Win32_OperatingSystem, read inside the guest"
+        blocks += [_heading(heading), Static(Content("\n").join(items), classes="kvp")]
     return blocks
 
 

@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from avma_tui.core.model import VmDiagnosis
-from avma_tui.ui.widgets.cells import COLUMNS, activation_cell, mark_cell, os_cell, row_cells
+from avma_tui.ui.widgets.cells import COLUMNS, FIT_STEPS, activation_cell, mark_cell, os_cell, row_cells
 from avma_tui.ui.widgets.content_table import ContentTable
 
 
@@ -32,7 +32,7 @@ def matches(diag: VmDiagnosis, needle: str) -> bool:
     needle = needle.strip().casefold()
     if not needle:
         return True
-    guest = diag.vm.guest
+    guest = diag.vm.os
     haystack = [
         diag.vm.name,
         diag.vm.state,
@@ -57,6 +57,7 @@ class VmTable(ContentTable):
     Moves the way k9s, htop and less do: j/k down/up, g/Home the first VM, G/End the last.
     """
 
+    FIT = FIT_STEPS
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="down", tooltip="Next VM (also ↓)"),
         Binding("k", "cursor_up", "Up", show=False, id="up", tooltip="Previous VM (also ↑)"),
@@ -132,6 +133,11 @@ class VmTable(ContentTable):
         content, sort_key = mark_cell(vm_id in self.marks)
         self._sort_keys["mark"][content.plain] = sort_key
         self.update_cell(vm_id, "mark", content)
+
+    def unmark(self, vm_ids: Iterable[str]) -> None:
+        for vm_id in vm_ids:
+            if vm_id in self.marks:
+                self.toggle_mark(vm_id)
 
     def move_to(self, vm_id: str) -> bool:
         """Put the cursor on a VM; False when the VM is not in the table (gone or filtered out)."""

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static
 
+from avma_tui.core.columns import FitStep
 from avma_tui.core.operations import Outcome
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS
 from avma_tui.hyperv.transport import Credential, TransportError
@@ -29,7 +31,11 @@ from avma_tui.services.plan import (
     PlannedStep,
     StepGroup,
     VmAccount,
+    VmWarning,
+    batch_question,
+    batch_warnings,
     confirmed_steps,
+    consent,
     group_plan,
     plan_steps,
     runnable,
@@ -39,18 +45,20 @@ from avma_tui.services.plan import (
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
+from avma_tui.ui.widgets.content_table import ContentTable
 from avma_tui.ui.widgets.fix.body import FixBody
-from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE
+from avma_tui.ui.widgets.fix.step import OUTCOME_STYLE, ScrollArea
 from avma_tui.ui.workers import OPERATION_GROUP
 
-#: The progress table: (key, label, width) fitting 120 columns; the summary below has the full words.
-COLUMNS = (("vm", "VM", 20), ("step", "Step", 30), ("outcome", "Outcome", 14), ("detail", "Detail", 44))
+#: The progress table: (key, label); the summary below has the full words.
+COLUMNS = (("vm", "VM"), ("step", "Step"), ("outcome", "Outcome"), ("detail", "Detail"))
 CATEGORY_STYLE = {
     "fixed": "$text-success",
     "failed": "$text-error",
     "unknown": "$text-warning",
     "not verified": "$text-warning",
     "stopped": "$text-warning",
+    "more to do": "$text-accent",
 }
 GROUP_STYLE = {"run": "$text-success", "manual": "$text-accent", "refused": "$text-error", "host": "$text-warning"}
 #: How many VM names a plan line lists before it says "and N more".
@@ -75,6 +83,30 @@ def group_line(group: StepGroup) -> Content:
     return line
 
 
+class BatchTable(ContentTable):
+    """One row per VM. On a narrow terminal the detail gives way first (the summary below has it in full),
+    then the step and the VM name are cut with "…"; the outcome always stays on screen."""
+
+    FIT: ClassVar[tuple[FitStep[str], ...]] = (
+        ("cut", "detail", 30),
+        ("cut", "step", 32),
+        ("cut", "vm", 16),
+        ("cut", "detail", 12),
+        ("drop", "detail", 0),
+        ("cut", "step", 20),
+        ("cut", "vm", 10),
+        ("cut", "step", 12),
+    )
+
+
+def warning_line(warning: VmWarning) -> Content:
+    """ "SQL02 — Install the … key: replaces a MAK key (…R3KMQ): …" with the VM's name as plain text."""
+    label, style = ("refused ", "$text-error") if warning.refused else ("warning ", "$text-warning")
+    return safe.assemble(
+        (label, style), (safe.clean(warning.vm_name, 40), "bold"), f" — {warning.step_title}: ", warning.text, limit=600
+    )
+
+
 class BatchFix(FixBody):
     """The wizard body for several VMs at once."""
 
@@ -94,12 +126,13 @@ class BatchFix(FixBody):
         self.accounts: list[VmAccount] = []
         self.stopping = False
         self.finished = False
+        self.summarised = False  # _finish has given every VM its final word
 
     def compose(self) -> ComposeResult:
         yield Static(id="batch-heading")
-        with VerticalScroll(id="batch-plan-box"):
+        with ScrollArea(id="batch-plan-box"):
             yield Static(id="batch-plan")
-        yield DataTable(id="batch-table", cursor_type="row", zebra_stripes=True)
+        yield BatchTable(id="batch-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="batch-summary")
         with Horizontal(classes="dialog-buttons"):
             yield Button("Close", id="batch-close", compact=True)
@@ -108,8 +141,8 @@ class BatchFix(FixBody):
 
     def on_mount(self) -> None:
         table = self.query_one("#batch-table", DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
         self.query_one("#batch-summary", Static).display = False
         self._show_plan()
 
@@ -140,6 +173,9 @@ class BatchFix(FixBody):
         runs = sum(1 for group in groups if group.kind == "run")
         heading.update(f"Fix {len(present)} marked VMs — one plan, grouped by step ({runs} to run)")
         plan = [group_line(group) for group in groups] or [Content("Nothing to do for these VMs.")]
+        warnings = batch_warnings(diagnosis, present)
+        if warnings:
+            plan += [Content.styled("Per VM, as its own wizard would warn:", "bold"), *map(warning_line, warnings)]
         gone = len(self.vm_ids) - len(present)
         if gone:
             plan.append(Content.styled(f"{gone} marked VM(s) are no longer on the host.", "$text-warning"))
@@ -169,9 +205,13 @@ class BatchFix(FixBody):
 
     # --- running -------------------------------------------------------------------------------------
 
+    def fixed_vm_ids(self) -> list[str]:
+        """Once the batch is over: the VMs it fixed (their marks clear; the others stay marked)."""
+        return [account.vm_id for account in self.accounts if self.summarised and account.category == "fixed"]
+
     @on(Button.Pressed, "#batch-close")
     def _close(self) -> None:
-        self.screen.dismiss(None)
+        self.screen.dismiss(self.fixed_vm_ids())
 
     @on(Button.Pressed, "#batch-stop")
     def _stop(self) -> None:
@@ -179,26 +219,38 @@ class BatchFix(FixBody):
 
     @on(Button.Pressed, "#batch-run")
     def _run_pressed(self) -> None:
-        steps = sum(len(account.confirmed) for account in self.accounts)
-        vms = sum(1 for account in self.accounts if account.confirmed)
-        question = Content(
-            f"Run {steps} step(s) on {vms} VM(s), up to {BATCH_PARALLELISM} VMs at a time?\n\n"
-            "Each change is previewed in the plan above, audited, and verified. Steps a VM's fresh plan "
-            "adds afterwards are not run; manual, refused and host steps are left to you."
+        diagnosis = self.session.diagnosis
+        if diagnosis is None:
+            return
+        ids = [account.vm_id for account in self.accounts]
+        paragraphs = [Content.styled(batch_question(diagnosis, ids), "bold")]
+        grave = [warning_line(warning) for warning in batch_warnings(diagnosis, ids) if warning.grave]
+        if len(grave) > NAMES_SHOWN:
+            grave[NAMES_SHOWN:] = [Content(f"and {len(grave) - NAMES_SHOWN} more: see the plan")]
+        paragraphs += [Content("\n").join(grave)] if grave else []
+        paragraphs.append(
+            Content(
+                f"Up to {BATCH_PARALLELISM} VMs at a time. Each change is previewed in the plan, audited, and "
+                "verified. Steps a VM's fresh plan adds afterwards are not run; manual, refused and host steps "
+                "are left to you."
+            )
         )
-        self.app.push_screen(ConfirmScreen("Run this plan?", question, confirm="Run all"), self._confirmed)
+        self.app.push_screen(
+            ConfirmScreen("Run this plan?", Content("\n\n").join(paragraphs), confirm="Run all"), self._confirmed
+        )
 
     def _confirmed(self, yes: bool | None) -> None:
         if not yes:
             return
-        needs_login = self.session.guest_credential is None and any(
+        no_login = self.session.guest_credential is None or self.session.guest_login_rejected
+        needs_login = no_login and any(
             NEEDS_GUEST_CREDENTIALS in planned.step.needs
             for account in self.accounts
             for planned in self._plan(account)
-            if planned.step.id in account.confirmed
+            if consent(planned.step) in account.confirmed
         )
         if needs_login:
-            self.app.push_screen(CredentialsScreen(), self._login_given)
+            self.app.push_screen(CredentialsScreen(failure=self.session.guest_login_failure), self._login_given)
         else:
             self._start()
 
@@ -245,12 +297,20 @@ class BatchFix(FixBody):
                 (
                     p
                     for p in self._plan(account)
-                    if p.step.id in account.confirmed and p.step.id not in account.tried and runnable(p)
+                    if p.step.id in account.confirmed_ids and p.step.id not in account.tried and runnable(p)
                 ),
                 None,
             )
             if planned is None:
                 break
+            if consent(planned.step) not in account.confirmed:  # e.g. a license read since shows a MAK key
+                account.stopped = True
+                account.changed = (
+                    f"{planned.step.title}: not run, it changed since you confirmed"
+                    f"{' (now it ' + planned.step.warning + ')' if planned.step.warning else ''}: open its wizard (f)"
+                )
+                self._set(account.vm_id, step=planned.step.title, outcome=("not run", "$text-warning"))
+                return
             if self.stopping:
                 account.stopped = True
                 self._set(
@@ -321,4 +381,5 @@ class BatchFix(FixBody):
             if account.category not in ("fixed", "nothing"):
                 rows.append(safe.assemble((account.name, "bold"), f" — {account.category}: ", account.why, limit=400))
         self._show_summary(Content("\n").join(rows))
+        self.summarised = True
         self._show_buttons()

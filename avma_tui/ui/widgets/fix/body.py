@@ -41,6 +41,10 @@ class FixBody(Vertical):
         """A change is running: closing now would leave its outcome unknown."""
         return self.busy and self.worker is not None and self.worker.group == OPERATION_GROUP
 
+    def fixed_vm_ids(self) -> list[str]:
+        """The VMs this body fixed, for the dashboard to unmark (only a batch marks VMs)."""
+        return []
+
     def cancel(self) -> None:
         """Cancel the running work: FixService records a change's outcome as unknown (or cancelled while verifying)."""
         if self.worker is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -25,18 +26,18 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from avma_tui.core.catalog import license_status_name
-from avma_tui.core.operations import KEY_OPS, Outcome
+from avma_tui.core.operations import KEY_OPS, OPERATIONS, Outcome, operation
 from avma_tui.core.remedies import NEEDS_GUEST_CREDENTIALS, NEEDS_HOST_PRODUCT_KEY, Step, StepKind, key_step
 from avma_tui.hyperv.transport import Credential, TransportError
 from avma_tui.services.audit import AuditError
-from avma_tui.services.fixing import FixService, StepResult
-from avma_tui.services.plan import PlannedStep, next_step, plan_steps
+from avma_tui.services.fixing import FixService, StepResult, duration
+from avma_tui.services.plan import PlannedStep, left_open, next_step, plan_steps
 from avma_tui.ui import safe
 from avma_tui.ui.screens.confirm import ConfirmScreen
 from avma_tui.ui.screens.credentials import CredentialsScreen
 from avma_tui.ui.widgets.cells import STATUS_WORDS, channel_name
 from avma_tui.ui.widgets.fix.body import FixBody
-from avma_tui.ui.widgets.fix.step import StepView, lines, result_text
+from avma_tui.ui.widgets.fix.step import LINE_LIMIT, StepView, lines, result_text
 from avma_tui.ui.workers import OPERATION_GROUP
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 #: A Windows product key as typed: five groups of five letters and digits.
 PRODUCT_KEY = re.compile(r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
+#: The next step of a result that needs the guest login again (it replaces the service's "c in the TUI").
+LOGIN_AGAIN = "Enter the guest's administrator account again: Guest login… (l), then the step is offered again."
 #: The wizard's buttons; each state shows a subset.
 BUTTONS = ("close", "skip", "login", "copy", "show-key", "recheck", "run", "stop")
 MARKS = {
@@ -62,6 +65,12 @@ def failure_line(err: TransportError | AuditError | KeyError) -> Content:
     else:
         what = "Reading the host failed"
     return lines(f"{what}: {err.args[0] if err.args else type(err).__name__}", "$text-error")
+
+
+def sentence_case(title: str) -> str:
+    """ "Install the … key" → "install the … key", to follow "SQL02: "; "DISM …" and "KVP …" keep their capitals."""
+    word = title.split(" ", 1)[0]
+    return title if len(word) > 1 and word[1].isupper() else title[:1].lower() + title[1:]
 
 
 def _mark(outcome: Outcome) -> tuple[str, str]:
@@ -88,6 +97,7 @@ class SingleFix(FixBody):
     BINDINGS = [
         Binding("c", "copy", "Copy commands", id="fix-copy", tooltip="Copy the manual step's commands"),
         Binding("s", "toggle_key", "Show key", id="fix-show-key", tooltip="Show or hide the full AVMA key"),
+        Binding("l", "login", "Guest login", id="fix-login", tooltip="Enter the guest credentials (again)"),
     ]
 
     def __init__(self, service: FixService, interaction: str, vm_id: str | None, *, key_mode: bool = False) -> None:
@@ -228,13 +238,15 @@ class SingleFix(FixBody):
             return safe.assemble(
                 (f"“{last.step.title}” {state}.", "bold $text-warning"), " Re-check to see whether it took effect."
             )
+        left = left_open(diagnosis, self.vm_id, self.history)
         if self.vm_id is None:
-            left = len(diagnosis.host_findings)
-            return Content(f"Nothing left to do here. The host has {left} finding(s) left.")
+            if not left:
+                return Content("Nothing left to do: the host has no finding left.")
+            return self._left_text(Content.styled(f"Not done: the host has {len(left)} finding(s) left.", "bold"), left)
         vmd = diagnosis.for_vm(self.vm_id)
         if vmd is None:
             return Content("The VM is no longer on the host.")
-        parts: list[str | Content | tuple[object, str]] = ["Nothing left to do. ", (vmd.vm.name, "bold"), ": "]
+        parts: list[str | Content | tuple[object, str]] = [(vmd.vm.name, "bold"), ": "]
         parts.append((STATUS_WORDS[vmd.status], "bold"))
         lic = vmd.vm.license.license
         if lic is not None:
@@ -242,15 +254,23 @@ class SingleFix(FixBody):
             parts += [f" — {status} on the ", (channel_name(lic), "bold"), " channel"]
             if lic.avma_host:
                 parts += [", AVMA host ", (lic.avma_host, "bold")]
-        text = safe.assemble(*parts)
-        if vmd.findings:
-            text = Content("\n").join([text, Content("Still open: " + ", ".join(f.code for f in vmd.findings))])
-        return text
+        where = safe.assemble(*parts)
+        if not left:
+            return Content.assemble("Nothing left to do. ", where)
+        heading = Content.styled(f"Not done: {len(left)} finding(s) left.", "bold")
+        return self._left_text(Content("\n").join([heading, where]), left)
+
+    @staticmethod
+    def _left_text(heading: Content, left: list[str]) -> Content:
+        """The heading, then each open finding with why the tool does not do it (plain text: it holds host data)."""
+        return Content("\n").join([heading, *(safe.assemble("• ", line, limit=LINE_LIMIT) for line in left)])
 
     def _show_buttons(self) -> None:
         step = self.current.step if self.current else None
         busy = self.busy
         wanted: set[str] = {"stop"} if busy else {"close", "recheck"}
+        if not busy and self.session.guest_login_rejected:
+            wanted.add("login")  # a guest rejected the login: offer it again, whatever the step
         if step is not None and not busy:
             wanted.add("skip")
             if step.kind is StepKind.MANUAL:
@@ -264,6 +284,8 @@ class SingleFix(FixBody):
         for name in BUTTONS:
             self.query_one(f"#{name}", Button).display = name in wanted
         self.query_one("#show-key", Button).label = "Hide key" if self.reveal else "Show key"
+        reads_only = step is not None and step.op is not None and not OPERATIONS[step.op].changes
+        self.query_one("#run", Button).label = "Read" if reads_only else "Run…"  # "…": a confirmation follows
         self.query_one("#recheck", Button).label = (
             "I ran them — re-check" if step is not None and step.kind is StepKind.MANUAL else "Re-check"
         )
@@ -293,8 +315,9 @@ class SingleFix(FixBody):
         self.cancel()
 
     @on(Button.Pressed, "#login")
-    def _login(self) -> None:
-        self._ask_login()
+    def action_login(self) -> None:
+        if not self.busy:
+            self._ask_login()
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
@@ -332,8 +355,12 @@ class SingleFix(FixBody):
                 )
                 field.focus()
                 return
-        if NEEDS_GUEST_CREDENTIALS in planned.step.needs and self.session.guest_credential is None:
+        no_login = self.session.guest_credential is None or self.session.guest_login_rejected
+        if NEEDS_GUEST_CREDENTIALS in planned.step.needs and no_login:
             self._ask_login()
+            return
+        if not OPERATIONS[planned.step.op or ""].changes:  # a read ("Changes: Nothing") needs no confirmation
+            self._start(planned, host_key)
             return
         self._confirm(planned, host_key)
 
@@ -341,18 +368,32 @@ class SingleFix(FixBody):
         """Guest credentials, kept in the session; afterwards the host is read again (licenses change the plan)."""
         self._login_asked = True
         current = self.session.guest_credential
-        self.app.push_screen(CredentialsScreen(current.username if current else ""), self._login_given)
+        self.app.push_screen(
+            CredentialsScreen(current.username if current else "", failure=self.session.guest_login_failure),
+            self._login_given,
+        )
 
     def _login_given(self, credential: Credential | None) -> None:
+        """A new login: read the host again, and offer the steps that did not succeed (a rejected login) again."""
         if credential is not None:
             self.session.guest_credential = credential
-            self._read(reset=False)
+            self._read(reset=True)
+
+    def _said(self, result: StepResult) -> Content:
+        """A result in plain words; one that wants the guest login again points at the wizard's own button."""
+        if (
+            result.outcome is not Outcome.OK
+            and NEEDS_GUEST_CREDENTIALS in result.step.needs
+            and (self.session.guest_login_rejected or self.session.guest_credential is None)
+        ):
+            result = replace(result, next_step=LOGIN_AGAIN)
+        return result_text(result)
 
     def _confirm(self, planned: PlannedStep, host_key: str | None) -> None:
         step = planned.step
         subject = "the host" if planned.on_host or self.vm_id is None else self._subject()
         paragraphs = [
-            safe.assemble("Run ", (step.title, "bold"), " on ", (subject, "bold"), "?"),
+            safe.assemble((subject, "bold"), ": ", (sentence_case(step.title), "bold"), "?"),
             Content.assemble(("Changes: ", "bold"), lines(step.changes)),
         ]
         if self.key_mode and step.op in KEY_OPS:
@@ -411,9 +452,9 @@ class SingleFix(FixBody):
             self._end(Content.styled(self._stopped_text(running, stopped), "$text-warning"))
             raise
         except (TransportError, AuditError, KeyError) as err:
-            self._end(Content("\n").join([*(result_text(r) for r in results), failure_line(err)]))
+            self._end(Content("\n").join([*(self._said(r) for r in results), failure_line(err)]))
             return
-        self._end(Content("\n\n").join(result_text(r) for r in results))
+        self._end(Content("\n\n").join(self._said(r) for r in results))
 
     async def _follow_up(self, planned: PlannedStep, result: StepResult) -> PlannedStep | None:
         """In the `k` flow, after a new key: the activation step, unless the guest activated by itself already."""
@@ -462,6 +503,11 @@ class SingleFix(FixBody):
             return "Stopped between steps: nothing was running. Re-check to see where the target stands."
         if stopped is None:
             return f"Stopped before “{running.title}” started: nothing was changed."
+        if stopped.outcome is Outcome.NOT_VERIFIED and running.op and operation(running.op).detached:
+            return (
+                f"Stopped waiting for “{running.title}”: the conversion goes on in the guest (nothing was stopped "
+                "there), and the audit log says not verified. Re-check in a few minutes to see it done."
+            )
         if stopped.outcome is Outcome.NOT_VERIFIED:
             return (
                 f"Stopped while verifying “{running.title}”: the change ran, but it is not verified (the audit "
@@ -487,7 +533,7 @@ class SingleFix(FixBody):
         except (TransportError, AuditError, KeyError) as err:
             self._end(failure_line(err))
             return
-        self._end(Content("\n\n").join(result_text(r) for r in settled) if settled else None)
+        self._end(Content("\n\n").join(self._said(r) for r in settled) if settled else None)
 
     def _confirm_manual(self, planned: PlannedStep) -> None:
         self.worker = self.run_worker(
@@ -509,7 +555,7 @@ class SingleFix(FixBody):
             return
         if result.outcome is Outcome.OK:
             self._record(result)
-        self._end(result_text(result))
+        self._end(self._said(result))
 
     # --- progress ------------------------------------------------------------------------------------
 
@@ -528,7 +574,7 @@ class SingleFix(FixBody):
     def _tick(self) -> None:
         elapsed = time.monotonic() - self._started
         self.query_one("#fix-progress", Static).update(
-            safe.assemble(self._progress_text, (f"  {elapsed:.0f} s", "$text-muted"))
+            safe.assemble(self._progress_text, (f"  {duration(int(elapsed))}", "$text-muted"))
         )
 
     @on(Worker.StateChanged)

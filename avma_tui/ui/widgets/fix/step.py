@@ -56,7 +56,22 @@ def result_text(result: StepResult) -> Content:
     return Content("\n").join(parts)
 
 
-class StepView(VerticalScroll):
+class ScrollArea(VerticalScroll):
+    """A scroll area Tab reaches only when it has something to scroll, and then visibly (its edge lights up).
+
+    An area whose text fits would otherwise take the focus unseen, and the next key would go nowhere.
+    """
+
+    DEFAULT_CSS = """
+    ScrollArea { border-left: blank; }
+    ScrollArea:focus { border-left: thick $accent; }
+    """
+
+    def allow_focus(self) -> bool:
+        return self.max_scroll_y > 0 or self.max_scroll_x > 0
+
+
+class StepView(ScrollArea):
     """The preview of one step; `show` swaps in another (the plan changes after every step)."""
 
     DEFAULT_CSS = """
@@ -79,7 +94,7 @@ class StepView(VerticalScroll):
         yield Static(id="step-verify")
         yield Static(id="step-code-label", classes="step-label")
         yield Static(id="step-commands", classes="step-code")
-        yield VerticalScroll(Static(id="step-script"), id="step-script-box")
+        yield ScrollArea(Static(id="step-script"), id="step-script-box")
         yield Static("With these parameters:", id="step-params-label", classes="step-label")
         yield Static(id="step-params", classes="step-code")
 

@@ -1,0 +1,60 @@
+"""Issue 13: the CLI fits an 80-column terminal. Prose wraps at 80 (never inside a word); what must be copied
+whole (an Id on its own line, a masked key) is never split. Commands and scripts printed for the console are
+code and stay whole: the fixes below need none."""
+
+from __future__ import annotations
+
+import pytest
+
+from avma_tui.cli.main import main
+
+HELP = [
+    [],
+    ["report"],
+    ["fix"],
+    ["audit"],
+    ["audit", "path"],
+    ["audit", "verify"],
+    ["audit", "show"],
+    ["audit", "export"],
+    ["keys"],
+    ["unattend"],
+    ["sim", "serve"],
+    ["sim", "import"],
+    ["doctor"],
+    ["capture"],
+]
+
+
+def _too_wide(text: str) -> list[str]:
+    """Lines over 80 columns, but for a lone word (a path on its own line cannot be wrapped)."""
+    return [line for line in text.splitlines() if len(line) > 80 and " " in line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def eighty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("AVMA_GUEST_PASSWORD", "Passw0rd!")
+
+
+@pytest.mark.parametrize("words", HELP, ids=lambda words: " ".join(words) or "avma-tui")
+def test_every_help_fits_80_columns(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*words, "--help"])
+    assert done.value.code == 0
+    assert _too_wide(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize("vm", ["PRINT01", "SQL02", "TEST-EVAL01"])
+@pytest.mark.parametrize("mode", [["--dry-run"], ["--dry-run", "--guest-user", "Administrator"], ["--yes"]])
+def test_fix_fits_80_columns(vm: str, mode: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["fix", "--demo", "--vm", vm, "--verify-timeout", "5", *mode]
+    if "--yes" in mode:
+        args += ["--guest-user", "Administrator"]
+    assert main(args) in (0, 1)
+    out = capsys.readouterr().out
+    assert _too_wide(out) == []
+    header, id_line = out.splitlines()[:2]
+    assert header.startswith(f"{vm} on HV01.contoso.local: ") and id_line.startswith("Id ") and len(id_line) == 39
+    if vm == "SQL02" and "--yes" in mode:
+        assert "WARNING: replaces a MAK key (…R3KMQ)" in out  # the masked key is never split from its words
