@@ -1,5 +1,7 @@
 """`avma-tui doctor HOST [connection options]`: read-only checks, one line each, printed as they finish.
 
+At a terminal a check's words wrap to its width and its fix (with the exact command) gets a line of its own.
+
 Exit status: 0 every check passed (skips are fine), 1 some check failed, 2 the checks could not run.
 """
 
@@ -7,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
+import textwrap
 
 from avma_tui.core.text import clean
 from avma_tui.services import doctor
@@ -15,7 +19,17 @@ from avma_tui.services.targets import guest_credential, open_target, scenario_pa
 
 
 def _print(check: doctor.Check) -> None:
-    print(clean(check.line()), flush=True)  # host and guest text is untrusted: no control characters out
+    """One line per check into a pipe or a file (for grep and scripts). At a terminal the check's words wrap to
+    its width and the fix follows on a line of its own, never wrapped: it carries the exact command to paste."""
+    if not sys.stdout.isatty():
+        print(clean(check.line()), flush=True)  # host and guest text is untrusted: no control characters out
+        return
+    width = max(shutil.get_terminal_size().columns, 40)
+    head = doctor.Check(check.name, check.status, check.detail).line()
+    lines = textwrap.wrap(clean(head), width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    if check.fix:
+        lines.append(f"  fix: {clean(check.fix)}")
+    print("\n".join(lines), flush=True)
 
 
 async def _run(args: argparse.Namespace) -> list[doctor.Check]:
