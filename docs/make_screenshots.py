@@ -46,6 +46,8 @@ async def main() -> None:
     await shoot("details", (120, 40), "down", "down", "down", "down", "down", "down", "enter")
     await shoot("help", (120, 40), "question_mark")
     await shoot("fix-wizard", (120, 40), *("down",) * 19, "f")
+    # PRINT01, SQL02 (a MAK key) and TEST-EVAL01 (Evaluation) marked, then F: the batch plan with its warnings
+    await shoot("fix-batch", (120, 40), *("down",) * 16, "space", "down", "down", "space", "space", "F")
 
 
 if __name__ == "__main__":

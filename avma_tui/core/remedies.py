@@ -22,7 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from avma_tui.core.catalog import AvmaKey, Catalog, Edition, PsDirectVerdict, load_catalog, ps_direct
+from avma_tui.core.catalog import (
+    AvmaKey,
+    Catalog,
+    Edition,
+    PsDirectVerdict,
+    channel_name,
+    load_catalog,
+    ps_direct,
+)
 from avma_tui.core.findings.registry import BLOCKING_HOST_CODES, INFO_ONLY_CODES, KEY_BLOCKERS, REGISTRY, Subject
 from avma_tui.core.model import Diagnosis, Finding, GuestErrorKind, LicenseState, VmDiagnosis, VmStatus
 from avma_tui.core.operations import GUEST_KVP_COMMANDS, OPERATIONS, PRODUCT_KEY
@@ -286,11 +294,8 @@ def _replaced(g: _Guest, key: AvmaKey) -> tuple[str, str]:
     lic = read.license if read.state is LicenseState.READ else None
     if lic is None or not lic.partial_product_key or lic.partial_product_key.upper() == key.last5.upper():
         return "", ""
-    channel = lic.channel.upper()
-    for token, label in (("MAK", "MAK key"), ("RETAIL", "retail key"), ("OEM", "OEM key")):
-        if token in channel:
-            return label, lic.partial_product_key
-    return ("AVMA key" if lic.is_avma else f"{lic.channel or 'non-AVMA'} key"), lic.partial_product_key
+    kind = "AVMA" if lic.is_avma else channel_name(lic.channel) or lic.channel or "non-AVMA"
+    return f"{kind} key", lic.partial_product_key
 
 
 def _replacement_warning(g: _Guest, key: AvmaKey) -> str:
@@ -302,7 +307,7 @@ def _replacement_warning(g: _Guest, key: AvmaKey) -> str:
     if lic.partial_product_key.upper() == key.last5.upper():
         return f"this AVMA key (…{key.last5}) is installed already; installing it again re-triggers activation"
     label, last5 = _replaced(g, key)
-    if label in ("MAK key", "retail key", "OEM key"):
+    if label in ("MAK key", "retail key", "OEM key"):  # worth keeping: a key the organisation paid for
         article = "an" if label[0] in "AEIOU" else "a"
         return (
             f"replaces {article} {label} (…{last5}): note which key it was before you continue; "

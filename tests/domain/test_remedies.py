@@ -216,11 +216,16 @@ def test_key_step_without_guest_data_refuses() -> None:
         ("VOLUME_MAK", "replaces a MAK key (…ABCDE)"),
         ("RETAIL", "replaces a retail key (…ABCDE)"),
         ("OEM_DM", "replaces an OEM key (…ABCDE)"),
+        ("VOLUME_KMSCLIENT", "replaces a KMS client key (…ABCDE)"),
     ],
 )
 def test_key_step_warns_before_replacing_a_key_worth_keeping(channel: str, words: str) -> None:
     d = diagnosis("KEY_NOT_AVMA", license_read=LicenseRead(LicenseState.READ, lic(channel, "ABCDE")))
-    assert key_step(d, VM_ID).warning.startswith(words)
+    step = key_step(d, VM_ID)
+    assert step.warning.startswith(words)
+    # what a batch's one confirmation counts ("replaces 1 MAK key"), from the same facts as the warning
+    assert f"replaces a{'n' if step.replaces_key[0] in 'AEIOU' else ''} {step.replaces_key} (…ABCDE)" == words
+    assert step.replaced_last5 == "ABCDE" and not step.restarts_guest
 
 
 def test_evaluation_guest_gets_dism_with_the_avma_key_and_a_reboot_warning() -> None:
@@ -234,7 +239,7 @@ def test_evaluation_guest_gets_dism_with_the_avma_key_and_a_reboot_warning() -> 
     assert step.op == "set_edition"
     assert dict(step.params)["Edition"] == "ServerDatacenter"
     assert dict(step.secret_params)["ProductKey"] == CATALOG.avma_key("2022", "Datacenter").key
-    assert "restart" in step.warning
+    assert "restart" in step.warning and step.restarts_guest
 
 
 def test_evaluation_domain_controller_is_refused() -> None:

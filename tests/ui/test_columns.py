@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.cells import get_character_cell_size
 from textual.app import App
 
 from avma_tui.core.columns import fit_widths
@@ -31,11 +32,25 @@ from avma_tui.ui.widgets.vm_table import VmTable
 from tests.ui.conftest import FIXED_TIME
 from tests.ui.fix_support import GUEST, click, fast_app, vm_id, wizard
 
-SIZES = [(80, 24), (120, 40), (200, 50)]
+SIZES = [(80, 24), (100, 30), (120, 40), (200, 50)]
 
 
-def _screen_lines(app: App[Any]) -> list[str]:
-    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+def _screen_lines(app: App[Any]) -> list[list[str]]:
+    """The screen, one list item per cell (a wide character fills two: itself, then "")."""
+    lines = []
+    for strip in app.screen._compositor.render_strips():
+        cells: list[str] = []
+        for segment in strip:
+            start = len(cells)
+            for ch in segment.text:
+                size = get_character_cell_size(ch)
+                if size == 0 and cells:
+                    cells[-1] += ch
+                else:
+                    cells += [ch] + [""] * (size - 1)
+            cells += [""] * (start + segment.cell_length - len(cells))  # an emoji with VS16: Textual counts 2
+        lines.append(cells)
+    return lines
 
 
 def shown_cells(app: App[Any], table: ContentTable) -> list[tuple[str, str, str]]:
@@ -55,7 +70,7 @@ def shown_cells(app: App[Any], table: ContentTable) -> list[tuple[str, str, str]
             break
         cells = table.get_row_at(row_index)
         for index, label, start, width in spans:
-            found.append((label, cells[index].plain.rstrip(), lines[y][start : start + width].rstrip()))
+            found.append((label, cells[index].plain.rstrip(), "".join(lines[y][start : start + width]).rstrip()))
     return found
 
 
@@ -80,8 +95,8 @@ def columns_on_screen(app: App[Any], table: ContentTable) -> set[str]:
     return on_screen
 
 
-def _dashboard_app(login: bool) -> AvmaApp:
-    demo = open_simulated(asset("scenarios", "demo.toml"))
+def _dashboard_app(login: bool, scenario: str = "demo.toml") -> AvmaApp:
+    demo = open_simulated(asset("scenarios", scenario))
     session = Session(demo, guest_credential=Credential("Administrator", "Passw0rd!") if login else None)
     return AvmaApp(session, refresh_interval=0, clock=lambda: FIXED_TIME)
 
@@ -118,6 +133,27 @@ async def test_the_dashboard_gives_the_room_back_when_the_terminal_grows(settle:
         assert table.hidden == []
         assert cut_without_ellipsis(app, table) == []
         assert app.screen.query_one("#list").border_subtitle in ("", None)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=lambda size: f"{size[0]}x{size[1]}")
+async def test_hostile_names_are_cut_with_an_ellipsis_and_keep_the_key_columns_on_screen(
+    settle: Any, size: tuple[int, int]
+) -> None:
+    """A 400-character VM name, right-to-left text and emoji (two cells wide) still leave room for the rest."""
+    app = _dashboard_app(login=True, scenario="hostile.toml")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(VmTable)
+        assert cut_without_ellipsis(app, table) == []
+        assert table.max_scroll_x == 0
+        assert {"VM", "Activation", "Worst finding"} <= columns_on_screen(app, table)
+        assert any(screen.endswith("…") for label, _, screen in shown_cells(app, table) if label == "VM")
+        await pilot.press("e")
+        await settle(pilot)
+        events = app.screen.query_one("#events", ContentTable)
+        assert cut_without_ellipsis(app, events) == []
+        assert events.max_scroll_x == 0
+        assert {"Time (UTC)", "VM", "Notification"} <= columns_on_screen(app, events)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from avma_tui.core.remedies import plan_for_vm
+from avma_tui.hyperv.transport import Credential
 from avma_tui.paths import asset
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.plan import BATCH_PARALLELISM, FixTiming
@@ -258,6 +259,7 @@ async def test_the_plan_and_the_confirmation_name_every_warning_a_single_fix_sho
         assert question.startswith("Run 5 steps on 3 VMs? This replaces 1 MAK key and restarts 1 guest.\n")
         assert "SQL02 — Install the" in question and "(…R3KMQ)" in question
         assert "TEST-EVAL01 — Convert" in question
+        assert "Refused, not run: DC-EVAL01 (the plan says why)" in question
         await pilot.press("n")  # nothing ran
     assert AuditLog().records() == []
 
@@ -312,3 +314,17 @@ def _row_marks(dashboard: DashboardScreen) -> list[str]:
     """The VMs whose row shows the mark, as the admin sees it."""
     table = dashboard.table
     return [str(row.value) for row in table.rows if table.get_cell(row, "mark").plain.strip()]
+
+
+async def test_a_rejected_guest_login_is_asked_again_before_the_batch_runs() -> None:
+    app = fast_app(credential=Credential("Administrator", "not-the-password"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _mark_and_open(pilot, ["WEB01", "PRINT01"])
+        assert app.session.guest_login_rejected
+        await _run_all(pilot)
+        assert isinstance(app.screen, CredentialsScreen)
+        assert "was rejected by" in shown(app, "#credentials-error")
+        await pilot.press(*"Passw0rd!", "enter")
+        await settle(pilot)
+        assert app.session.guest_credential == GUEST and not app.session.guest_login_rejected
+        assert shown(app, "#batch-summary").startswith("Done:")

@@ -92,7 +92,7 @@ async def test_key_on_a_kms_vm_asks_login_and_ends_licensed_by_avma(
         await settle(pilot)
         wizard(app)
         assert "AVMA key …" + SQL01_AVMA_LAST5 in shown(app, "#step-title")
-        assert "replaces a VOLUME_KMSCLIENT key (…J464C)" in shown(app, "#step-warning")
+        assert "replaces a KMS client key (…J464C)" in shown(app, "#step-warning")
         assert f"ProductKey = XXXXX-XXXXX-XXXXX-XXXXX-{SQL01_AVMA_LAST5}" in shown(app, "#step-params")
         await _run_current_step(pilot)
         result = shown(app, "#fix-result")

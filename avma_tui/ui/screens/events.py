@@ -16,9 +16,13 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from avma_tui.core.catalog import load_catalog
+from avma_tui.core.columns import FitStep
 from avma_tui.core.model import AvmaEvent
 from avma_tui.ui import safe
 from avma_tui.ui.widgets.content_table import ContentTable
+
+#: A long VM name is cut with "…" before the notification is; the detail below has both whole.
+FIT: tuple[FitStep[str], ...] = (("cut", "vm", 16), ("cut", "notification", 12), ("cut", "vm", 8))
 
 
 def notification_cell(event: AvmaEvent) -> Content:
@@ -45,7 +49,7 @@ class EventsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="events-dialog", classes="dialog") as dialog:
             dialog.border_title = f"AVMA events on the host (12310) · {len(self.events)}"
-            yield ContentTable(cursor_type="row", zebra_stripes=True, id="events")
+            yield ContentTable(fit=FIT, cursor_type="row", zebra_stripes=True, id="events")
             with VerticalScroll(id="event-detail"):
                 yield Static(id="event-text")
         yield Footer()

@@ -51,11 +51,25 @@ def _key_name(binding: Binding) -> str:
     return " ".join(names.get(key, key) for key in binding.key.split(","))
 
 
+#: Not a binding of the dashboard, but every other screen's and dialog's: said once in the dashboard's help.
+CLOSE_ANY = Binding(
+    "escape,q",
+    "",
+    "",
+    key_display="esc q",
+    tooltip="On any other screen or dialog: close it (in a text field q is a letter)",
+)
+
+
 def keys_text(bindings: Iterable[BindingType]) -> Content:
+    """One line per thing the keys do: keys bound apart to the same action (g and home) share a line."""
+    keys: dict[tuple[str, str], list[str]] = {}
+    for b in bindings:
+        if isinstance(b, Binding):
+            keys.setdefault((b.action, b.tooltip or b.description), []).append(_key_name(b))
     lines = [
-        Content.assemble((f"{_key_name(b)} ".ljust(10), "bold $text-accent"), b.tooltip or b.description)
-        for b in bindings
-        if isinstance(b, Binding)
+        Content.assemble((f"{' '.join(names)} ".ljust(10), "bold $text-accent"), what)
+        for (_, what), names in keys.items()
     ]
     return Content("\n").join(lines)
 

@@ -14,7 +14,7 @@ when the table is resized.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from rich.console import Console, ConsoleOptions
@@ -24,7 +24,7 @@ from textual.content import Content
 from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from avma_tui.core.columns import FitStep, fit_widths
 
@@ -76,8 +76,10 @@ class ContentTable(DataTable[Content]):
         def control(self) -> ContentTable:
             return self.table
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, fit: tuple[FitStep[str], ...] | None = None, **kwargs: Any) -> None:
+        """`fit`: this table's steps, instead of the class's FIT."""
         super().__init__(**kwargs)
+        self.fit = self.FIT if fit is None else fit
         #: Labels of the columns left out to fit the width, in display order.
         self.hidden: list[str] = []
         self._fit_pending = False
@@ -116,14 +118,14 @@ class ContentTable(DataTable[Content]):
             str(key.value): max([column.label.cell_len, *(cell.cell_length for cell in self.get_column(key))])
             for key, column in self.columns.items()
         }
-        room = self.room() if self.FIT else None
+        room = self.room() if self.fit else None
         padding = 2 * self.cell_padding
         # Each column takes its width plus the padding on both sides: gaps of `padding`, one padding extra.
         # A column left out keeps its padding (a DataTable cannot hide a column), so its room is taken again.
         widths = fit_widths(natural, None, (), padding)
         while room is not None:
             left_out = sum(width is None for width in widths.values())
-            widths = fit_widths(natural, room - padding * (1 + left_out), self.FIT, padding)
+            widths = fit_widths(natural, room - padding * (1 + left_out), self.fit, padding)
             if sum(width is None for width in widths.values()) == left_out:
                 break
         hidden = []
@@ -153,3 +155,14 @@ class ContentTable(DataTable[Content]):
 
     def on_resize(self, event: Resize) -> None:
         self.fit_columns()
+
+    # DataTable's own width passes cannot measure Content, and cost the event loop dearly: every new row is
+    # measured cell by cell (500 rows at once after the first inventory), and an updated cell narrower than its
+    # column has the whole column measured again. fit_columns() sizes the columns; what is left of those passes
+    # is the scrollable size (every row is one line high).
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        self._require_update_dimensions = True
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        super()._update_dimensions(())

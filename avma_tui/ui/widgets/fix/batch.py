@@ -224,10 +224,17 @@ class BatchFix(FixBody):
             return
         ids = [account.vm_id for account in self.accounts]
         paragraphs = [Content.styled(batch_question(diagnosis, ids), "bold")]
-        grave = [warning_line(warning) for warning in batch_warnings(diagnosis, ids) if warning.grave]
+        warnings = batch_warnings(diagnosis, ids)
+        grave = [warning_line(warning) for warning in warnings if warning.grave]
         if len(grave) > NAMES_SHOWN:
             grave[NAMES_SHOWN:] = [Content(f"and {len(grave) - NAMES_SHOWN} more: see the plan")]
         paragraphs += [Content("\n").join(grave)] if grave else []
+        refused = list(dict.fromkeys(warning.vm_name for warning in warnings if warning.refused))
+        if refused:
+            names = ", ".join(safe.clean(name, 40) for name in refused[:NAMES_SHOWN])
+            more = f" and {len(refused) - NAMES_SHOWN} more" if len(refused) > NAMES_SHOWN else ""
+            why = " (the plan says why)"
+            paragraphs.append(safe.assemble(("Refused, not run: ", "$text-error"), names + more, why))
         paragraphs.append(
             Content(
                 f"Up to {BATCH_PARALLELISM} VMs at a time. Each change is previewed in the plan, audited, and "
