@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import textwrap
 
+from avma_tui.cli.terminal import fit, terminal_width
 from avma_tui.core.text import clean
 from avma_tui.services import doctor
 from avma_tui.services.targets import guest_credential, open_target, scenario_path, settings_from_args
@@ -21,15 +20,12 @@ from avma_tui.services.targets import guest_credential, open_target, scenario_pa
 def _print(check: doctor.Check) -> None:
     """One line per check into a pipe or a file (for grep and scripts). At a terminal the check's words wrap to
     its width and the fix follows on a line of its own, never wrapped: it carries the exact command to paste."""
-    if not sys.stdout.isatty():
+    width = terminal_width()
+    if width is None:
         print(clean(check.line()), flush=True)  # host and guest text is untrusted: no control characters out
         return
-    width = max(shutil.get_terminal_size().columns, 40)
-    head = doctor.Check(check.name, check.status, check.detail).line()
-    lines = textwrap.wrap(clean(head), width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
-    if check.fix:
-        lines.append(f"  fix: {clean(check.fix)}")
-    print("\n".join(lines), flush=True)
+    text = fit(clean(doctor.Check(check.name, check.status, check.detail).line()), width)
+    print(text + (f"\n  fix: {clean(check.fix)}" if check.fix else ""), flush=True)
 
 
 async def _run(args: argparse.Namespace) -> list[doctor.Check]:

@@ -102,3 +102,20 @@ def test_doctor_wraps_at_a_terminal_and_keeps_one_line_a_check_into_a_pipe(capsy
     piped = capsys.readouterr().out.splitlines()
     assert all(line[:1] in "✔✘–" for line in piped)  # one line per check, the fix on it
     assert any(line.startswith("✘ AVMA host:") and "— Upgrade the host to Datacenter" in line for line in piped)
+
+
+def test_audit_verify_and_show_wrap_at_a_terminal_never_inside_a_hash() -> None:
+    from avma_tui.services.audit import AuditLog, Target
+
+    log = AuditLog(operator="alice")
+    intent = log.intent(
+        host="hv01.contoso.example", remote_user="CONTOSO\\admin", target=Target("vm", "SQL-PRODUCTION-01", "id-1"),
+        action="install_key", interaction="i1", params={"ProductKey": "XXXXX-XXXXX-XXXXX-XXXXX-DV9BG"},
+    )  # fmt: skip
+    log.result(intent, outcome="ok")
+    head = log.verify().head
+    verify = _at_a_terminal("audit", "verify")
+    assert verify.splitlines() == ["intact: 2 records, head", f"  {head}"]
+    show = _at_a_terminal("audit", "show")
+    assert _too_wide(show) == [] and "DV9BG" in show and "SQL-PRODUCTION-01" in show
+    assert len(show.splitlines()) > 2  # two records, wrapped
