@@ -119,7 +119,7 @@ async def tui_rows(home: Path, runs: int, records: int, *, baseline: bool = Fals
         row("offer", "first dashboard to the re-check offer"),
         row("offer_block", "longest event-loop block while pending intents are found", block=True),
         row("first_page", f"`a` to the first page ({PAGE} rows, newest first)"),
-        row("chain", "`a` to the chain's state (whole file, in a thread)"),
+        row("chain", "`a` to the chain's state (whole file, in a child process)"),
         row("open_block", "longest event-loop block, `a` to the first page (mounting the screen)"),
         row("load_block", "longest event-loop block after the first page (chain, 3 more pages)", block=True),
     ]

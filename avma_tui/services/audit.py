@@ -79,6 +79,10 @@ _PRODUCT_KEY = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{5}(?:-[A-Za-z0-9]{5}){3}
 _SECRET_NAME = re.compile(r"password|passwd|pwd|secret|credential|token", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _TAIL_CHUNK = 64 * 1024
+#: The viewer's reads, newest first. Each read lets go of the GIL, and a thread that does so every
+#: millisecond or so keeps the event loop waiting to get it back (the convoy effect: on CPython 3.11 a
+#: pass reading 8 KiB at a time blocked the loop 100-250 ms; bench/RESULTS.md). 256 KiB is ~4 ms of parsing.
+_PAGE_CHUNK = 256 * 1024
 _POSIX = os.name != "nt"
 
 
@@ -245,20 +249,22 @@ def _read_lines(fh: IO[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def _lines_backwards(fh: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) from the end of the file back, reading only as much as needed.
+def _lines_backwards(fh: IO[bytes], size: int, chunk: int = _TAIL_CHUNK) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) from the end of the file back, reading `chunk` bytes at a time, only as far as consumed.
 
     A line longer than MAX_LINE comes back as b"" (not a record) without ever being held whole.
     """
     pos, buf, oversized = size, b"", False
     while pos > 0:
-        step = min(_TAIL_CHUNK, pos)
+        step = min(chunk, pos)
         pos -= step
         fh.seek(pos)
-        buf = fh.read(step) + buf
-        while (cut := buf.rfind(b"\n", 0, len(buf) - 1)) >= 0:
-            yield pos + cut + 1, b"" if oversized else buf[cut + 1 :]
-            buf, oversized = buf[: cut + 1], False
+        buf = fh.read(step) + buf  # the old `buf` is at most the unfinished first line of the last chunk
+        end = len(buf)  # lines are cut off the end by index: slicing `buf` down per line is quadratic
+        while (cut := buf.rfind(b"\n", 0, end - 1)) >= 0:
+            yield pos + cut + 1, b"" if oversized else buf[cut + 1 : end]
+            end, oversized = cut + 1, False
+        buf = buf[:end]
         if len(buf) > MAX_LINE:
             buf, oversized = buf[-1:], True
     if buf:
@@ -641,7 +647,7 @@ class AuditLog:
                 return
             with fh:
                 size = fh.seek(0, os.SEEK_END)
-                for index, (offset, line) in enumerate(_lines_backwards(fh, size)):
+                for index, (offset, line) in enumerate(_lines_backwards(fh, size, _PAGE_CHUNK)):
                     record = _parse(line)
                     if index == 0 and record is None and not line.endswith(b"\n"):
                         continue

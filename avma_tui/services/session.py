@@ -12,6 +12,7 @@ disconnection, so the log answers "who looked at this host, when, as whom" as we
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -74,7 +75,8 @@ class Session:
     @property
     def host_name(self) -> str:
         """The host's fqdn once known, else where we connect to."""
-        return self.diagnosis.inventory.host.fqdn if self.diagnosis else self.host.description
+        inventory = self.diagnosis.inventory if self.diagnosis else self.inventory
+        return inventory.host.fqdn if inventory else self.host.description
 
     @property
     def guest_credential(self) -> Credential | None:
@@ -158,10 +160,14 @@ class Session:
             yield self._diagnose()
 
     async def refresh(self, *, licenses: bool | Iterable[str] = True, force: bool = False) -> Diagnosis:
-        """`read`, then the diagnosis (kept in `self.diagnosis`)."""
-        self.diagnosis = diagnose(await self.read(licenses=licenses, force=force))
-        if not self._interaction:
-            await self._record("connect", Outcome.OK)
+        """`read`, then the diagnosis (kept in `self.diagnosis`). The first one's connection record is
+        written (and fsynced) on a thread while the diagnosis is made, so the dashboard does not wait for
+        the disk twice."""
+        inventory = await self.read(licenses=licenses, force=force)
+        recording = self._start_record("connect", Outcome.OK) if not self._interaction else None
+        self.diagnosis = diagnose(inventory, previous=self.diagnosis)
+        if recording is not None:
+            await recording
         return self.diagnosis
 
     async def read_licenses(self, only: set[str] | None = None) -> AsyncIterator[Diagnosis]:
@@ -187,9 +193,10 @@ class Session:
             release()
 
     def _diagnose(self) -> Diagnosis:
-        """The diagnosis of the last inventory with what is known of each license now."""
+        """The diagnosis of the last inventory with what is known of each license now; the VMs whose facts did
+        not change keep their diagnosis (a license chunk changes a few dozen VMs of hundreds)."""
         assert self.inventory is not None
-        self.diagnosis = diagnose(self._overlay())
+        self.diagnosis = diagnose(self._overlay(), previous=self.diagnosis)
         return self.diagnosis
 
     async def close(self) -> None:
@@ -203,21 +210,32 @@ class Session:
 
     async def _record(self, action: str, outcome: Outcome, error: dict[str, str] | None = None) -> None:
         """One connection record; the file write (fsync) runs off the event loop."""
+        recording = self._start_record(action, outcome, error)
+        if recording is not None:
+            await recording
+
+    def _start_record(
+        self, action: str, outcome: Outcome, error: dict[str, str] | None = None
+    ) -> asyncio.Future[object] | None:
+        """Start writing one connection record on a thread at once; await the result to know it is written."""
         if self.audit is None:
-            return
+            return None
         from avma_tui.services.audit import Target, new_interaction
 
         if action == "connect" and outcome is Outcome.OK:
             self._interaction = new_interaction()
-        await asyncio.to_thread(
-            self.audit.append,
-            host=self.host_name,
-            remote_user=self.remote_user,
-            target=Target("host", self.host_name),
-            action=action,
-            phase="result",
-            interaction=self._interaction or new_interaction(),
-            params={"via": self.host.description},
-            outcome=outcome,
-            error=error,
+        return asyncio.get_running_loop().run_in_executor(
+            None,
+            functools.partial(
+                self.audit.append,
+                host=self.host_name,
+                remote_user=self.remote_user,
+                target=Target("host", self.host_name),
+                action=action,
+                phase="result",
+                interaction=self._interaction or new_interaction(),
+                params={"via": self.host.description},
+                outcome=outcome,
+                error=error,
+            ),
         )

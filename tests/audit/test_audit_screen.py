@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,9 @@ from textual.app import App
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
+from textual.worker import WorkerFailed
 
+from avma_tui.services import audit_pass
 from avma_tui.services.audit import AuditLog, Target
 from avma_tui.ui.screens import audit as audit_screen
 from avma_tui.ui.screens.audit import PAGE, AuditScreen
@@ -52,7 +56,8 @@ def log() -> AuditLog:
 
 async def settle(app: App[None], pilot: Pilot[None]) -> AuditScreen:
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    with contextlib.suppress(WorkerFailed):  # a failed read is the screen's to show (the tests look at it)
+        await app.workers.wait_for_complete()
     await pilot.pause()
     assert isinstance(app.screen, AuditScreen)
     return app.screen
@@ -218,6 +223,45 @@ async def test_a_rare_filter_shows_what_it_found_while_it_searches_on(monkeypatc
             await settle(app, pilot)
         assert screen.table.row_count == 111
         assert column(screen.table, 3)[-1] == "vm vm1"
+
+
+async def test_a_big_log_shows_its_first_page_its_chain_and_interrupted_changes_at_both_ends() -> None:
+    """20,000 records with interrupted changes at both ends: the whole-log pass (a child process) finds both."""
+    from tests.audit.test_audit_pass import extend, interrupted
+
+    log = AuditLog()
+    interrupted(log, "hv01", "first")
+    extend(log, 20_000)
+    interrupted(log, "hv01", "last")
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        assert screen.table.row_count == PAGE
+        assert column(screen.table, 1)[:2] == ["20002", "20001"]
+        assert column(screen.table, 6)[0] == "interrupted"
+        head = log.verify().head
+        chain = plain(screen, "#audit-chain")
+        assert chain == f"Chain intact · 20002 records · head {head} · 2 interrupted changes to re-check"
+        await pilot.press("slash", *"outcome:interrupted")  # the oldest, found by the pass, 20,000 lines back
+        for _ in range(20):
+            await settle(app, pilot)
+            if screen._pager is not None and screen._pager.done:
+                break
+        assert column(screen.table, 1) == ["20002", "1"]
+
+
+async def test_a_failing_check_is_one_line_and_the_records_still_show(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = "import sys; sys.stderr.write('Traceback (most recent call last):\\nMemoryError\\n'); sys.exit(1)"
+    monkeypatch.setattr(audit_pass, "child_command", lambda: [sys.executable, "-c", code])
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        assert plain(screen, "#audit-chain") == (
+            "Cannot read the audit log: the audit log check stopped (exit 1): MemoryError"
+        )
+        assert column(screen.table, 1) == ["5", "4", "3", "2", "1"]
 
 
 async def test_question_mark_shows_the_viewers_own_keys_filter_syntax_and_the_logs_path(log: AuditLog) -> None:

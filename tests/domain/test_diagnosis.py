@@ -731,3 +731,23 @@ def test_no_avma_key_for_2025_essentials_does_not_claim_none_exists() -> None:
     host = make_host(build=26100, os_name="Windows Server 2025 Datacenter")
     (finding,) = one(diagnose(make_inventory(make_vm(guest=guest), host=host))).findings
     assert finding.code == "NO_AVMA_KEY" and "catalog" in finding.detail and "is published" not in finding.detail
+
+
+def test_a_diagnosis_with_the_previous_one_checks_only_the_vms_that_changed() -> None:
+    """A license chunk changes a few VMs of many: the others keep their diagnosis (the same object), and the
+    result is what a diagnosis from scratch gives."""
+    vms = [make_vm(id=f"00000000-0000-4000-8000-{n:012d}", name=f"VM{n}") for n in range(5)]
+    first = diagnose(make_inventory(*vms))
+    changed = replace(vms[2], license=read(make_license(description=KMS)))
+    inventory = make_inventory(*vms[:2], changed, *vms[3:])
+    again = diagnose(inventory, previous=first)
+    assert again == diagnose(inventory)
+    assert [a is b for a, b in zip(again.vms, first.vms, strict=True)] == [True, True, False, True, True]
+    assert "KEY_NOT_AVMA" in [f.code for f in again.vms[2].findings]
+    # Another host, other events, or one Id twice: every VM is checked again.
+    other_host = make_inventory(*vms, host=make_host(build=17763))
+    assert not any(a is b for a, b in zip(diagnose(other_host, previous=first).vms, first.vms, strict=True))
+    with_event = make_inventory(*vms, events=(event("Activation Denied", "2026-11-20T10:00:00Z", vms[0].id),))
+    assert diagnose(with_event, previous=first) == diagnose(with_event)
+    twice = make_inventory(vms[0], vms[0])
+    assert diagnose(twice, previous=diagnose(twice)) == diagnose(twice)

@@ -105,3 +105,19 @@ async def test_the_guest_os_read_inside_the_guest_crosses_the_wire() -> None:
         avma_key("2022", "Datacenter")[-5:],
     )
     assert "GUEST_OS_UNKNOWN" not in [f.code for f in vmd.findings]
+
+
+async def test_an_operation_slower_than_a_request_still_costs_three_requests() -> None:
+    """Command, one Receive, Signal: the endpoint tells a pipeline's state only when it ends, as PowerShell's
+    server does (ServerPowerShellDriver.cs), so a client waiting for a slow inventory needs no second Receive."""
+    text = generate_scenario(20).replace("[sim]\n", "[sim]\ninventory_per_vm_s = 0.02\n", 1)  # 0.4 s on the host
+    engine = SimHost(parse_scenario(text, "slow.toml"))
+    with WinRMEndpoint(engine, username=USER, password=PASSWORD) as endpoint:
+        host = HyperVHost(PsrpTransport(settings_for(endpoint), PASSWORD))
+        try:
+            await host.inventory()  # opens the connection
+            endpoint.reset_counters()
+            await host.inventory()
+            assert endpoint.requests == 3
+        finally:
+            await host.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
 
+from avma_tui.services import audit_pass
 from avma_tui.services.audit import AuditLog, Target, new_interaction
 from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.dashboard import DashboardScreen
@@ -101,3 +103,28 @@ async def test_a_hostile_target_name_is_listed_as_plain_text(monkeypatch: pytest
         assert app.is_running
     [recheck] = [r for r in AuditLog().records() if r["action"] == "recheck"]
     assert (recheck["outcome"], recheck["after"]) == ("unknown", {"present": False})
+
+
+async def test_an_interrupted_change_at_the_start_of_a_big_log_is_still_offered() -> None:
+    """The whole log is read (in a child process): an intent 20,000 records back is found."""
+    from tests.audit.test_audit_pass import extend
+
+    _interrupted("PRINT01", PRINT01, "enable_kvp")
+    extend(AuditLog(), 20_000)
+    app = fast_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RecheckScreen)
+        table = app.screen.query_one("#recheck-table", DataTable)
+        assert [table.get_cell_at((row, 1)).plain for row in range(table.row_count)] == ["PRINT01"]
+
+
+async def test_a_failing_check_is_one_notification_and_the_dashboard_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    _interrupted("PRINT01", PRINT01, "enable_kvp")
+    monkeypatch.setattr(audit_pass, "child_command", lambda: [sys.executable, "-c", "raise SystemExit(7)"])
+    app = fast_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        [note] = [n for n in app._notifications if n.title == "Audit log"]
+        assert (note.message, note.severity) == ("the audit log check stopped (exit 7)", "error")

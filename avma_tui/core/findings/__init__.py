@@ -14,18 +14,35 @@ from avma_tui.core.findings.common import grace_left
 from avma_tui.core.findings.host import can_activate_reason, host_facts, host_findings, node_findings
 from avma_tui.core.findings.registry import ORDER, RANK, REGISTRY, SPEC, FindingSpec, Subject
 from avma_tui.core.findings.vm import EventIndex, VmCheck
-from avma_tui.core.model import Diagnosis, Inventory, VmStatus
+from avma_tui.core.model import Diagnosis, Inventory, Vm, VmDiagnosis, VmStatus
 
 __all__ = ["ORDER", "REGISTRY", "SPEC", "FindingSpec", "Subject", "diagnose", "grace_left"]
 
 
-def diagnose(inventory: Inventory, catalog: Catalog | None = None) -> Diagnosis:
-    """Every finding for the host, its cluster nodes and each VM, with a status per VM."""
+def diagnose(inventory: Inventory, catalog: Catalog | None = None, *, previous: Diagnosis | None = None) -> Diagnosis:
+    """Every finding for the host, its cluster nodes and each VM, with a status per VM.
+
+    With `previous` (an earlier diagnosis of the same host and events, with the same catalog), a VM equal to
+    the one diagnosed there keeps its diagnosis: a VM's findings depend only on itself, the host, the catalog
+    and its events, so only the VMs that changed are checked again (a license chunk, a refresh).
+    """
     catalog = catalog or load_catalog()
     host = inventory.host
     facts = host_facts(host, catalog)
     events = EventIndex(inventory.events)
-    vms = tuple(VmCheck(vm, inventory, facts, catalog, events).run() for vm in inventory.vms)
+    before: dict[str, VmDiagnosis] = {}
+    if previous is not None and previous.inventory.host == host and previous.inventory.events == inventory.events:
+        before = {d.vm.id: d for d in previous.vms}
+        if len(before) != len(previous.vms):  # one Id twice: which is which is unclear, so check every VM
+            before = {}
+
+    def check(vm: Vm) -> VmDiagnosis:
+        earlier = before.get(vm.id)
+        if earlier is not None and earlier.vm == vm:
+            return earlier
+        return VmCheck(vm, inventory, facts, catalog, events).run()
+
+    vms = tuple(check(vm) for vm in inventory.vms)
 
     found = sorted(host_findings(host, facts, catalog), key=lambda f: RANK[f.code])
     can_activate, reason = can_activate_reason(host, facts, found)

@@ -171,7 +171,11 @@ class PsrpShell:
         op = _operation_of(commands[0].command_text) if len(commands) == 1 and commands[0].is_script else None
         scopes = tuple(command.use_local_scope for command in commands)
         self._record(self.id, op, scopes)
-        pipeline.start()
+        # Running, without telling the client: PowerShell's server sends a pipeline's state only when it ends
+        # (Completed, Failed, Stopped: PowerShell/PowerShell ServerPowerShellDriver.cs
+        # HandlePowerShellInvocationStateChanged); psrpcore's start() would send Running too, and a client
+        # waiting for output would then need one Receive more than against Windows.
+        pipeline._change_state(PSInvocationState.Running, emit=False)
         if op is not None and scopes != (True,):
             record = _error_record(
                 "The simulated host runs operation scripts only in a local scope (UseLocalScope); this pipeline "

@@ -7,16 +7,16 @@ characters and never parses markup.
 A log may hold 100k records (60 MB), so nothing here reads it whole on the event loop: records are
 read from the end of the file back, a page of PAGE matching records at a time, in a thread worker;
 the next page loads when the cursor nears the last row. The chain check and the interrupted
-changes need the whole file: a second thread worker streams it once and updates the header (and
-the Outcome of intents left open) when it is done. A result for a closed screen, or for a filter
-that has since changed, is dropped.
+changes need the whole file: a child process streams it once (services/audit_pass.py: in a thread
+the parsing held the GIL and blocked the event loop for up to 1.5 s) and the header (and the Outcome
+of intents left open) is updated when it answers. A result for a closed screen, or for a filter
+that has since changed, is dropped; closing the screen stops the child.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,7 +31,8 @@ from textual.worker import Worker, WorkerState
 
 from avma_tui.core.columns import FitStep
 from avma_tui.core.operations import AUDIT_OUTCOMES, OPERATIONS, Outcome
-from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, ChainState, PendingTracker, canonical
+from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, canonical
+from avma_tui.services.audit_pass import LogSummary, summarize_in_child
 from avma_tui.ui import safe
 from avma_tui.ui.widgets.content_table import ContentTable
 
@@ -56,24 +57,6 @@ PAGE = 100
 #: Lines a page reads before it shows the matches it has (a filter that matches few records).
 SCAN_BUDGET = 5000
 _DETAIL_LIMIT = 2000
-
-
-@dataclass(frozen=True)
-class _Chain:
-    """What a whole pass over the log found."""
-
-    exists: bool
-    state: ChainState
-    pending: frozenset[int]  # seqs of intents with no result
-
-
-def check_chain(log: AuditLog) -> _Chain:
-    """One streaming pass: the chain's state and the interrupted changes (blocking: call it in a thread)."""
-    scan, tracker = log.scan(), PendingTracker()
-    for _, record in scan:
-        if record is not None:
-            tracker.add(record)
-    return _Chain(scan.exists, scan.state, frozenset(record["seq"] for record in tracker.pending()))
 
 
 class Pager:
@@ -226,7 +209,7 @@ def uses_pending(query: str) -> bool:
     return False
 
 
-def chain_text(snapshot: _Chain) -> Content:
+def chain_text(snapshot: LogSummary) -> Content:
     state = snapshot.state
     if not snapshot.exists:
         return Content.styled("No audit log yet: nothing has been changed from this machine.", "$text-muted")
@@ -238,8 +221,8 @@ def chain_text(snapshot: _Chain) -> Content:
         ("Chain intact", "bold $text-success"),
         f" · {state.count} record{'' if state.count == 1 else 's'} · head {state.head}",
     ]
-    if snapshot.pending:
-        count = len(snapshot.pending)
+    if snapshot.pending_total:
+        count = snapshot.pending_total
         parts.append((f" · {count} interrupted change{'s' if count > 1 else ''} to re-check", "$text-warning"))
     return safe.assemble(*parts)
 
@@ -302,7 +285,7 @@ class AuditScreen(Screen[None]):
         super().__init__()
         self.audit_log = log
         self._initial_filter = f"host:{safe.clean(host, limit=64)}" if host else ""  # the host name is untrusted
-        self._chain: _Chain | None = None
+        self._chain: LogSummary | None = None
         self._pager: Pager | None = None
         self._page_loading = False
         self._shown: dict[str, dict[str, Any]] = {}
@@ -339,8 +322,7 @@ class AuditScreen(Screen[None]):
         self._chain = None
         self.query_one("#audit-chain", Static).update(Content.styled("Checking the chain…", "$text-muted"))
         self.run_worker(
-            partial(check_chain, self.audit_log),
-            thread=True,
+            summarize_in_child(self.audit_log.path),
             exclusive=True,
             group="audit-chain",
             name="audit-chain",
@@ -376,7 +358,7 @@ class AuditScreen(Screen[None]):
             chain = safe.assemble(("Cannot read the audit log: ", "bold $text-error"), (reason, "$text-error"))
             self.query_one("#audit-chain", Static).update(chain)
         elif name == "audit-chain":
-            read: _Chain | None = event.worker.result
+            read: LogSummary | None = event.worker.result
             if read is None:
                 return
             self._chain = read

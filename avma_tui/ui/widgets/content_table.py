@@ -14,7 +14,7 @@ when the table is resized.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from rich.console import Console, ConsoleOptions
@@ -24,7 +24,7 @@ from textual.content import Content
 from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from avma_tui.core.columns import FitStep, fit_widths
 
@@ -155,3 +155,14 @@ class ContentTable(DataTable[Content]):
 
     def on_resize(self, event: Resize) -> None:
         self.fit_columns()
+
+    # DataTable's own width passes cannot measure Content, and cost the event loop dearly: every new row is
+    # measured cell by cell (500 rows at once after the first inventory), and an updated cell narrower than its
+    # column has the whole column measured again. fit_columns() sizes the columns; what is left of those passes
+    # is the scrollable size (every row is one line high).
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        self._require_update_dimensions = True
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        super()._update_dimensions(())
