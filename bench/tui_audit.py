@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchkit import ROOT, Row, median
+from textual.widgets import Input
 
 from avma_tui.services.audit import AuditLog
 from avma_tui.services.session import Session
@@ -27,6 +28,7 @@ BENCH = "audit_log"
 BLOCK_TARGET_MS = 50.0
 TICK_S = 0.005
 GIVE_UP_S = 120.0
+NO_MATCH = "vm:no-such-vm"
 
 
 class Probe:
@@ -95,6 +97,18 @@ async def one_run() -> dict[str, float]:
             await until(lambda rows=rows: screen.table.row_count > rows, "the next page")
         numbers["load_block"] = probe.worst
         numbers["rows"] = screen.table.row_count
+        probe.reset()  # a filter that matches nothing: the search reads the whole log back (thread workers)
+        start = time.perf_counter()
+        screen.query_one("#audit-filter", Input).value = NO_MATCH
+        await until(
+            lambda: (
+                bool(screen._pager and screen._pager.query == NO_MATCH and screen._pager.done)
+                and not screen._page_loading
+            ),
+            "the search",
+        )
+        numbers["search"] = time.perf_counter() - start
+        numbers["search_block"] = probe.worst
         probe.stop()
     return numbers
 
@@ -122,4 +136,6 @@ async def tui_rows(home: Path, runs: int, records: int, *, baseline: bool = Fals
         row("chain", "`a` to the chain's state (whole file, in a child process)"),
         row("open_block", "longest event-loop block, `a` to the first page (mounting the screen)"),
         row("load_block", "longest event-loop block after the first page (chain, 3 more pages)", block=True),
+        row("search", f"filter `{NO_MATCH}` (matches nothing) to the end of the search"),
+        row("search_block", "longest event-loop block while that filter searches the whole log", block=True),
     ]
