@@ -1,6 +1,6 @@
 """A big audit log: `audit verify`, `audit show`, `audit export` and the TUI's audit paths at 100k records.
 
-Usage: `python bench/audit_log.py [--smoke] [--runs N] [--json FILE]`, or
+Usage: `python bench/audit_log.py [--smoke] [--runs N] [--json FILE] [--tui-only]`, or
 `python bench/audit_log.py --generate FILE [--records N]` to write a log to look at.
 
 The log is generated with the real record code (`canonical`, `record_hash`), as a year of a busy
@@ -133,7 +133,8 @@ def main() -> int:
         count = int(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else 100_000
         generate(Path(sys.argv[at + 1]), count)
         return 0
-    args = parse_args(__doc__.splitlines()[0])
+    tui_only = "--tui-only" in sys.argv  # the TUI's numbers alone (the CLI commands take most of a run)
+    args = parse_args(__doc__.splitlines()[0], [arg for arg in sys.argv[1:] if arg != "--tui-only"])
     records = 2_000 if args.smoke else 100_000
     runs = runs_for(args, 5)
     with tempfile.TemporaryDirectory(prefix="avma-audit-bench-") as workdir:
@@ -141,7 +142,7 @@ def main() -> int:
         log = home / "data" / "audit" / "audit.jsonl"
         generate(log, records)
         size = Row(BENCH, f"log size, {records} records", log.stat().st_size / 2**20, "MiB", 1)
-        rows = [size, *cli_rows(home, runs, records)]
+        rows = [size, *([] if tui_only else cli_rows(home, runs, records))]
         from tui_audit import tui_rows  # Textual is imported only here
 
         rows += asyncio.run(tui_rows(home, runs, records))

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from avma_tui.cli.terminal import fit, terminal_width
 from avma_tui.core.text import clean, csv_cell, json_text
 from avma_tui.errors import CliError
 from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, ChainState, canonical, head_prefix
@@ -61,7 +62,7 @@ def _verify(log: AuditLog, head: str | None = None) -> int:
             notes.append(f"note: record {record['seq']} says a torn last line was set aside in {aside}")
     state = scan.state
     if not state.ok:
-        _emit(f"BROKEN at record {state.broken_at}: {state.problem}\n")
+        _emit(fit(f"BROKEN at record {state.broken_at}: {state.problem}", terminal_width()) + "\n")
         return 1
     lines = [f"intact: {state.count} record{'' if state.count == 1 else 's'}, head {state.head}", *notes]
     if scan.unfinished:
@@ -69,20 +70,22 @@ def _verify(log: AuditLog, head: str | None = None) -> int:
             f"note: the last line is unfinished ({scan.unfinished} bytes, not counted): an append in progress, "
             "or a torn write that the next append sets aside"
         )
-    _emit("\n".join(lines) + "\n")
+    width = terminal_width()  # at a terminal the head hash goes to a line of its own rather than split
+    _emit("\n".join(fit(line, width) for line in lines) + "\n")
     return 0
 
 
 def _show(log: AuditLog, *, host: str | None, since: str | None) -> int:
     """Print matching records as they are read (the first lines appear at once), then warn about the chain."""
     scan, out, seen, shown = log.scan(), _Out(), 0, 0
+    width = terminal_width()  # a record is one line into a pipe (grep), wrapped at a terminal
     for _, record in scan:
         if record is None:
             continue
         seen += 1
         if (host is None or _same_host(record.get("host"), host)) and (since is None or _time(record) >= since):
             shown += 1
-            if not out.write(_show_line(record) + "\n"):
+            if not out.write(fit(_show_line(record), width, "    ") + "\n"):
                 return 0  # the reader went away (`| head`)
     out.flush()
     if not seen:

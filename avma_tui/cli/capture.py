@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from avma_tui.cli.terminal import fit
 from avma_tui.errors import CliError
 from avma_tui.services import capture
 from avma_tui.services.targets import guest_credential, open_target
@@ -34,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
         size = capture.write(taken, Path(args.output))
     except OSError as err:
         raise CliError(f"cannot write {args.output}: {err.strerror or err}") from None
-    phases = ", ".join(f"{phase['op']} {phase['seconds']:.2f} s" for phase in taken["phases"])
-    print(
-        f"wrote {args.output} ({size / 1024:.1f} KiB; {phases}){' — names anonymized' if args.anonymize else ''}",
-        file=sys.stderr,
-    )
+    # No-break spaces keep "inventory 0.05 s" together when the line wraps.
+    phases = ", ".join(f"{phase['op']}\u00a0{phase['seconds']:.2f}\u00a0s" for phase in taken["phases"])
+    anonymized = " — names anonymized" if args.anonymize else ""
+    print(fit(f"wrote {args.output} ({size / 1024:.1f} KiB){anonymized}; took {phases}", 80), file=sys.stderr)
     return 0 if inventory is not None else 1

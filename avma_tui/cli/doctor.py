@@ -1,5 +1,7 @@
 """`avma-tui doctor HOST [connection options]`: read-only checks, one line each, printed as they finish.
 
+At a terminal a check's words wrap to its width and its fix (with the exact command) gets a line of its own.
+
 Exit status: 0 every check passed (skips are fine), 1 some check failed, 2 the checks could not run.
 """
 
@@ -9,13 +11,21 @@ import argparse
 import asyncio
 import sys
 
+from avma_tui.cli.terminal import fit, terminal_width
 from avma_tui.core.text import clean
 from avma_tui.services import doctor
 from avma_tui.services.targets import guest_credential, open_target, scenario_path, settings_from_args
 
 
 def _print(check: doctor.Check) -> None:
-    print(clean(check.line()), flush=True)  # host and guest text is untrusted: no control characters out
+    """One line per check into a pipe or a file (for grep and scripts). At a terminal the check's words wrap to
+    its width and the fix follows on a line of its own, never wrapped: it carries the exact command to paste."""
+    width = terminal_width()
+    if width is None:
+        print(clean(check.line()), flush=True)  # host and guest text is untrusted: no control characters out
+        return
+    text = fit(clean(doctor.Check(check.name, check.status, check.detail).line()), width)
+    print(text + (f"\n  fix: {clean(check.fix)}" if check.fix else ""), flush=True)
 
 
 async def _run(args: argparse.Namespace) -> list[doctor.Check]:

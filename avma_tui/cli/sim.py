@@ -47,7 +47,7 @@ def import_capture(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     except OSError as err:
         raise CliError(f"cannot write {args.output}: {err.strerror or err}") from None
-    print(f"wrote {args.output}: run it with avma-tui --scenario {args.output}", file=sys.stderr)
+    print(f"wrote {args.output}\nrun it with: avma-tui --scenario {args.output}", file=sys.stderr)
     return 0
 
 
@@ -91,9 +91,10 @@ def _serve(endpoint: WinRMEndpoint, name: str, args: argparse.Namespace, stop: t
         raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {err.strerror or err}") from None
     scheme = "" if args.https else " --http"
     trust = f" --ca-cert {endpoint.ca_cert_path}" if endpoint.ca_cert_path else ""
+    # Two lines that fit 80 columns: where it serves, then the command to paste (whole, on a line of its own).
+    print(f"serving simulated host {name} at {endpoint.url} (user {args.user})", flush=True)
     print(
-        f"serving simulated host {name} at {endpoint.url} — user {args.user}; connect with: "
-        f"avma-tui {endpoint.host} --port {endpoint.port}{scheme} --auth ntlm --user {args.user}{trust}",
+        f"connect with: avma-tui {endpoint.host} --port {endpoint.port}{scheme} --auth ntlm --user {args.user}{trust}",
         flush=True,
     )
     if endpoint.ca_cert_path:

@@ -261,6 +261,7 @@ class Catalog:
                 for row in data["builds"]
             }
             self._notifications = {row["name"].casefold(): row["description"] for row in data["notifications"]}
+            self._notification_names = {row["name"].casefold(): row["name"] for row in data["notifications"]}
             self._failures = frozenset(row["name"].casefold() for row in data["notifications"] if row["failure"])
         except (KeyError, TypeError) as err:
             raise CatalogError(f"catalog entry malformed: {err}") from None
@@ -328,6 +329,10 @@ class Catalog:
     def notification(self, name: str) -> str | None:
         """Microsoft's description of an event 12310 notification ("Invalid Host", …)."""
         return self._notifications.get(name.strip().casefold())
+
+    def notification_name(self, text: str) -> str | None:
+        """The notification `text` names exactly (any case, outer blanks ignored) in Microsoft's spelling; else None."""
+        return self._notification_names.get(text.strip().casefold())
 
     def is_failure(self, notification: str) -> bool:
         """True for the notifications that report a failed activation (all but "AVMA Success")."""

@@ -252,8 +252,9 @@ class AvmaEvent:
     time: str  # ISO 8601 UTC
     vm_name: str
     vm_id: str
-    notification: str  # AVMA Success | Invalid Host | Invalid Data | Activation Denied | raw text
-    message: str
+    notification: str  # AVMA Success | Invalid Host | Invalid Data | Activation Denied; "" when the data names none
+    message: str  # as Windows wrote it, in the host's language: shown, never read
+    hresult: int | None = None  # an HRESULT the event's data carries (0xC004FD02, …), unsigned
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,9 @@ _TABLE = (
         action="activate",  # docs/audit.md names activation "activate"
         read_back=ReadBack.LICENSE,
         check=Check.AVMA_ACTIVATED,
-        shows_later=True,
+        # Activate() is synchronous: it returns once Windows is activated or raises the failure's HRESULT
+        # (slmgr.vbs /ato reads the status right after it, docs/avma-reference.md §2.3), so a read-back right
+        # after an error shows whether it took; an SL_E_IA_* code with no activation is a refusal.
         console="slmgr /ato",
         unverified_hint=_AVMA_IS_SLOW,
     ),

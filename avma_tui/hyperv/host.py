@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from avma_tui.core.catalog import load_catalog
 from avma_tui.core.model import (
     LICENSE_NOT_READ,
     AvmaEvent,
@@ -453,13 +454,63 @@ def parse_vm(doc: Any, license_read: LicenseRead = LICENSE_NOT_READ, problems: _
     )
 
 
-def parse_event(doc: Mapping[str, Any]) -> AvmaEvent:
+_GUID_TEXT = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
+_HRESULT_TEXT = re.compile(r"^0[xX]([0-9a-fA-F]{8})$")
+
+
+def decode_event(doc: Mapping[str, Any], vms: Iterable[tuple[str, str]] = ()) -> AvmaEvent:
+    """One event 12310 from inventory.ps1: its time, its ToXml() event data and its message.
+
+    The data layout is not documented (UNCONFIRMED), so the values are read the same whether the <Data>
+    elements carry a Name or not, and in any order: a GUID that is a VM's Id (`vms`: (id, name) pairs) or a
+    value that is a unique VM's name names the VM; a value that is one of the four notifications, in
+    Microsoft's words (learn.microsoft.com/windows-server/get-started/automatic-vm-activation), is the
+    notification; a 0x-prefixed 8-digit hex value is an HRESULT. The message is in the host's language and
+    is never read. A document without `data` is the earlier shape (vm_name, vm_id, notification), as older
+    captures hold it.
+    """
+    data = doc.get("data")
+    if not isinstance(data, list):
+        return AvmaEvent(
+            time=_text(doc.get("time")),
+            vm_name=_text(doc.get("vm_name")),
+            vm_id=_text(doc.get("vm_id")).lower(),
+            notification=_text(doc.get("notification")),
+            message=_text(doc.get("message")),
+            hresult=_int(doc.get("hresult")),
+        )
+    by_id = {vm_id.lower(): name for vm_id, name in vms}
+    by_name: dict[str, str | None] = {}
+    for vm_id, name in vms:
+        by_name[name.casefold()] = None if name.casefold() in by_name else vm_id.lower()  # names need not be unique
+    catalog = load_catalog()
+    vm_id = notification = ""
+    vm_name = ""
+    hresult: int | None = None
+    values = [_text(item.get("value")).strip() for item in data if isinstance(item, Mapping)]
+    for value in values:
+        guid = _GUID_TEXT.match(value)
+        if guid and guid[1].lower() in by_id and not vm_id:
+            vm_id, vm_name = guid[1].lower(), by_id[guid[1].lower()]
+        named = catalog.notification_name(value)
+        if named and not notification:
+            notification = named
+        code = _HRESULT_TEXT.match(value)
+        if code and hresult is None:
+            hresult = int(code[1], 16)
+    if not vm_id:
+        for value in values:
+            found = by_name.get(value.casefold())
+            if found:
+                vm_id, vm_name = found, by_id[found]
+                break
     return AvmaEvent(
         time=_text(doc.get("time")),
-        vm_name=_text(doc.get("vm_name")),
-        vm_id=_text(doc.get("vm_id")).lower(),
-        notification=_text(doc.get("notification")),
+        vm_name=vm_name,
+        vm_id=vm_id,
+        notification=notification,
         message=_text(doc.get("message")),
+        hresult=hresult,
     )
 
 
@@ -473,9 +524,10 @@ def parse_inventory(doc: Any) -> Inventory:
         else:
             problems.note(f"vms[{index}]", "an object", entry, "that VM is not shown")
     events: list[AvmaEvent] = []
+    known = [(vm.id, vm.name) for vm in vms]
     for index, entry in enumerate(problems.listing(doc.get("events"), "events", "no event is shown")):
         if isinstance(entry, Mapping):
-            events.append(parse_event(entry))
+            events.append(decode_event(entry, known))
         else:
             problems.note(f"events[{index}]", "an object", entry, "that event is not shown")
     host = parse_host(doc.get("host"), problems)

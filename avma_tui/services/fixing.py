@@ -318,7 +318,7 @@ class FixService:
         change done. (For a change that shows only later, an HRESULT cannot be told from one raised after
         the change call, e.g. by RefreshLicenseStatus after Activate: unknown.)
         """
-        failure = self._explain(err, step)
+        failure = self._explain(err, step, vm_id)
         error = {"code": failure.code, "message": failure.message}
         if _before_change(err):
             await self._result(intent, outcome=Outcome.FAILED, error=error)
@@ -592,12 +592,12 @@ class FixService:
         try:
             reads = await self.session.host.guest_licenses([vm_id], self._credential())
         except TransportError as err:
-            failure = self._explain(err, step)
+            failure = self._explain(err, step, vm_id)
             return StepResult(step, failure.outcome, failure.message, failure.next_step)
         read = reads.get(vm_id, LicenseRead(LicenseState.FAILED, error="no answer for this VM"))
         if read.state is LicenseState.READ:
             return StepResult(step, Outcome.OK, "The guest's license was read.", "")
-        failure = self._explain(RemoteError(read.error, record=read.error_record), step)
+        failure = self._explain(RemoteError(read.error, record=read.error_record), step, vm_id)
         return StepResult(step, failure.outcome, failure.message, failure.next_step)
 
     # --- verifying ---------------------------------------------------------------------------------
@@ -774,8 +774,8 @@ class FixService:
 
     # --- explaining failures -----------------------------------------------------------------------
 
-    def _explain(self, err: TransportError, step: Step) -> _Failure:
-        """A transport or remote failure in plain words, with what to do next."""
+    def _explain(self, err: TransportError, step: Step, vm_id: str | None = None) -> _Failure:
+        """A transport or remote failure in plain words, with what to do next (`vm_id`: the guest it ran in)."""
         if isinstance(err, OUTCOME_UNKNOWN_ERRORS):
             return _Failure(
                 Outcome.UNKNOWN,
@@ -789,7 +789,9 @@ class FixService:
         text = _remote_text(err)
         kind = classify_guest_error(err) if isinstance(err, RemoteError) else GuestErrorKind.OTHER
         if kind is GuestErrorKind.CREDENTIAL:
-            self.session.reject_guest_credential(message=text)  # no further logon with it until one is entered again
+            vmd = self.session.diagnosis.for_vm(vm_id) if vm_id and self.session.diagnosis else None
+            # no further logon with it until one is entered again; `c` and the wizard's login say who refused it
+            self.session.reject_guest_credential(vmd.vm.name if vmd else "", message=text)
             return _Failure(
                 Outcome.FAILED,
                 "The guest rejected the credentials: wrong guest user name or password.",

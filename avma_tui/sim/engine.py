@@ -9,6 +9,7 @@ just a due time, settled when the next operation looks at the state. Tests drive
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import threading
 import time
@@ -37,6 +38,12 @@ RETAIL = "RETAIL"
 KEY_ALPHABET = frozenset("BCDFGHJKMNPQRTVWXY2346789-")
 
 LICENSED, OOB_GRACE, NOTIFICATION = 1, 2, 5
+#: LicenseStatus values that count down a grace period: OOB, OOT, non-genuine and extended grace (slmgr.vbs's
+#: license status texts; catalog GRACE_STATES).
+GRACE = (2, 3, 4, 6)
+#: LicenseStatusReason in OOB grace after a key install, until activation: SL_I_OOB_GRACE_PERIOD; and when the
+#: grace period has run out: SL_E_GRACE_TIME_EXPIRED (slmgr.vbs HR_SL_E_GRACE_TIME_EXPIRED; avma-reference.md §2.3).
+GRACE_REASON, GRACE_EXPIRED = 0x4004F00C, 0xC004F009
 FD01, FD02, FD03, FD04 = 0xC004FD01, 0xC004FD02, 0xC004FD03, 0xC004FD04
 F050, F069, F074 = 0xC004F050, 0xC004F069, 0xC004F074
 
@@ -78,6 +85,7 @@ class _License:
     grace_minutes: int
     avma_host: str | None
     avma_last_activation: str | None
+    grace_ends_at: float | None = None  # a grace state's end on the sim's clock; None: no countdown
 
     @classmethod
     def from_spec(cls, spec: LicenseSpec) -> _License:
@@ -158,7 +166,8 @@ class _Event:
     vm_name: str = field(compare=False)
     vm_id: str | None = field(compare=False)
     notification: str = field(compare=False)
-    message: str = field(compare=False)
+    message: str = field(compare=False)  # "": the host's text for the notification, in its language
+    hresult: int | None = field(default=None, compare=False)
 
 
 class SimHost:
@@ -186,8 +195,13 @@ class SimHost:
         self._vms = [_Vm.from_spec(spec) for spec in scenario.vms]
         self._by_id = {vm.id: vm for vm in self._vms}
         self._events = [
-            _Event(e.time, n, e.vm, e.vm_id, e.notification, e.message) for n, e in enumerate(scenario.events)
+            _Event(e.time, n, e.vm, e.vm_id, e.notification, e.message, e.hresult)
+            for n, e in enumerate(scenario.events)
         ]
+        for vm in self._vms:  # a grace period counts down from the moment the host starts
+            lic = vm.license
+            if lic is not None and lic.status in GRACE and lic.grace_minutes > 0:
+                lic.grace_ends_at = self._started + lic.grace_minutes * 60
 
     def run(self, op: str, params: Mapping[str, Any]) -> Any:
         """Run one operation: its document, or {"error": RECORD} where its script reports a failure (docs/operations.md,
@@ -280,6 +294,10 @@ class SimHost:
             if vm.activation_due is not None and vm.activation_due <= now:
                 due, vm.activation_due = vm.activation_due, None
                 self._complete_activation(vm, due)
+            lic = vm.license
+            if lic is not None and lic.grace_ends_at is not None and lic.grace_ends_at <= now:
+                # The grace period ran out before activation: Notification, "grace time expired" (slmgr.vbs).
+                lic.status, lic.reason, lic.grace_minutes, lic.grace_ends_at = NOTIFICATION, GRACE_EXPIRED, 0, None
 
     # --- documents ----------------------------------------------------------------------------------
 
@@ -356,7 +374,7 @@ class SimHost:
                     "Description": f"Windows(R) Operating System, {lic.channel} channel",
                     "LicenseStatus": lic.status,
                     "LicenseStatusReason": lic.reason,
-                    "GracePeriodRemaining": lic.grace_minutes,
+                    "GracePeriodRemaining": self._grace_minutes(lic),
                     "PartialProductKey": lic.partial_product_key or "",
                     "ProductKeyChannel": _KEY_CHANNEL.get(lic.channel, "Retail"),
                     "AutomaticVMActivationHostMachineName": lic.avma_host,
@@ -364,6 +382,12 @@ class SimHost:
                 }
             )
         return rows
+
+    def _grace_minutes(self, lic: _License) -> int:
+        """GracePeriodRemaining, in minutes (SL_LICENSING_STATUS dwGraceTime, "The grace time in minutes.")."""
+        if lic.grace_ends_at is None:
+            return lic.grace_minutes
+        return max(0, math.ceil((lic.grace_ends_at - self._clock()) / 60))
 
     def _license_doc(self, vm: _Vm) -> dict[str, Any] | None:
         """lib/guest_license.ps1's LICENSE document from the product the scripts' own filter selects."""
@@ -399,17 +423,26 @@ class SimHost:
         }
 
     def _event_docs(self) -> list[dict[str, Any]]:
+        """inventory.ps1's events: each 12310's time, its ToXml() event data and its message. The layout of the data
+        is not documented (UNCONFIRMED): `[sim] event_layout` writes unnamed <Data> elements, as the Software
+        Protection Platform's events carry them, or named ones (names UNCONFIRMED); the tool reads both."""
         newest = sorted(self._events, reverse=True)[:200]
-        return [
-            {
-                "time": e.time,
-                "vm_name": e.vm_name,
-                "vm_id": e.vm_id,
-                "notification": e.notification,
-                "message": e.message,
-            }
-            for e in newest
-        ]
+        named = self.scenario.sim.event_layout == "named"
+        docs = []
+        for e in newest:
+            fields = [("Notification", e.notification), ("VmName", e.vm_name)]
+            if e.vm_id:
+                fields.append(("VmId", "{" + e.vm_id.upper() + "}"))
+            if e.hresult is not None:
+                fields.append(("HResult", f"0x{e.hresult:08X}"))
+            docs.append(
+                {
+                    "time": e.time,
+                    "data": [{"name": name if named else None, "value": value} for name, value in fields],
+                    "message": e.message or messages.event_message(e.notification, self.language),
+                }
+            )
+        return docs
 
     # --- parameters and checks ----------------------------------------------------------------------
 
@@ -522,7 +555,22 @@ class SimHost:
         return RETAIL
 
     def _install(self, vm: _Vm, key: str, channel: str, now: float) -> None:
-        vm.license = _License(OOB_GRACE, 0, channel, key[-5:], INSTALL_GRACE_MINUTES, None, None)
+        """InstallProductKey: the new key is not activated yet, so the license is in its grace state — OOB grace
+        with SL_I_OOB_GRACE_PERIOD (0x4004F00C, what Microsoft's ospp.vbs prints for a key awaiting activation;
+        docs/avma-reference.md §2.3) while grace time is left, Notification with SL_E_GRACE_TIME_EXPIRED once it
+        has run out. A guest still in grace keeps its remaining grace; one with none yet gets the install's grace
+        (the length is the simulator's, UNCONFIRMED). The reason is never 0 before activation. Windows then
+        activates an AVMA key by itself in the background (the guest asks the host over KVP; the AVMA page,
+        learn.microsoft.com/windows-server/get-started/automatic-vm-activation): `activation_due`."""
+        prev = vm.license
+        if prev is not None and prev.status in (0, NOTIFICATION):
+            status, reason, ends = NOTIFICATION, GRACE_EXPIRED, None
+        elif prev is not None and prev.status in GRACE and prev.grace_ends_at is not None and prev.grace_ends_at > now:
+            status, ends = prev.status, prev.grace_ends_at
+            reason = GRACE_REASON if status == OOB_GRACE else prev.reason
+        else:
+            status, reason, ends = OOB_GRACE, GRACE_REASON, now + INSTALL_GRACE_MINUTES * 60
+        vm.license = _License(status, reason, channel, key[-5:], 0, None, None, ends)
         vm.activation_due = now + self.scenario.sim.activation_delay_s if channel == AVMA else None
 
     def _avma_failure(self, vm: _Vm) -> tuple[int, str | None] | None:
@@ -545,20 +593,30 @@ class SimHost:
         return None
 
     def _complete_activation(self, vm: _Vm, due: float) -> None:
+        """The background AVMA attempt after a key install (or a boot) is due."""
         lic = vm.license
         if lic is None or lic.channel != AVMA:
             return
+        self._avma_attempt(vm, due)
+
+    def _avma_attempt(self, vm: _Vm, moment: float) -> tuple[int, str | None] | None:
+        """One AVMA activation attempt: Licensed, or the license stays in its grace state (its reason unchanged)
+        until the grace period ends, as Windows keeps a product in grace after a failed activation. The host
+        logs event 12310 with the outcome and the failure's HRESULT in its data (a request that never reached
+        the host — KVP not working — logs nothing there). Returns the failure (HRESULT, notification) or None."""
+        lic = vm.license
+        assert lic is not None
         failure = self._avma_failure(vm)
         if failure is None:
-            lic.status, lic.reason, lic.grace_minutes = LICENSED, 0, AVMA_GRACE_MINUTES
-            lic.avma_host, lic.avma_last_activation = self.name, self._wall(due)
+            lic.status, lic.reason, lic.grace_minutes, lic.grace_ends_at = LICENSED, 0, AVMA_GRACE_MINUTES, None
+            lic.avma_host, lic.avma_last_activation = self.name, self._wall(moment)
             notification: str | None = "AVMA Success"
+            code: int | None = None
         else:
-            lic.reason, notification = failure
-            lic.status, lic.grace_minutes = NOTIFICATION, 0
+            code, notification = failure
         if notification is not None:
-            message = self._catalog.notification(notification) or notification
-            self._events.append(_Event(self._wall(due), len(self._events), vm.name, vm.id, notification, message))
+            self._events.append(_Event(self._wall(moment), len(self._events), vm.name, vm.id, notification, "", code))
+        return failure
 
     # --- operations ---------------------------------------------------------------------------------
 
@@ -661,7 +719,15 @@ class SimHost:
         if lic is None:  # activate_guest.ps1's own error: slmgr's HR_SL_E_PKEY_NOT_INSTALLED (slmgr.vbs)
             raise _Fail(messages.tool_error("NoProductKey", 0xC004F014, self._no_key_text()))
         if lic.channel == AVMA:
-            vm.activation_due = now + self.scenario.sim.activation_delay_s  # completes asynchronously
+            # Activate() is synchronous: it returns once the guest is activated or raises the failure's HRESULT
+            # (slmgr.vbs /ato: objProduct.Activate() then QuitIfError(), then RefreshLicenseStatus and the
+            # status read; SoftwareLicensingProduct's Activate method,
+            # learn.microsoft.com/previous-versions/windows/desktop/sppwmi/softwarelicensingproduct). A background
+            # attempt still pending is what this call does now.
+            vm.activation_due = None
+            failure = self._avma_attempt(vm, now)
+            if failure is not None:
+                raise self._sl_error(failure[0], "SoftwareLicensingProduct")
         elif lic.channel == KMS_CLIENT:
             raise self._sl_error(F074)
         elif lic.status != LICENSED:  # retail, MAK, OEM: activated online by Microsoft

@@ -88,6 +88,27 @@ _SL_GERMAN = {
 }
 
 
+# Event 12310's message: its wording is not published (UNCONFIRMED); the simulator writes Microsoft's description
+# of the notification (learn.microsoft.com/windows-server/get-started/automatic-vm-activation, the catalog), and in
+# de-DE its own translation. The tool never reads it (hyperv/host.py decode_event reads the event data).
+_EVENT_GERMAN = {
+    "AVMA Success": "Der virtuelle Computer wurde aktiviert.",
+    "Invalid Host": "Der Virtualisierungshost reagiert nicht. Dieses Ereignis kann auftreten, wenn auf dem Server "
+    "keine unterstützte Windows-Version ausgeführt wird.",
+    "Invalid Data": "Dieses Ereignis ist meist die Folge eines Kommunikationsfehlers zwischen dem Virtualisierungshost "
+    "und dem virtuellen Computer.",
+    "Activation Denied": "Der Virtualisierungshost konnte das Gastbetriebssystem nicht aktivieren, da die AVMA-ID "
+    "nicht übereinstimmt.",
+}
+
+
+def event_message(notification: str, language: str) -> str:
+    """The message of a simulated event 12310 for this notification, in the host's language."""
+    if language == "de-DE" and notification in _EVENT_GERMAN:
+        return _EVENT_GERMAN[notification]
+    return load_catalog().notification(notification) or notification
+
+
 def _fqeid(error_id: str, command: str) -> str:
     """ErrorRecord.FullyQualifiedErrorId = errorId + "," + the command's type name (PowerShell/PowerShell:
     src/System.Management.Automation/engine/ErrorPackage.cs)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from avma_tui.core.operations import OPERATIONS
 from avma_tui.hyperv import transport as transport_errors
+from avma_tui.hyperv.host import decode_event
 from avma_tui.hyperv.transport import RemoteError, TransportError
 from avma_tui.sim.engine import SimHost
 from avma_tui.sim.scenario import KVP_STATUSES, NODE_STATES, NOTIFICATIONS, VM_STATES, parse_scenario
@@ -195,18 +196,24 @@ def scenario_text(capture: Mapping[str, Any], *, source: str = "capture") -> str
         if not isinstance(vm, dict) or not vm.get("name"):
             continue
         lines += ["", *_vm_lines(vm, licenses, inside.get(str(vm.get("id") or "").lower()))]
-    for event in inventory.get("events") or []:
-        if isinstance(event, dict) and event.get("notification") in NOTIFICATIONS and event.get("time"):
+    vms = [vm for vm in inventory.get("vms") or [] if isinstance(vm, dict)]
+    known = [(str(vm.get("id") or ""), str(vm.get("name") or "")) for vm in vms]
+    for raw in inventory.get("events") or []:
+        if not isinstance(raw, dict):
+            continue
+        event = decode_event(raw, known)  # the event's data, as the tool reads it (either document shape)
+        if event.notification in NOTIFICATIONS and event.time:
             lines += [
                 "",
                 *_lines(
                     "[[events]]",
                     {
-                        "time": event["time"],
-                        "vm": event.get("vm_name") or "",
-                        "vm_id": event.get("vm_id") or None,
-                        "notification": event["notification"],
-                        "message": event.get("message") or None,
+                        "time": event.time,
+                        "vm": event.vm_name,
+                        "vm_id": event.vm_id or None,
+                        "notification": event.notification,
+                        "message": event.message or None,
+                        "hresult": f"0x{event.hresult:08X}" if event.hresult is not None else None,
                     },
                 ),
             ]

@@ -17,7 +17,7 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD, load_catalog
+from avma_tui.core.catalog import PS_DIRECT_MIN_BUILD
 from avma_tui.sim.messages import LANGUAGES
 
 if sys.version_info >= (3, 11):
@@ -30,6 +30,9 @@ VM_STATES = ("Running", "Off", "Saved", "Paused")
 KVP_STATUSES = ("OK", "NoContact", "LostCommunication")
 NODE_STATES = ("Up", "Down", "Paused", "Joining")
 NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Denied")
+#: How a simulated event 12310 carries its data (ToXml() <EventData>): its layout is not documented
+#: (UNCONFIRMED), so the simulator writes either and the tool must read both (hyperv/host.py decode_event).
+EVENT_LAYOUTS = ("positional", "named")
 
 #: Namespace of the VM ids derived from names, so the same file always yields the same ids.
 VM_ID_NAMESPACE = uuid.UUID("6f1e4d7a-5a3c-4b1e-9d2f-a7a0c0ffee01")
@@ -57,6 +60,7 @@ class SimKnobs:
     #: The host's display language: the language of its error messages (sim/messages.py; de-DE texts are
     #: the simulator's own translations, there to prove classification never reads a message).
     language: str = "en-US"
+    event_layout: str = "positional"  # EVENT_LAYOUTS: unnamed <Data> elements (as SPP's events have) or named ones
     #: What Windows costs (docs/scenario.md, [sim]); None: not set in the file. The loopback endpoint waits
     #: REAL_COSTS for an unset one (SimKnobs.cost), the in-process demo waits nothing unless the file says.
     ps_direct_open_s: float | None = None  # opening one PowerShell Direct session, serially
@@ -164,7 +168,8 @@ class EventSpec:
     vm: str
     vm_id: str | None
     notification: str
-    message: str
+    message: str  # "": the host's own text for the notification, in its language
+    hresult: int | None = None  # an HRESULT the event's data carries (0xC004FD02, …)
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,7 @@ def _sim(table: _Table | None) -> SimKnobs:
         conversion_s=table.number("conversion_s", default=defaults.conversion_s),
         seed=table.integer("seed", default=defaults.seed),
         language=table.choice("language", LANGUAGES, default=defaults.language),
+        event_layout=table.choice("event_layout", EVENT_LAYOUTS, default=defaults.event_layout),
         ps_direct_open_s=_optional_number(table, "ps_direct_open_s"),
         guest_query_s=_optional_number(table, "guest_query_s"),
         inventory_per_vm_s=_optional_number(table, "inventory_per_vm_s"),
@@ -541,7 +547,8 @@ def _event(table: _Table, vms: tuple[VmSpec, ...]) -> EventSpec:
         vm=vm_name,
         vm_id=vm_id,
         notification=notification,
-        message=table.string("message", default=load_catalog().notification(notification) or notification),
+        message=table.string("message"),
+        hresult=_reason(table, "hresult") if "hresult" in table.data else None,
     )
     table.done()
     return event

@@ -285,10 +285,10 @@ class AvmaApp(App[None]):
     # --- other screens -----------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from avma_tui.ui.screens.help import HelpScreen
+        from avma_tui.ui.screens.help import CLOSE_ANY, HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *VmTable.BINDINGS, *self.BINDINGS]))
+            self.push_screen(HelpScreen([*DashboardScreen.BINDINGS, *VmTable.BINDINGS, *self.BINDINGS, CLOSE_ANY]))
 
     def action_audit(self) -> None:
         from avma_tui.ui.screens.audit import AuditScreen

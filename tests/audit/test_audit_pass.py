@@ -163,6 +163,7 @@ def hanging_child(pid_file: Path) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="alive() uses POSIX signal 0")
 def test_a_child_that_never_answers_is_stopped_at_its_time_limit(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     start = time.monotonic()
@@ -172,6 +173,7 @@ def test_a_child_that_never_answers_is_stopped_at_its_time_limit(tmp_path: Path)
     assert not alive(int(pid_file.read_text()))
 
 
+@pytest.mark.skipif(os.name == "nt", reason="alive() uses POSIX signal 0")
 def test_cancelling_the_wait_kills_the_child(tmp_path: Path) -> None:
     """What happens when the screen closes or the app quits while the pass runs."""
     pid_file = tmp_path / "pid"

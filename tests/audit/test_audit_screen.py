@@ -284,3 +284,20 @@ async def test_question_mark_shows_the_viewers_own_keys_filter_syntax_and_the_lo
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+
+
+async def test_a_page_loaded_after_the_check_marks_its_interrupted_changes() -> None:
+    """Rows are built in the page worker with the interrupted changes known then: later pages carry the mark."""
+    from tests.audit.test_audit_pass import extend, interrupted
+
+    log = AuditLog()
+    interrupted(log, "hv01", "first")  # record 1: on the second page
+    extend(log, PAGE + 20)
+    app = Harness(log)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await settle(app, pilot)
+        assert screen.table.row_count == PAGE and screen._chain is not None
+        await pilot.press("end")
+        await settle(app, pilot)
+        assert column(screen.table, 1)[-1] == "1"
+        assert column(screen.table, 6)[-1] == "interrupted"

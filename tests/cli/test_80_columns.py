@@ -58,3 +58,64 @@ def test_fix_fits_80_columns(vm: str, mode: list[str], capsys: pytest.CaptureFix
     assert header.startswith(f"{vm} on HV01.contoso.local: ") and id_line.startswith("Id ") and len(id_line) == 39
     if vm == "SQL02" and "--yes" in mode:
         assert "WARNING: replaces a MAK key (…R3KMQ)" in out  # the masked key is never split from its words
+
+
+def _at_a_terminal(*args: str, columns: int = 80) -> str:
+    """Run avma-tui with stdout on a pseudo-terminal `columns` wide; what it printed there."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "avma_tui", *args], stdout=child_fd, stderr=subprocess.DEVNULL, env=env
+    )
+    os.close(child_fd)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO once the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=60)
+    os.close(main_fd)
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def test_doctor_wraps_at_a_terminal_and_keeps_one_line_a_check_into_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    from avma_tui.paths import asset
+
+    scenario = str(asset("scenarios", "standard-host.toml"))
+    shown = _at_a_terminal("doctor", "--scenario", scenario)
+    assert _too_wide(shown) == [line for line in shown.splitlines() if line.startswith("  fix: ")]
+    assert "  fix: Upgrade the host to Datacenter (DISM /Set-Edition:ServerDatacenter), or activate" in shown
+    assert main(["doctor", "--scenario", scenario]) == 1
+    piped = capsys.readouterr().out.splitlines()
+    assert all(line[:1] in "✔✘–" for line in piped)  # one line per check, the fix on it
+    assert any(line.startswith("✘ AVMA host:") and "— Upgrade the host to Datacenter" in line for line in piped)
+
+
+def test_audit_verify_and_show_wrap_at_a_terminal_never_inside_a_hash() -> None:
+    from avma_tui.services.audit import AuditLog, Target
+
+    log = AuditLog(operator="alice")
+    intent = log.intent(
+        host="hv01.contoso.example", remote_user="CONTOSO\\admin", target=Target("vm", "SQL-PRODUCTION-01", "id-1"),
+        action="install_key", interaction="i1", params={"ProductKey": "XXXXX-XXXXX-XXXXX-XXXXX-DV9BG"},
+    )  # fmt: skip
+    log.result(intent, outcome="ok")
+    head = log.verify().head
+    verify = _at_a_terminal("audit", "verify")
+    assert verify.splitlines() == ["intact: 2 records, head", f"  {head}"]
+    show = _at_a_terminal("audit", "show")
+    assert _too_wide(show) == [] and "DV9BG" in show and "SQL-PRODUCTION-01" in show
+    assert len(show.splitlines()) > 2  # two records, wrapped

@@ -202,9 +202,10 @@ async def test_cancelled_during_verification_is_recorded(make_rig) -> None:
         verifying.set()
         await never.wait()
 
-    rig.service._sleep = stuck  # verification waits for the AVMA activation, forever
-    (step,) = steps_for(rig, "WEB01", "ACTIVATED_BY_OTHER_HOST")
-    task = asyncio.create_task(rig.service.run_step(rig.vm_id("WEB01"), step, interaction="t"))
+    # Verification waits for the VM to boot, forever (Activate() itself is synchronous: nothing to wait for).
+    rig.service._sleep = stuck
+    (step,) = steps_for(rig, "ARCHIVE01", "VM_NOT_RUNNING")
+    task = asyncio.create_task(rig.service.run_step(rig.vm_id("ARCHIVE01"), step, interaction="t"))
     await verifying.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -212,11 +213,11 @@ async def test_cancelled_during_verification_is_recorded(make_rig) -> None:
     # The change ran; only its verification was stopped: not verified (the audit's "unknown"), never "cancelled".
     last = rig.audit.records()[-1]
     assert (last["outcome"], last["error"]["code"]) == ("unknown", "not_verified")
-    stopped = rig.service.stopped_result(rig.vm_id("WEB01"), step)
+    stopped = rig.service.stopped_result(rig.vm_id("ARCHIVE01"), step)
     assert stopped is not None and stopped.outcome == "not verified"
-    await rig.clock.sleep(60)  # AVMA completes meanwhile
-    await rig.service.recheck(rig.vm_id("WEB01"))
-    settled = rig.service.settled_result(rig.vm_id("WEB01"), step)
+    await rig.clock.sleep(60)  # the VM boots meanwhile
+    await rig.service.recheck(rig.vm_id("ARCHIVE01"))
+    settled = rig.service.settled_result(rig.vm_id("ARCHIVE01"), step)
     assert settled is not None and settled.outcome == "ok"
     assert (rig.audit.records()[-1]["action"], rig.audit.records()[-1]["outcome"]) == ("recheck", "ok")
 
@@ -230,6 +231,13 @@ async def test_unverified_activation_fails_with_the_reason(make_rig) -> None:
     assert refused.outcome == "skipped" and rig.audit.records() == []
     result = await rig.service.run_step(rig.vm_id("APP2025"), replace(activate, refusal=""), interaction="t")
     assert result.outcome == "failed" and "0xC004FD03" in result.message
+    # Activate() raised SL_E_IA_ID_MISMATCH and the guest stays in its grace state: a refusal, not "unknown";
+    # the audit keeps the code, and the host's 12310 event carries it for the findings.
+    last = rig.audit.records()[-1]
+    assert (last["action"], last["outcome"], last["error"]["code"]) == ("activate", "failed", "0xC004FD03")
+    await rig.service.recheck(rig.vm_id("APP2025"))
+    event = next(f for f in rig.vmd("APP2025").findings if f.code == "AVMA_EVENT_FAILURE")
+    assert "0xC004FD03" in event.detail
 
 
 async def test_manual_step_confirmation_rechecks_and_is_audited(make_rig) -> None:
@@ -317,9 +325,9 @@ async def test_verification_stops_at_the_wall_clock_deadline(make_rig) -> None:
         await asyncio.sleep(0.02)  # each poll plus read-back costs real time; the sim's clock stands still
 
     rig.service._sleep = slow_poll
-    (step,) = steps_for(rig, "WEB01", "ACTIVATED_BY_OTHER_HOST")
+    (step,) = steps_for(rig, "ARCHIVE01", "VM_NOT_RUNNING")  # it boots after boot_delay_s on the sim's clock
     started = time.monotonic()
-    result = await rig.service.run_step(rig.vm_id("WEB01"), step, interaction="t")
+    result = await rig.service.run_step(rig.vm_id("ARCHIVE01"), step, interaction="t")
     assert time.monotonic() - started < 1.5
     assert result.outcome == "failed" and "did not verify within 0.2 s" in result.message
     assert rig.audit.records()[-1]["error"]["code"] == "not_verified"

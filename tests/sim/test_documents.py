@@ -20,7 +20,7 @@ HOST_KEYS = {
 }
 NODE_KEYS = {"name", "state"}  # the client reads each node itself (host_info)
 VM_KEYS = {"id", "name", "state", "generation", "kvp", "intrinsic", "error"}
-EVENT_KEYS = {"time", "vm_name", "vm_id", "notification", "message"}
+EVENT_KEYS = {"time", "data", "message"}
 LICENSE_KEYS = {
     "name",
     "description",
@@ -59,7 +59,8 @@ async def test_inventory_document(clock: FakeClock):
     assert running["kvp"]["status"] == "Ok" and running["intrinsic"]["OSBuildNumber"] == "17763"
     assert off["kvp"] == {"enabled": False, "status": None} and off["intrinsic"] == {}
     [event] = doc["events"]
-    assert set(event) == EVENT_KEYS and event["vm_id"] == running["id"]
+    assert set(event) == EVENT_KEYS
+    assert {"{" + running["id"].upper() + "}", "AVMA Success", "APP01"} <= {item["value"] for item in event["data"]}
 
 
 async def test_no_cluster_is_null_and_empty_values_are_null(clock: FakeClock):

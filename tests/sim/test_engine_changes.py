@@ -197,31 +197,50 @@ async def test_install_key_on_a_2012_r2_guest_fails_as_ps_direct_unavailable(mak
 # --- denied activations -------------------------------------------------------------------------
 
 
-async def denied(sim, vm_name: str, key: str) -> tuple[int, int, list[str]]:
+#: A key installed and not activated: OOB grace, SL_I_OOB_GRACE_PERIOD (docs/avma-reference.md §2.3).
+GRACE = (2, 0x4004F00C)
+
+
+async def denied(sim, vm_name: str, key: str) -> tuple[int, int, list[str], int | None, list[int | None]]:
+    """Install `key`, let the background AVMA attempt run, then Activate(): (status, reason, the events of the
+    background attempt, the HRESULT Activate() raised, the HRESULTs the events carry). Windows keeps a product
+    whose activation failed in its grace state and reports the failure in Activate()'s error and the events."""
     vm_id = await sim.vm_id(vm_name)
     await sim.host.install_key(vm_id, key, GOOD)
     sim.clock.advance(2.5)
     lic = (await sim.license(vm_id)).license
-    return lic.status, lic.reason, await events_for(sim, vm_id)
+    events = await events_for(sim, vm_id)
+    with pytest.raises(RemoteError) as caught:
+        await sim.host.activate_guest(vm_id, GOOD)
+    assert caught.value.record.exception.endswith("CimException")
+    after = (await sim.license(vm_id)).license
+    assert (after.status, after.reason) == (lic.status, lic.reason), "a failed Activate() changes no state"
+    hresults = [e.hresult for e in (await sim.host.inventory()).events if e.vm_id == vm_id]
+    return lic.status, lic.reason, events, hresult_of(caught.value), hresults
 
 
 async def test_unactivated_host_denies_with_fd02_and_invalid_host(make_sim):
     sim = make_sim('[[vms]]\nname = "A"\n' + guest("2022", "Standard"), header=header(license_status=5))
-    assert await denied(sim, "A", avma_key("2022", "Standard")) == (5, 0xC004FD02, ["Invalid Host"])
+    assert await denied(sim, "A", avma_key("2022", "Standard")) == (
+        *GRACE,
+        ["Invalid Host"],
+        0xC004FD02,
+        [0xC004FD02, 0xC004FD02],
+    )
 
 
 async def test_guest_newer_than_host_is_denied_with_fd03(make_sim):
     sim = make_sim('[[vms]]\nname = "NEW"\n' + guest("2025", "Datacenter"))
-    assert await denied(sim, "NEW", avma_key("2025", "Datacenter")) == (5, 0xC004FD03, ["Activation Denied"])
+    assert (await denied(sim, "NEW", avma_key("2025", "Datacenter")))[:4] == (*GRACE, ["Activation Denied"], 0xC004FD03)
 
 
 async def test_azure_edition_guest_on_plain_hyperv_is_denied_with_fd03(make_sim):
     vm = '[[vms]]\nname = "AZ"\n' + guest("2022", "Datacenter: Azure Edition", sku=407)
     sim = make_sim(vm)
-    assert await denied(sim, "AZ", avma_key("2022", "Datacenter: Azure Edition")) == (
-        5,
-        0xC004FD03,
+    assert (await denied(sim, "AZ", avma_key("2022", "Datacenter: Azure Edition")))[:4] == (
+        *GRACE,
         ["Activation Denied"],
+        0xC004FD03,
     )
 
 
@@ -233,12 +252,58 @@ async def test_azure_edition_guest_on_plain_hyperv_is_denied_with_fd03(make_sim)
 async def test_unsupported_host_denies_with_invalid_host(make_sim, host, reason):
     """A virtual host gives 0xC004FD02: what the reference's one real report (nested in Azure) saw."""
     sim = make_sim('[[vms]]\nname = "A"\n' + guest("2022", "Standard"), header=header(**host))
-    assert await denied(sim, "A", avma_key("2022", "Standard")) == (5, reason, ["Invalid Host"])
+    assert (await denied(sim, "A", avma_key("2022", "Standard")))[:4] == (*GRACE, ["Invalid Host"], reason)
 
 
 async def test_kvp_disabled_activation_fails_without_reaching_the_host(make_sim):
     sim = make_sim('[[vms]]\nname = "A"\nkvp_enabled = false\n' + guest("2022", "Standard"))
-    assert await denied(sim, "A", avma_key("2022", "Standard")) == (5, 0xC004FD04, [])
+    assert await denied(sim, "A", avma_key("2022", "Standard")) == (*GRACE, [], 0xC004FD04, [])
+
+
+async def test_a_failed_guest_stays_in_grace_until_the_grace_period_ends(make_sim):
+    """Grace counts down on the sim's clock; when it runs out the license is Notification, "grace time expired"
+    (slmgr.vbs HR_SL_E_GRACE_TIME_EXPIRED, 0xC004F009), and a new key keeps that state until it is activated."""
+    sim = make_sim(
+        '[[vms]]\nname = "A"\n'
+        + guest("2022", "Standard")
+        + '[vms.license]\nstatus = 2\nreason = "0x4004F00C"\nchannel = "RETAIL"\npartial_product_key = "46789"\n'
+        "grace_minutes = 10\n",
+        header=header(license_status=5),
+    )
+    vm_id = await sim.vm_id("A")
+    sim.clock.advance(5 * 60 + 1)
+    lic = (await sim.license(vm_id)).license
+    assert (lic.status, lic.reason, lic.grace_minutes) == (2, 0x4004F00C, 5)
+    await sim.host.install_key(vm_id, avma_key("2022", "Standard"), GOOD)
+    sim.clock.advance(3)
+    lic = (await sim.license(vm_id)).license
+    assert (lic.status, lic.reason, lic.grace_minutes) == (2, 0x4004F00C, 5), "the install keeps the grace left"
+    sim.clock.advance(5 * 60)
+    lic = (await sim.license(vm_id)).license
+    assert (lic.status, lic.reason, lic.grace_minutes) == (5, 0xC004F009, 0)
+    await sim.host.install_key(vm_id, avma_key("2022", "Standard"), GOOD)
+    lic = (await sim.license(vm_id)).license
+    assert (lic.status, lic.reason) == (5, 0xC004F009)
+
+
+async def test_a_key_install_reports_the_grace_reason_not_zero(make_sim):
+    sim = make_sim('[[vms]]\nname = "A"\n' + guest("2022", "Standard"))
+    lic = await sim.host.install_key(await sim.vm_id("A"), "BCDFG-HJKMN-PQRTV-WXY23-46789", GOOD)
+    assert lic is not None and (lic.status, lic.reason) == GRACE and lic.grace_minutes == 14400
+
+
+async def test_activate_is_synchronous_with_no_activating_state(make_sim):
+    """Activate() returns once the guest is activated (no clock advance needed) or raises its HRESULT."""
+    sim = make_sim(
+        '[[vms]]\nname = "A"\n'
+        + guest("2022", "Standard")
+        + AVMA_LICENSE
+        + f'partial_product_key = "{avma_key("2022", "Standard")[-5:]}"\n'
+    )
+    vm_id = await sim.vm_id("A")
+    returned = await sim.host.activate_guest(vm_id, GOOD)
+    assert returned is not None and returned.status == 1 and returned.avma_host == "HV01"
+    assert await events_for(sim, vm_id) == ["AVMA Success"]
 
 
 async def test_fixing_kvp_then_activate_guest_succeeds(make_sim):
@@ -364,13 +429,13 @@ async def test_activate_host_with_its_product_key_then_guests_activate(make_sim)
         '[[vms]]\nname = "A"\n' + guest("2022", "Standard"), header=header(license_status=5, product_key=key)
     )
     vm_id = await sim.vm_id("A")
-    assert await denied(sim, "A", avma_key("2022", "Standard")) == (5, 0xC004FD02, ["Invalid Host"])
+    assert (await denied(sim, "A", avma_key("2022", "Standard")))[:4] == (*GRACE, ["Invalid Host"], 0xC004FD02)
     host = await sim.host.activate_host(key)
     assert host.license_status == 1 and host.partial_product_key == "XXXXX"
     await sim.host.activate_guest(vm_id, GOOD)
     sim.clock.advance(2)
     assert (await sim.license(vm_id)).license.status == 1
-    assert await events_for(sim, vm_id) == ["AVMA Success", "Invalid Host"]
+    assert await events_for(sim, vm_id) == ["AVMA Success", "Invalid Host", "Invalid Host"]
 
 
 async def test_activate_host_with_a_wrong_key_is_0xC004F050(make_sim):

@@ -4,14 +4,18 @@ add-on is ignored, by the scripts' own filter) and domain accounts in [guest_cre
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
+from avma_tui.core.findings import diagnose
 from avma_tui.core.model import GuestErrorKind, LicenseState
+from avma_tui.hyperv.host import hresult_of
 from avma_tui.hyperv.operations import script_text
-from avma_tui.hyperv.transport import Credential
+from avma_tui.hyperv.transport import Credential, RemoteError
+from avma_tui.sim.scenario import ScenarioError, parse_scenario
 from avma_tui.sim.wql import first_match, windows_license_filter
-from tests.sim.simkit import guest
+from tests.sim.simkit import GOOD, HOST_2022_DC, avma_key, guest
 
 ESU_GUEST = (
     '[[vms]]\nname = "LEGACY01"\n'
@@ -98,3 +102,54 @@ async def test_a_local_account_takes_the_guests_own_name_but_no_domain(make_sim)
         assert (await sim.license(vm_id, Credential(user, "Passw0rd!"))).state is LicenseState.READ, user
     for user in ("CORP\\Administrator", "Administrator@corp.example.com", "LOCAL\\Administrator"):
         assert (await sim.license(vm_id, Credential(user, "Passw0rd!"))).error_kind is GuestErrorKind.CREDENTIAL
+
+
+# --- a failed activation as Windows reports it, and how the tool still finds its reason ------------------
+
+
+def unactivated_host(language: str, layout: str) -> str:
+    header = HOST_2022_DC.replace("license_status = 1", "license_status = 5")
+    return header.replace("[sim]\n", f'[sim]\nlanguage = "{language}"\nevent_layout = "{layout}"\n', 1)
+
+
+@pytest.mark.parametrize("language", ["en-US", "de-DE"])
+@pytest.mark.parametrize("layout", ["positional", "named"])
+async def test_a_guest_in_grace_after_a_failed_activation_shows_the_fd_reason(make_sim, language, layout) -> None:
+    """Windows keeps the guest in OOB grace (2, 0x4004F00C) after a failed AVMA Activate(), which raises the
+    SL_E_IA_* code; the tool finds that code in Activate()'s error record and in the host's 12310 event data,
+    whatever the host's language and the data's layout."""
+    key = avma_key("2022", "Standard")
+    sim = make_sim(
+        '[[vms]]\nname = "APP01"\n'
+        + guest("2022", "Standard")
+        + f'[vms.license]\nstatus = 2\nreason = "0x4004F00C"\nchannel = "VIRTUAL_MACHINE_ACTIVATION"\n'
+        f'partial_product_key = "{key[-5:]}"\ngrace_minutes = 20000\n',
+        header=unactivated_host(language, layout),
+    )
+    vm_id = await sim.vm_id("APP01")
+    with pytest.raises(RemoteError) as caught:
+        await sim.host.activate_guest(vm_id, GOOD)
+    assert hresult_of(caught.value) == 0xC004FD02 and caught.value.record.exception.endswith("CimException")
+    inventory = await sim.host.inventory()
+    reads = await sim.host.guest_licenses([vm_id], GOOD)
+    lic = reads[vm_id].license
+    assert lic is not None and (lic.status, lic.reason) == (2, 0x4004F00C)
+    (event,) = [e for e in inventory.events if e.vm_id == vm_id]
+    assert (event.notification, event.hresult) == ("Invalid Host", 0xC004FD02)
+    vm = replace(inventory.vm(vm_id), license=reads[vm_id])
+    vmd = diagnose(replace(inventory, vms=(vm,))).for_vm(vm_id)
+    assert vmd is not None
+    by_code = {f.code: f for f in vmd.findings}
+    assert "0xC004FD02" in by_code["AVMA_EVENT_FAILURE"].detail
+    assert "0x4004F00C" in by_code["GRACE_PERIOD"].detail
+
+
+def test_the_scenario_takes_an_event_layout_and_an_event_hresult() -> None:
+    scenario = parse_scenario(
+        unactivated_host("en-US", "named")
+        + '[[vms]]\nname = "A"\n[[events]]\ntime = "2026-11-27T08:00:00Z"\nvm = "A"\n'
+        'notification = "Invalid Host"\nhresult = "0xC004FD01"\n'
+    )
+    assert scenario.sim.event_layout == "named" and scenario.events[0].hresult == 0xC004FD01
+    with pytest.raises(ScenarioError, match="event_layout"):
+        parse_scenario(unactivated_host("en-US", "xml"))

@@ -169,11 +169,12 @@ HOST = _keys_read_by("parse_host")
 VM = _keys_read_by("parse_vm") | _keys_read_by("parse_kvp")
 LICENSE = _keys_read_by("parse_license")
 INSIDE_OS = _keys_read_by("parse_inside_os")  # the guest's Win32_OperatingSystem, read with its license
-#: Read only from captures made with the earlier inventory script, which carried each node's facts
-#: (hyperv/host.py parse_cluster); today's script and engine give a node's name and state only.
-LEGACY_CAPTURE_KEYS = {"reachable"}
+#: Read only from captures made with earlier inventory scripts, which carried each node's facts
+#: (hyperv/host.py parse_cluster) and each event decoded by the script (decode_event); today's script and
+#: engine give a node's name and state only, and each event's raw data.
+LEGACY_CAPTURE_KEYS = {"reachable", "vm_name", "vm_id", "notification", "hresult"}
 INVENTORY = (
-    _keys_read_by("parse_inventory") | HOST | VM | _keys_read_by("parse_cluster") | _keys_read_by("parse_event")
+    _keys_read_by("parse_inventory") | HOST | VM | _keys_read_by("parse_cluster") | _keys_read_by("decode_event")
 ) - LEGACY_CAPTURE_KEYS
 EXPECTED: dict[str, set[str]] = {
     "inventory": INVENTORY,
@@ -192,7 +193,7 @@ def test_key_extraction_sees_the_parsers() -> None:
     assert {"avma_host", "avma_last_activation", "license_status_reason"} <= LICENSE
     assert {"caption", "build_number", "sku", "product_type"} <= INSIDE_OS
     assert "os" in EXPECTED["guest_licenses"]
-    assert {"state", "nodes", "vm_id", "notification", "events", "intrinsic", "status"} <= INVENTORY
+    assert {"state", "nodes", "data", "value", "events", "intrinsic", "status"} <= INVENTORY
 
 
 @pytest.mark.parametrize("op", sorted(EXPECTED))

@@ -51,8 +51,11 @@ async def test_serves_the_demo_until_interrupted(https: bool) -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        match = re.search(r"at (https?)://127\.0\.0\.1:(\d+)/wsman — user operator; connect with: avma-tui ", line)
+        match = re.search(r"at (https?)://127\.0\.0\.1:(\d+)/wsman \(user operator\)$", line.rstrip("\n"))
         assert match, line
+        assert len(line.rstrip("\n")) <= 80
+        line = process.stdout.readline()
+        assert line.startswith(f"connect with: avma-tui 127.0.0.1 --port {match.group(2)}"), line
         assert ("--ca-cert " in line) == https and ("--http " in line) != https
         ca = re.search(r"--ca-cert (\S+)", line)
         settings = ConnectionSettings(

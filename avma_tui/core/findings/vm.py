@@ -72,12 +72,17 @@ class EventIndex:
         return self._by_id.get(vm.id.casefold(), []) + self._by_name.get(vm.name.casefold(), [])
 
 
+def _is_failure(event: AvmaEvent, catalog: Catalog) -> bool:
+    """A failed activation: a failure notification, or an error HRESULT (severity bit set) in the event's data."""
+    return catalog.is_failure(event.notification) or (event.hresult is not None and event.hresult & 0x80000000 != 0)
+
+
 def _event_failure(own: Sequence[AvmaEvent], catalog: Catalog) -> tuple[AvmaEvent, AvmaEvent | None] | None:
     """The newest failure among one VM's events that is newer than its last success, with that success."""
     successes = [e for e in own if e.notification.strip().casefold() == "avma success"]
     last_success = max(successes, key=lambda e: _parse_time(e.time), default=None)
     since = _parse_time(last_success.time) if last_success else None
-    failures = [e for e in own if catalog.is_failure(e.notification) and (since is None or _parse_time(e.time) > since)]
+    failures = [e for e in own if _is_failure(e, catalog) and (since is None or _parse_time(e.time) > since)]
     newest = max(failures, key=lambda e: _parse_time(e.time), default=None)
     return (newest, last_success) if newest else None
 
@@ -505,10 +510,25 @@ class VmCheck:
         event, success = hit
         meaning = self.catalog.notification(event.notification) or ""
         since = f"its last success at {success.time}" if success else "no success on record"
+        # The HRESULT in the event's data is why the activation failed (the guest itself stays in its grace
+        # state with reason 0x4004F00C until the grace period ends, so its license does not say why).
+        error = self.catalog.error(event.hresult)
+        what = event.notification or (error.hex if error else f"0x{event.hresult or 0:08X}")
+        detail = f"The host logged {quote(what)} for this VM at {event.time} ({since})" + (
+            f": {meaning}" if meaning else "."
+        )
+        evidence = f"host Application log event 12310 at {event.time}: {quote(what)}"
+        if error:
+            detail += f" {error.hex} {error.symbol}: “{error.text}” {error.meaning}"
+        elif event.hresult is not None:
+            detail += f" HRESULT 0x{event.hresult:08X}."
+        if event.hresult is not None and event.notification:
+            evidence += f", 0x{event.hresult:08X}"
+        default = error.meaning if error else "Read the event on the host."
         self.add(
             "AVMA_EVENT_FAILURE",
-            f"AVMA event: {event.notification}",
-            f"The host logged {quote(event.notification)} for this VM at {event.time} ({since}): {meaning}",
-            (f"host Application log event 12310 at {event.time}: {quote(event.notification)}",),
-            _EVENT_REMEDY.get(event.notification.strip().casefold(), "Read the event on the host."),
+            f"AVMA event: {what}",
+            detail,
+            (evidence,),
+            _EVENT_REMEDY.get(event.notification.strip().casefold(), default),
         )

@@ -6,7 +6,7 @@
               "hyperv", "virtual"},
      "cluster": null | {"name", "nodes": [{"name", "state"}]},   # the client reads each node (host_info)
      "vms": [{"id", "name", "state", "generation", "kvp": {"enabled", "status"}, "intrinsic": {NAME: DATA}}],
-     "events": [{"time", "vm_name", "vm_id", "notification", "message"}]}   # event 12310, newest first
+     "events": [{"time", "data": [{"name": null | NAME, "value"}], "message"}]}   # event 12310, newest first
     or {"error": ERROR}   # ERROR: an error record, docs/operations.md "Errors"
   Every value from a guest (intrinsic KVP items) is passed through as data, never evaluated.
 #>
@@ -18,8 +18,6 @@ $ErrorActionPreference = 'Stop'
 #include lib/vm_json.ps1
 #include lib/windows_license.ps1
 #include lib/host_license.ps1
-
-$Notifications = @('AVMA Success', 'Invalid Host', 'Invalid Data', 'Activation Denied')
 
 function ConvertTo-IsoTime([datetime]$Time) {
     $Time.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture)
@@ -45,37 +43,34 @@ function Get-ClusterDocument([string]$HostName) {
     [ordered]@{ name = [string]$cluster.Name; nodes = $others }
 }
 
-function Get-EventDocuments($Vms) {
-    $byId = @{}
-    $byName = @{}
-    foreach ($vm in $Vms) { $byId[$vm.Id.ToString()] = $vm; $byName[$vm.Name] = $vm }
+function Get-EventDocuments {
+    # Event 12310, AVMA's record on the host's Application log (learn.microsoft.com/windows-server/get-started/
+    # automatic-vm-activation: "logged on the virtualization host in Event Viewer in the Application log with Event
+    # ID 12310"), filtered by its provider so another provider's 12310 is never read. The provider is the Software
+    # Protection Platform's, Microsoft-Windows-Security-SPP (source "Software Protection Platform Service", message
+    # file sppsvc.exe, Application log: libyal/winevt-kb Provider-Microsoft-Windows-Security-SPP.md; its events
+    # 12311 and 1003 are logged there under that name, Microsoft-Windows-Security-SPP). That 12310 is this
+    # provider's is UNCONFIRMED by a Microsoft page: a host whose 12310 events come from another provider shows none.
+    # The event's data layout is not documented (UNCONFIRMED): every <Data> element of ToXml() is sent as it is,
+    # named or positional, and the tool decodes it (hyperv/host.py decode_event) without reading the message,
+    # which is in the host's language. No event at all is an error for Get-WinEvent: that is the "none" answer.
+    $filter = @{ LogName = 'Application'; ProviderName = 'Microsoft-Windows-Security-SPP'; Id = 12310 }
     $events = New-Object System.Collections.Generic.List[object]
-    # No event 12310 at all is an error for Get-WinEvent: that is the "none" answer here.
-    $found = @(Get-WinEvent -FilterHashtable @{ LogName = 'Application'; Id = 12310 } -MaxEvents 200 `
-        -ErrorAction SilentlyContinue)
-    foreach ($record in $found) {
-        $message = [string]$record.Message
-        # The event layout is not documented: find the VM among the insertion strings, by Id first.
-        $vm = $null
-        foreach ($property in @($record.Properties)) {
-            $text = ([string]$property.Value).Trim('{', '}', ' ')
-            $parsed = [guid]::Empty
-            if ([guid]::TryParse($text, [ref]$parsed) -and $byId.ContainsKey($parsed.ToString())) {
-                $vm = $byId[$parsed.ToString()]; break
+    foreach ($record in @(Get-WinEvent -FilterHashtable $filter -MaxEvents 200 -ErrorAction SilentlyContinue)) {
+        $data = New-Object System.Collections.Generic.List[object]
+        $xml = [xml]$record.ToXml()
+        foreach ($node in @($xml.DocumentElement.ChildNodes)) {
+            if ($node.LocalName -ne 'EventData') { continue }
+            foreach ($item in @($node.ChildNodes)) {
+                if ($item.LocalName -ne 'Data' -or $data.Count -ge 32) { continue }
+                $name = $item.GetAttribute('Name')
+                $data.Add([ordered]@{ name = if ($name) { $name } else { $null }; value = [string]$item.InnerText })
             }
-            if ($null -eq $vm -and $byName.ContainsKey($text)) { $vm = $byName[$text] }
         }
-        $notification = $null
-        foreach ($name in $Notifications) {
-            if ($message.IndexOf($name, [StringComparison]::OrdinalIgnoreCase) -ge 0) { $notification = $name; break }
-        }
-        if (-not $notification) { $notification = ($message -split "`n")[0].Trim() }
         $events.Add([ordered]@{
-            time         = ConvertTo-IsoTime $record.TimeCreated
-            vm_name      = if ($vm) { $vm.Name } else { $null }
-            vm_id        = if ($vm) { $vm.Id.ToString() } else { $null }
-            notification = $notification
-            message      = $message
+            time    = ConvertTo-IsoTime $record.TimeCreated
+            data    = $data
+            message = [string]$record.Message
         })
     }
     , $events   # the comma keeps an empty or one-element list a list
@@ -123,7 +118,7 @@ try {
         host    = $hostDoc
         cluster = Get-ClusterDocument $hostDoc.name
         vms     = $vmDocs
-        events  = Get-EventDocuments $vms
+        events  = Get-EventDocuments
     }
 } catch {
     $document = [ordered]@{ error = ConvertTo-ErrorDocument $_ }

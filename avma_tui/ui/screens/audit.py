@@ -34,7 +34,7 @@ from avma_tui.core.operations import AUDIT_OUTCOMES, OPERATIONS, Outcome
 from avma_tui.services.audit import RECORD_FIELDS, AuditError, AuditLog, canonical
 from avma_tui.services.audit_pass import LogSummary, summarize_in_child
 from avma_tui.ui import safe
-from avma_tui.ui.widgets.content_table import ContentTable
+from avma_tui.ui.widgets.content_table import ContentTable, FitCell
 
 COLUMNS = ("Time (UTC)", "#", "Host", "Target", "Action", "Phase", "Outcome", "Operator")
 FIELD_ORDER = RECORD_FIELDS
@@ -52,8 +52,9 @@ _TABLE_KEYS = [
         "pageup,pagedown", "", "", key_display="PgUp PgDn", tooltip="A screen up / down; older pages load as you go"
     ),
 ]
-#: Records per page: small enough that adding a page's rows stays well under 50 ms of the event loop.
-PAGE = 100
+#: Records per page: small enough that adding a page's rows stays well under 50 ms of the event loop
+#: (100 rows blocked it 81 ms on a busy machine, 50 rows 43 ms; bench/RESULTS.md).
+PAGE = 50
 #: Lines a page reads before it shows the matches it has (a filter that matches few records).
 SCAN_BUDGET = 5000
 _DETAIL_LIMIT = 2000
@@ -343,7 +344,11 @@ class AuditScreen(Screen[None]):
             return
         self._page_loading = True
         self.run_worker(
-            partial(_page_of, pager), thread=True, group="audit-page", name="audit-page", exit_on_error=False
+            partial(_page_of, pager, self.pending),
+            thread=True,
+            group="audit-page",
+            name="audit-page",
+            exit_on_error=False,
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -368,20 +373,22 @@ class AuditScreen(Screen[None]):
             else:
                 self._mark_interrupted()
         else:
-            loaded: tuple[Pager, list[tuple[int, dict[str, Any]]]] | None = event.worker.result
+            loaded: _Page | None = event.worker.result
             if loaded is None:
                 return
-            pager, page = loaded
+            pager, pending, page = loaded
             if pager is self._pager:
                 self._page_loading = False
+                if pending is not self.pending:  # the whole-log pass answered while the page was read
+                    page = [(offset, record, _cells(record, self.pending)) for offset, record, _ in page]
                 self._add_page(pager, page)
                 if self.table.row_count < PAGE:
                     self._next_page()  # a rare filter: search on, showing what was found, until a page is full
 
-    def _add_page(self, pager: Pager, page: list[tuple[int, dict[str, Any]]]) -> None:
-        """Add a page of rows; the first page of a filter starts a fresh table sized to it."""
-        table, pending = self.table, self.pending
-        rows = [(str(offset), record, _row(record, pending)) for offset, record in page]
+    def _add_page(self, pager: Pager, page: list[tuple[int, dict[str, Any], list[FitCell]]]) -> None:
+        """Add a page of rows (cells built in the worker); the first page of a filter starts a fresh table."""
+        table = self.table
+        rows = [(str(offset), record, cells) for offset, record, cells in page]
         first = table.loading
         if first:
             selected = None
@@ -474,5 +481,15 @@ class AuditScreen(Screen[None]):
         self._load()
 
 
-def _page_of(pager: Pager) -> tuple[Pager, list[tuple[int, dict[str, Any]]]]:
-    return pager, pager.next_page()
+#: A page read in a worker: its pager, the pending seqs its cells were built with, and (offset, record, cells).
+_Page = tuple[Pager, frozenset[int], list[tuple[int, dict[str, Any], list[FitCell]]]]
+
+
+def _cells(record: dict[str, Any], pending: frozenset[int]) -> list[FitCell]:
+    """A record's row as the table stores it (pure: built in the page worker, off the event loop)."""
+    return [FitCell.of(cell) for cell in _row(record, pending)]
+
+
+def _page_of(pager: Pager, pending: frozenset[int]) -> _Page:
+    """The next page and its rows' cells (in a thread: building the cells was half of adding a page's rows)."""
+    return pager, pending, [(offset, record, _cells(record, pending)) for offset, record in pager.next_page()]

@@ -51,6 +51,16 @@ def _key_name(binding: Binding) -> str:
     return " ".join(names.get(key, key) for key in binding.key.split(","))
 
 
+#: Not a binding of the dashboard, but every other screen's and dialog's: said once in the dashboard's help.
+CLOSE_ANY = Binding(
+    "escape,q",
+    "",
+    "",
+    key_display="esc q",
+    tooltip="On any other screen or dialog: close it (in a text field q is a letter)",
+)
+
+
 def keys_text(bindings: Iterable[BindingType]) -> Content:
     """One line per thing the keys do: keys bound apart to the same action (g and home) share a line."""
     keys: dict[tuple[str, str], list[str]] = {}

@@ -178,7 +178,7 @@ class SingleFix(FixBody):
             and step is not None
             and not step.refusal
             and NEEDS_GUEST_CREDENTIALS in step.needs
-            and self.session.guest_credential is None
+            and (self.session.guest_credential is None or self.session.guest_login_rejected)
             and not self._login_asked
         )
 
