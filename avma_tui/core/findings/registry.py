@@ -284,7 +284,8 @@ REGISTRY: tuple[FindingSpec, ...] = (
         _W,
         _MANUAL,
         when="the host's Application log has an AVMA event (12310) for this VM newer than its last success: Invalid "
-        "Host, Invalid Data or Activation Denied; show the event's time and the meaning",
+        "Host, Invalid Data or Activation Denied, or an error HRESULT in its data; show the event's time, the meaning "
+        "and the code (a guest whose activation failed stays in grace: the event says why)",
     ),
 )
 
