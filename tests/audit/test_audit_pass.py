@@ -141,6 +141,7 @@ def test_a_host_with_many_open_intents_gets_the_oldest_within_the_limits() -> No
         ("print('{\"format\": 1, \"ok\": \"yes\"}')", r"^the audit log check gave no usable answer$"),
         ("print('not json at all')", r"^the audit log check gave no usable answer$"),
         ("import os; os.abort()", r"^the audit log check stopped \(exit -6\)"),
+        ("import sys; sys.stdout.write('x' * (5 << 20))", r"^the audit log check answered too much$"),
     ],
 )  # fmt: skip
 def test_a_failing_child_is_one_line(code: str, message: str) -> None:
