@@ -573,34 +573,38 @@ class AuditLog:
         error: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The record that closes `intent` (as returned by `intent()`): same host, target, action, interaction."""
-        return self.append(
-            host=intent["host"],
-            remote_user=intent["remote_user"],
-            target=_target_of(intent),
-            action=intent["action"],
-            phase="result",
-            interaction=intent["interaction"],
-            params=intent["params"],
-            before=intent["before"],
-            after=after,
-            outcome=outcome,
-            error=error,
-        )
+        return self._following(intent, "result", intent["params"], after=after, outcome=outcome, error=error)
 
     def started(self, intent: Mapping[str, Any], *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The record that says `intent`'s change is under way on its own (a detached change: the conversion).
 
         It closes nothing: the intent stays open until its result, or a re-check, says how the change ended.
         """
+        return self._following(intent, "started", {**intent["params"], **(params or {})})
+
+    def _following(
+        self,
+        intent: Mapping[str, Any],
+        phase: str,
+        params: Mapping[str, Any],
+        *,
+        after: Mapping[str, Any] | None = None,
+        outcome: Outcome | str | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A record that follows `intent`: its host, user, target, action, interaction and before-state."""
         return self.append(
             host=intent["host"],
             remote_user=intent["remote_user"],
             target=_target_of(intent),
             action=intent["action"],
-            phase="started",
+            phase=phase,
             interaction=intent["interaction"],
-            params={**intent["params"], **(params or {})},
+            params=params,
             before=intent["before"],
+            after=after,
+            outcome=outcome,
+            error=error,
         )
 
     def scan(self, head: str | None = None) -> Scan:
