@@ -8,15 +8,19 @@ so a script can be run alone while working on one number.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 #: The repository root: benchmarks run the working tree's code and data, never an installed copy.
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,3 +150,33 @@ def peak_rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class CursorDownTimer:
+    """Times `down` key presses in a running app: from posting the key to the table's cursor-down action
+    having run (the table's own action, wrapped on that instance while in the `with` block)."""
+
+    def __init__(self, app: Any, table: Any) -> None:
+        self._app, self._table = app, table
+        self._answered, self._answered_at = asyncio.Event(), 0.0
+        self._original = table.action_cursor_down
+
+    def __enter__(self) -> CursorDownTimer:
+        def cursor_down() -> None:
+            self._original()
+            self._answered_at = time.perf_counter()
+            self._answered.set()
+
+        self._table.action_cursor_down = cursor_down
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._table.action_cursor_down = self._original
+
+    async def press(self, give_up_s: float) -> float:
+        """Seconds until one `down` was answered; asyncio.TimeoutError after `give_up_s`."""
+        self._answered.clear()
+        posted = time.perf_counter()
+        self._app.simulate_key("down")
+        await asyncio.wait_for(self._answered.wait(), give_up_s)
+        return self._answered_at - posted

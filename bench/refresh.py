@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from benchkit import Row, emit, median, parse_args, runs_for
+from benchkit import CursorDownTimer, Row, emit, median, parse_args, runs_for
 
 from avma_tui.config import ConnectionSettings
 from avma_tui.core.model import LicenseState
@@ -219,30 +219,14 @@ async def _table(app: AvmaApp) -> VmTable:
 
 async def _presses(app: AvmaApp, table: VmTable, presses: int) -> list[float]:
     """`down` while the licenses are read; seconds until the cursor moved."""
-    answered, answered_at = asyncio.Event(), [0.0]
-    original = table.action_cursor_down
-
-    def cursor_down() -> None:
-        original()
-        answered_at[0] = time.perf_counter()
-        answered.set()
-
-    table.action_cursor_down = cursor_down  # type: ignore[method-assign]
     latencies = []
-    try:
+    with CursorDownTimer(app, table) as timer:
         for _ in range(presses):
             await asyncio.sleep(0.3)
-            answered.clear()
-            posted = time.perf_counter()
-            app.simulate_key("down")
             try:
-                await asyncio.wait_for(answered.wait(), 10)
+                latencies.append(await timer.press(10))
             except asyncio.TimeoutError:  # not answered within 10 s: counted as 10 s (a MISS), not a crash
                 latencies.append(10.0)
-                continue
-            latencies.append(answered_at[0] - posted)
-    finally:
-        table.action_cursor_down = original  # type: ignore[method-assign]
     return latencies
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import ROOT, Row, emit, median, parse_args, peak_rss_mb, rss_mb, runs_for
+from benchkit import ROOT, CursorDownTimer, Row, emit, median, parse_args, peak_rss_mb, rss_mb, runs_for
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -219,29 +219,14 @@ async def timed_refresh(app: AvmaApp, table: VmTable, spy: Spy) -> tuple[float, 
 
 async def key_latencies(app: AvmaApp, table: VmTable, refresh_s: float, presses: int) -> list[float]:
     """Press `r`, then `down` at a staggered moment of that refresh; seconds until the cursor moved."""
-    answered, answered_at = asyncio.Event(), [0.0]
-    original = table.action_cursor_down
-
-    def cursor_down() -> None:
-        original()
-        answered_at[0] = time.perf_counter()
-        answered.set()
-
-    table.action_cursor_down = cursor_down  # type: ignore[method-assign]
     latencies = []
-    try:
+    with CursorDownTimer(app, table) as timer:
         for press in range(presses):
             table.move_cursor(row=0)
             app.simulate_key("r")
             await asyncio.sleep(refresh_s * (press + 0.5) / presses)
-            answered.clear()
-            posted = time.perf_counter()
-            app.simulate_key("down")
-            await asyncio.wait_for(answered.wait(), KEY_GIVE_UP_S)
-            latencies.append(answered_at[0] - posted)
+            latencies.append(await timer.press(KEY_GIVE_UP_S))
             await app.workers.wait_for_complete()
-    finally:
-        table.action_cursor_down = original  # type: ignore[method-assign]
     return latencies
 
 
