@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 
 class Severity(str, Enum):
@@ -19,7 +20,10 @@ class Severity(str, Enum):
     @property
     def rank(self) -> int:
         """Higher is worse; used to pick a VM's worst finding."""
-        return {"error": 3, "warning": 2, "info": 1}[self.value]
+        return _SEVERITY_RANK[self.value]
+
+
+_SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
 
 
 class RemedyKind(str, Enum):
@@ -295,7 +299,7 @@ class VmDiagnosis:
     edition: str  # guest edition ("Standard", "Datacenter Evaluation", …) or ""
     recommended_key_last5: str | None
 
-    @property
+    @cached_property
     def worst(self) -> Finding | None:
         return max(self.findings, key=lambda f: f.severity.rank, default=None)
 

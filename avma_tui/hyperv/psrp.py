@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import queue
@@ -209,8 +211,43 @@ def _shutdown(connection: Any) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class _Alarms:
+    """One daemon thread that stops operations at their deadlines, for the whole process.
+
+    A thread per operation (threading.Timer) would do the same, but starting a thread waits until it runs:
+    on a busy machine that blocked the event loop for milliseconds per call, with 16 license lanes busy
+    (bench/RESULTS.md, "The 2000-VM key press during r"). An alarm that fires after its operation finished
+    is a no-op (_Control.stop).
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Control]] = []
+        self._count = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, at: float, control: _Control) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (at, next(self._count), control))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="psrp-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, control = heapq.heappop(self._due)
+            control.stop(_DEADLINE)
+
+
+_ALARMS = _Alarms()
+
+
 class _Control:
-    """One operation's deadline and stop switch, shared by the event loop, a timer and the worker."""
+    """One operation's deadline and stop switch, shared by the event loop, the alarm thread and the worker."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -219,9 +256,7 @@ class _Control:
         self._lock = threading.Lock()
         self._watched: list[_Sockets] = []
         self._finished = False
-        self._timer = threading.Timer(timeout, self.stop, (_DEADLINE,))
-        self._timer.daemon = True
-        self._timer.start()
+        _ALARMS.add(self.deadline, self)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -245,9 +280,9 @@ class _Control:
             sockets.cut()
 
     def finish(self) -> None:
-        self._timer.cancel()
         with self._lock:
             self._finished = True
+            self._watched = []  # the alarm keeps this object until its deadline, not the sockets
 
 
 class _Stopped(TransportError):

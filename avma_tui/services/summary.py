@@ -8,6 +8,7 @@ contract's totals of error and warning findings (host included).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from avma_tui.core.model import Diagnosis, Severity, VmStatus
@@ -30,16 +31,17 @@ class Tally:
 
 
 def tally(diagnosis: Diagnosis) -> Tally:
-    worst = [d.worst.severity for d in diagnosis.vms if d.worst is not None]
-    host = [f.severity for f in diagnosis.host_findings]
-    every = [f.severity for f in diagnosis.findings]
+    worst = Counter(d.worst.severity for d in diagnosis.vms if d.worst is not None)
+    host = Counter(f.severity for f in diagnosis.host_findings)
+    every = host + Counter(f.severity for d in diagnosis.vms for f in d.findings)
+    by_status = Counter(d.status for d in diagnosis.vms)
     return Tally(
         vms=len(diagnosis.vms),
-        by_status={status: sum(d.status is status for d in diagnosis.vms) for status in VmStatus},
-        vms_with_errors=worst.count(Severity.ERROR),
-        vms_with_warnings=worst.count(Severity.WARNING),
-        host_errors=host.count(Severity.ERROR),
-        host_warnings=host.count(Severity.WARNING),
-        error_findings=every.count(Severity.ERROR),
-        warning_findings=every.count(Severity.WARNING),
+        by_status={status: by_status[status] for status in VmStatus},
+        vms_with_errors=worst[Severity.ERROR],
+        vms_with_warnings=worst[Severity.WARNING],
+        host_errors=host[Severity.ERROR],
+        host_warnings=host[Severity.WARNING],
+        error_findings=every[Severity.ERROR],
+        warning_findings=every[Severity.WARNING],
     )

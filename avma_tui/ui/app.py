@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 #: The longest the auto-refresh waits while the host keeps failing (it doubles from refresh_interval).
 MAX_BACKOFF_SECONDS = 300.0
+#: Licenses that answer within this long of each other are shown together: each show diagnoses and redraws
+#: the whole host, and a host answering many chunks at once would otherwise keep the keyboard waiting.
+LICENSE_SHOW_SECONDS = 0.25
 
 
 class AvmaApp(App[None]):
@@ -213,7 +216,7 @@ class AvmaApp(App[None]):
         if session is None or dashboard is None:
             return
         rejected = session.guest_login_rejected
-        async for diagnosis in session.read_licenses():
+        async for diagnosis in session.read_licenses(every=LICENSE_SHOW_SECONDS):
             if self.dashboard is dashboard and session is self.session:
                 dashboard.show(diagnosis, self._read_at)
             if session.guest_login_rejected and not rejected:

@@ -202,3 +202,31 @@ async def test_cluster_nodes_are_read_by_the_client_and_never_hold_up_the_invent
     assert ("CLUSTER_NODE_UNREACHABLE", "HV05") in codes and ("CLUSTER_NODE_NOT_ACTIVATED", "HV03") in codes
     await session.refresh()  # cached: no node is read again within 15 minutes
     assert len(spy.nodes_opened) == 3
+
+
+async def test_chunks_that_answer_together_are_shown_together() -> None:
+    """A diagnosis costs the whole host: the TUI gets one per `every` seconds, not one per chunk."""
+    session, spy = make(400)
+    session.guest_credential = GOOD
+    await session.refresh(licenses=False)
+    seen = [diagnosis async for diagnosis in session.read_licenses(every=0.5)]
+    assert len(spy.chunks) > 8
+    assert 2 <= len(seen) < len(spy.chunks)  # "being read" at once, then the answers together
+    assert LicenseState.READING in {vm.license.state for vm in seen[0].inventory.vms}
+    assert LicenseState.READING not in {vm.license.state for vm in seen[-1].inventory.vms}
+    assert seen[-1] is session.diagnosis
+    assert calls_read(session) > 300
+
+
+async def test_a_reader_that_stops_early_leaves_no_guest_shown_as_being_read() -> None:
+    session, spy = make(200, lanes=1)
+    session.guest_credential = GOOD
+    await session.refresh(licenses=False)
+    reading = session.read_licenses(every=0.5)
+    first = await anext(reading)
+    assert LicenseState.READING in {vm.license.state for vm in first.inventory.vms}
+    await reading.aclose()  # the operator pressed r again, or quit
+    chunks = len(spy.chunks)
+    await session.refresh(licenses=False)
+    assert LicenseState.READING not in set(states(session).values())
+    assert len(spy.chunks) == chunks  # nothing goes on reading behind the caller's back

@@ -231,3 +231,37 @@ async def test_batch_view_keeps_step_and_outcome_on_screen_at_80x24(settle: Any)
         assert {"VM", "Step", "Outcome"} <= columns_on_screen(app, table)
         assert table.max_scroll_x == 0
         assert cut_without_ellipsis(app, table) == []
+
+
+async def test_a_column_follows_its_widest_cell_as_cells_come_and_go() -> None:
+    """The table keeps each column's cell widths as rows change, so fitting never scans every cell: the
+    width must still follow the widest cell there is now, shrinking as well as growing."""
+    from textual.app import ComposeResult
+    from textual.content import Content
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ContentTable(fit=())
+
+    app = One()
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.query_one(ContentTable)
+        table.add_column("Name", key="name")
+        table.add_row(Content("short"), key="a")
+        table.add_row(Content("a much longer name"), key="b")
+
+        async def width() -> int:
+            await pilot.pause()
+            table.fit_columns()
+            return table.columns[next(iter(table.columns))].width
+
+        assert await width() == 18
+        table.remove_row("b")
+        assert await width() == 5
+        table.update_cell("a", "name", Content("x"))
+        assert await width() == 4  # the header
+        table.update_cell("a", "name", Content("grown wider now"))
+        assert await width() == 15
+        table.clear()
+        table.add_row(Content("ab"), key="c")
+        assert await width() == 4

@@ -38,7 +38,7 @@ def diagnose(inventory: Inventory, catalog: Catalog | None = None, *, previous: 
 
     def check(vm: Vm) -> VmDiagnosis:
         earlier = before.get(vm.id)
-        if earlier is not None and earlier.vm == vm:
+        if earlier is not None and (earlier.vm is vm or earlier.vm == vm):
             return earlier
         return VmCheck(vm, inventory, facts, catalog, events).run()
 

@@ -14,8 +14,9 @@ when the table is resized.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console, ConsoleOptions
 from rich.measure import Measurement
@@ -27,6 +28,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from avma_tui.core.columns import FitStep, fit_widths
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class _Cut:
@@ -83,6 +87,9 @@ class ContentTable(DataTable[Content]):
         #: Labels of the columns left out to fit the width, in display order.
         self.hidden: list[str] = []
         self._fit_pending = False
+        #: Per column key: how many of its cells have each width, kept as cells come and go, so fitting
+        #: costs the number of columns, not of cells (a refresh of 2000 rows changes a few).
+        self._cell_widths: dict[str, Counter[int]] = defaultdict(Counter)
 
     # --- cells are stored as FitCell, so every one of them is cut with an ellipsis --------------------
 
@@ -90,13 +97,37 @@ class ContentTable(DataTable[Content]):
         self, *cells: Content, height: int | None = 1, key: str | None = None, label: Text | str | None = None
     ) -> RowKey:
         self._fit_soon()
-        return super().add_row(*(FitCell.of(cell) for cell in cells), height=height, key=key, label=label)
+        fitted = [FitCell.of(cell) for cell in cells]
+        for column_key, cell in zip(self.columns, fitted, strict=False):
+            self._count(column_key, cell, 1)
+        return super().add_row(*fitted, height=height, key=key, label=label)
 
     def update_cell(
         self, row_key: RowKey | str, column_key: ColumnKey | str, value: Content, *, update_width: bool = False
     ) -> None:
         self._fit_soon()
-        super().update_cell(row_key, column_key, FitCell.of(value), update_width=False)
+        cell = FitCell.of(value)
+        self._count(column_key, self.get_cell(row_key, column_key), -1)
+        super().update_cell(row_key, column_key, cell, update_width=False)
+        self._count(column_key, cell, 1)
+
+    def remove_row(self, row_key: RowKey | str) -> None:
+        for column_key, cell in zip(self.columns, self.get_row(row_key), strict=False):
+            self._count(column_key, cell, -1)
+        super().remove_row(row_key)
+        self._fit_soon()
+
+    def clear(self, columns: bool = False) -> Self:
+        self._cell_widths.clear()
+        return super().clear(columns)
+
+    def _count(self, column_key: ColumnKey | str, cell: Content | None, change: int) -> None:
+        if cell is None:
+            return
+        widths = self._cell_widths[str(column_key.value if isinstance(column_key, ColumnKey) else column_key)]
+        widths[cell.cell_length] += change
+        if widths[cell.cell_length] <= 0:
+            del widths[cell.cell_length]
 
     # --- widths ---------------------------------------------------------------------------------------
 
@@ -115,7 +146,7 @@ class ContentTable(DataTable[Content]):
         """Size every column from its cells, then follow FIT until the table fits its room."""
         self._fit_pending = False
         natural = {
-            str(key.value): max([column.label.cell_len, *(cell.cell_length for cell in self.get_column(key))])
+            str(key.value): max([column.label.cell_len, *self._cell_widths[str(key.value)]])
             for key, column in self.columns.items()
         }
         room = self.room() if self.fit else None
@@ -128,11 +159,12 @@ class ContentTable(DataTable[Content]):
             widths = fit_widths(natural, room - padding * (1 + left_out), self.fit, padding)
             if sum(width is None for width in widths.values()) == left_out:
                 break
-        hidden = []
+        hidden, resized = [], False
         for key, column in self.columns.items():
             width = widths[str(key.value)]
             if width is None:
                 hidden.append(column.label.plain)
+            resized = resized or column.auto_width or column.width != (width or 0)
             column.label.overflow = "ellipsis"
             column.label.no_wrap = True
             column.auto_width = False
@@ -141,8 +173,9 @@ class ContentTable(DataTable[Content]):
             self.hidden = hidden
             self.post_message(self.Hidden(self, hidden))
         self._require_update_dimensions = True  # recompute the scrollable width on the next idle
-        self._clear_caches()
-        self.refresh()
+        if resized:  # every cached line is drawn at the old widths (cells that changed redraw themselves)
+            self._clear_caches()
+            self.refresh()
 
     def _fit_soon(self) -> None:
         if not self._fit_pending:

@@ -161,27 +161,32 @@ class VmTable(ContentTable):
         wanted = {vm_id: d for vm_id, d in self._diagnoses.items() if matches(d, self.filter_text)}
         gone = [row_key for row_key in self.rows if row_key.value not in wanted]
         for row_key in gone:
-            self.remove_row(row_key)
+            self.remove_row(row_key)  # the others keep their order
             self._shown.pop(str(row_key.value), None)
-        changed = bool(gone)
+        moved = False  # a row added, or a row's sort cell changed: the order must be made again
         for vm_id, diag in wanted.items():
             built_from = (diag, vm_id in self.marks)
             if vm_id in self.rows and self._shown.get(vm_id) == built_from:
-                continue  # VmDiagnosis is frozen: equal means every cell would be the same
+                # VmDiagnosis is frozen: equal means every cell would be the same. An unchanged VM keeps its
+                # diagnosis object (core.findings.diagnose), so this costs an identity check.
+                continue
             self._shown[vm_id] = built_from
-            changed = True
             cells = row_cells(*built_from)
             for column, (content, sort_key) in cells.items():
                 self._sort_keys[column][content.plain] = sort_key
             if vm_id in self.rows:
-                self._update_row(vm_id, {column: content for column, (content, _) in cells.items()})
+                moved = self._update_row(vm_id, {column: content for column, (content, _) in cells.items()}) or moved
             else:
                 self.add_row(*(content for content, _ in cells.values()), key=vm_id)
-        if changed:
+                moved = True
+        if moved:
             self._sort()
+        if self._fit_pending:  # rows came, went or changed: fit now, so no frame shows the old widths
             self.fit_columns()
 
-    def _update_row(self, vm_id: str, cells: dict[str, Content]) -> None:
+    def _update_row(self, vm_id: str, cells: dict[str, Content]) -> bool:
+        """Update the cells that changed; True when one the order depends on did."""
+        moved = False
         for column, content in cells.items():
             try:
                 current = self.get_cell(vm_id, column)
@@ -189,6 +194,8 @@ class VmTable(ContentTable):
                 current = None
             if current is None or not _same(current, content):
                 self.update_cell(vm_id, column, content)
+                moved = moved or column in (self.sort_column, "name")
+        return moved
 
     def _sort(self) -> None:
         keys, names = self._sort_keys[self.sort_column], self._sort_keys["name"]
