@@ -265,3 +265,48 @@ async def test_a_column_follows_its_widest_cell_as_cells_come_and_go() -> None:
         table.clear()
         table.add_row(Content("ab"), key="c")
         assert await width() == 4
+
+
+async def test_a_body_cell_is_drawn_the_same_as_datatable_draws_it() -> None:
+    """ContentTable draws one-line body cells itself, for speed (it overrides DataTable's private
+    `_render_cell`); it must give exactly DataTable's segments: styled spans, wide characters, cells cut
+    with an ellipsis, empty cells, every cell padding, the cursor and the hover row, plain and styled bases."""
+    from rich.style import Style
+    from textual.app import ComposeResult
+    from textual.content import Content
+    from textual.widgets import DataTable
+
+    cells = [
+        Content(""),
+        Content("plain"),
+        Content.from_markup("[bold red]Error[/] and [i]more[/i] text that runs long"),
+        Content("名前が長い仮想マシン"),
+        Content.from_markup("[reverse]x[/]y[underline]z[/]"),
+    ]
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ContentTable(fit=())
+
+    app = One()
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.query_one(ContentTable)
+        table.add_column("Name", key="name")
+        for index, cell in enumerate(cells):
+            table.add_row(cell, key=str(index))
+        await pilot.pause()
+        compared = 0
+        for padding in (0, 1, 2):
+            table.cell_padding = padding
+            for row in range(len(cells)):
+                for width in (2 * padding + 1, 2 * padding + 4, 30):
+                    for base in (Style.null(), Style(color="white", bgcolor="blue", bold=True)):
+                        for cursor in (False, True):
+                            for hover in (False, True):
+                                table._cell_render_cache.clear()
+                                ours = table._render_cell(row, 0, base, width, cursor, hover)
+                                table._cell_render_cache.clear()
+                                theirs = DataTable._render_cell(table, row, 0, base, width, cursor, hover)
+                                assert ours == theirs, (padding, cells[row].plain, width, base, cursor, hover)
+                                compared += 1
+        assert compared == 3 * len(cells) * 3 * 2 * 2 * 2

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console, ConsoleOptions
 from rich.measure import Measurement
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 from textual.events import Resize
 from textual.message import Message
+from textual.style import Style as ContentStyle
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
@@ -188,6 +191,65 @@ class ContentTable(DataTable[Content]):
 
     def on_resize(self, event: Resize) -> None:
         self.fit_columns()
+
+    # --- drawing a cell ---------------------------------------------------------------------------------
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """A one-line body cell drawn straight from its Content: the same segments as DataTable's own path
+        (Rich's Styled(Padding(cell)) rendered by the console), at a fraction of its cost. That path made a
+        table the most expensive widget of every full repaint (the first dashboard, a dialog over it); the
+        header, row labels and anything but a FitCell take it still (tests/ui/test_columns.py proves both
+        paths draw the same)."""
+        padding = self.cell_padding
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row_key is None or row is None or column_key is None or row.height != 1 or width <= 2 * padding:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        lines = self._cell_render_cache.get(key)
+        if lines is not None:
+            return lines
+        cell = self._get_row_renderables(row_index).cells[column_index]
+        if not isinstance(cell, FitCell):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        component, post = self._get_styles_to_render_cell(
+            False,
+            False,
+            row_index < self.fixed_rows or column_index < self.fixed_columns,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component
+        inner = width - 2 * padding
+        content: Content = cell.truncate(inner, ellipsis=True) if cell.cell_length > inner else cell
+        null = Style.null()
+        side = [Segment(" " * padding, null)] if padding else []
+        text = Segment.adjust_line_length(content.render_segments(ContentStyle()), inner, style=null, pad=True)
+        lines = [list(Segment.apply_style([*side, *text, *side], pre, post))]
+        self._cell_render_cache[key] = lines
+        return lines
 
     # DataTable's own width passes cannot measure Content, and cost the event loop dearly: every new row is
     # measured cell by cell (500 rows at once after the first inventory), and an updated cell narrower than its
