@@ -227,6 +227,7 @@ class LicenseBook:
         names = {vm.id: vm.name for vm in inventory.vms}
         fingerprints = {vm.id: (_fingerprint(vm), self._generation.get(vm.id, 0)) for vm in inventory.vms}
         pending = list(ids)
+        tasks: list[asyncio.Future[int]] = []
         try:
             # While the credential is unproven, one guest at a time: one logon per password entered.
             probes = 0
@@ -244,6 +245,8 @@ class LicenseBook:
                 for done in asyncio.as_completed(tasks):
                     yield await done
         finally:
+            for task in tasks:  # the reader stopped early (r again, quit): no chunk goes on reading behind its back
+                task.cancel()
             release()
 
     def _chunk_size(self, count: int) -> int:

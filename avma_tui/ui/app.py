@@ -19,10 +19,10 @@ import argparse
 import asyncio
 import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -192,14 +192,19 @@ class AvmaApp(App[None]):
                 self._read_at = self.clock().strftime("%H:%M:%S")
                 assert diagnosis is not None  # refresh(licenses=False) returns the diagnosis or raises
                 dashboard.show(diagnosis, self._read_at)
-                self.run_worker(self._read_licenses(), name="licenses", group="licenses", exit_on_error=False)
-                self.run_worker(self._read_nodes(), name="nodes", group="nodes", exit_on_error=False)
+                self._in_background(self._read_licenses, "licenses")
+                self._in_background(self._read_nodes, "nodes")
                 self._settle_memory()
                 await self._offer_recheck()
             finally:
                 dashboard.set_busy(False)
                 self._arm_timer()
         return diagnosis
+
+    def _in_background(self, work: Callable[[], Coroutine[Any, Any, None]], name: str) -> Worker[None]:
+        """`work` in a worker of its own group. The function, not a coroutine: a worker cancelled before it
+        starts (a quit as a refresh ends) leaves no coroutine never awaited."""
+        return self.run_worker(work, name=name, group=name, exit_on_error=False)
 
     async def _read_nodes(self) -> None:
         """The cluster nodes, each over its own connection, shown as each answers (the inventory never waits)."""

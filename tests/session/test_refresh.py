@@ -3,6 +3,7 @@ PowerShell Direct only where it can work (services/licenses.py, docs/architectur
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +28,7 @@ class Spy(SimTransport):
         super().__init__(engine)
         self.chunks: list[list[str]] = []
         self.time_out_chunks = 0  # the next guest_licenses calls that time out
+        self.chunk_seconds = 0.0  # how long each guest_licenses call takes
 
     async def run(self, op: str, params: Any = None) -> Any:
         if op == "guest_licenses":
@@ -34,6 +36,7 @@ class Spy(SimTransport):
             if self.time_out_chunks:
                 self.time_out_chunks -= 1
                 raise TimedOut("guest_licenses ran out of time")
+            await asyncio.sleep(self.chunk_seconds)
         return await super().run(op, params)
 
 
@@ -221,12 +224,17 @@ async def test_chunks_that_answer_together_are_shown_together() -> None:
 async def test_a_reader_that_stops_early_leaves_no_guest_shown_as_being_read() -> None:
     session, spy = make(200, lanes=1)
     session.guest_credential = GOOD
+    spy.chunk_seconds = 0.1  # 9 calls, one lane: the read takes about 0.9 s
     await session.refresh(licenses=False)
     reading = session.read_licenses(every=0.5)
     first = await anext(reading)
     assert LicenseState.READING in {vm.license.state for vm in first.inventory.vms}
+    await anext(reading)  # the credential is proven: the chunks are on their way
     await reading.aclose()  # the operator pressed r again, or quit
     chunks = len(spy.chunks)
     await session.refresh(licenses=False)
     assert LicenseState.READING not in set(states(session).values())
+    for _ in range(20):  # time for any chunk left running to take the lane and read
+        await asyncio.sleep(0.01)
     assert len(spy.chunks) == chunks  # nothing goes on reading behind the caller's back
+    assert not [task for task in asyncio.all_tasks() if "_chunk" in repr(task.get_coro())]
