@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from rich.cells import get_character_cell_size
-from textual.app import App
+from textual.app import App, ComposeResult
+from textual.content import Content
 
 from avma_tui.core.columns import fit_widths
 from avma_tui.hyperv.transport import Credential
@@ -233,20 +234,22 @@ async def test_batch_view_keeps_step_and_outcome_on_screen_at_80x24(settle: Any)
         assert cut_without_ellipsis(app, table) == []
 
 
+class OneColumn(App[None]):
+    """A bare ContentTable with one column, Name (key "name")."""
+
+    def compose(self) -> ComposeResult:
+        yield ContentTable(fit=())
+
+    def on_mount(self) -> None:
+        self.query_one(ContentTable).add_column("Name", key="name")
+
+
 async def test_a_column_follows_its_widest_cell_as_cells_come_and_go() -> None:
     """The table keeps each column's cell widths as rows change, so fitting never scans every cell: the
     width must still follow the widest cell there is now, shrinking as well as growing."""
-    from textual.app import ComposeResult
-    from textual.content import Content
-
-    class One(App[None]):
-        def compose(self) -> ComposeResult:
-            yield ContentTable(fit=())
-
-    app = One()
+    app = OneColumn()
     async with app.run_test(size=(120, 20)) as pilot:
         table = app.query_one(ContentTable)
-        table.add_column("Name", key="name")
         table.add_row(Content("short"), key="a")
         table.add_row(Content("a much longer name"), key="b")
 
@@ -272,8 +275,6 @@ async def test_a_body_cell_is_drawn_the_same_as_datatable_draws_it() -> None:
     `_render_cell`); it must give exactly DataTable's segments: styled spans, wide characters, cells cut
     with an ellipsis, empty cells, every cell padding, the cursor and the hover row, plain and styled bases."""
     from rich.style import Style
-    from textual.app import ComposeResult
-    from textual.content import Content
     from textual.widgets import DataTable
 
     cells = [
@@ -284,14 +285,9 @@ async def test_a_body_cell_is_drawn_the_same_as_datatable_draws_it() -> None:
         Content.from_markup("[reverse]x[/]y[underline]z[/]"),
     ]
 
-    class One(App[None]):
-        def compose(self) -> ComposeResult:
-            yield ContentTable(fit=())
-
-    app = One()
+    app = OneColumn()
     async with app.run_test(size=(120, 20)) as pilot:
         table = app.query_one(ContentTable)
-        table.add_column("Name", key="name")
         for index, cell in enumerate(cells):
             table.add_row(cell, key=str(index))
         await pilot.pause()
