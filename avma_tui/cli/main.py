@@ -177,8 +177,27 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="auto-refresh interval (30; 0 off)",
     )
+    _add_waits(parser)
     _add_debug(parser)
     return parser
+
+
+def _add_waits(parser: argparse.ArgumentParser) -> None:
+    """How long a fix waits for its change to show: `fix` and the TUI take the same two options."""
+    parser.add_argument(
+        "--verify-timeout",
+        type=_seconds("--verify-timeout", VERIFY_TIMEOUT_RANGE),
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for a change to read back (1-3600; default 120)",
+    )
+    parser.add_argument(
+        "--conversion-wait",
+        type=_seconds("--conversion-wait", CONVERSION_WAIT_RANGE),
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for an edition conversion (DISM) to show (1-14400; default 1800)",
+    )
 
 
 def _sub_parser(name: str) -> argparse.ArgumentParser:
@@ -198,20 +217,7 @@ def _sub_parser(name: str) -> argparse.ArgumentParser:
         parser.add_argument("--yes", action="store_true", help="do not ask before each change")
         parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
         parser.add_argument("--show-scripts", action="store_true", help="with --dry-run: print each step's PowerShell")
-        parser.add_argument(
-            "--verify-timeout",
-            type=_seconds("--verify-timeout", VERIFY_TIMEOUT_RANGE),
-            default=120.0,
-            metavar="SECONDS",
-            help="how long to wait for a change to read back (1-3600; default 120)",
-        )
-        parser.add_argument(
-            "--conversion-wait",
-            type=_seconds("--conversion-wait", CONVERSION_WAIT_RANGE),
-            default=None,
-            metavar="SECONDS",
-            help="how long to wait for an edition conversion (DISM) to show (1-14400; default 1800)",
-        )
+        _add_waits(parser)
     elif name == "audit":
         from avma_tui.config import audit_path
 

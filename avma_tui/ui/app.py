@@ -383,14 +383,16 @@ def build(args: argparse.Namespace) -> AvmaApp:
     A HOST given on the command line with AVMA_PASSWORD set connects at once with that password (as
     `report` does); the password stays in memory and is never written to the profiles or the log.
     """
+    timing = FixTiming(verify_timeout=args.verify_timeout, conversion_wait=args.conversion_wait)
     path = scenario_path(args)
     if path is not None:
         from avma_tui.services.audit import AuditLog
 
-        return AvmaApp(Session(open_simulated(path), audit=AuditLog()), refresh_interval=args.refresh)
+        session = Session(open_simulated(path), audit=AuditLog())
+        return AvmaApp(session, refresh_interval=args.refresh, fix_timing=timing)
     settings = settings_from_args(args) if args.host else None
     password = os.environ.get("AVMA_PASSWORD", "") if settings else ""
-    return AvmaApp(settings=settings, refresh_interval=args.refresh, password=password)
+    return AvmaApp(settings=settings, refresh_interval=args.refresh, password=password, fix_timing=timing)
 
 
 def run(args: argparse.Namespace) -> int:

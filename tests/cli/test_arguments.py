@@ -90,6 +90,9 @@ def test_contradicting_arguments_are_refused(argv: list[str], fragment: str) -> 
         ["fix", "--demo", "--vm", "PRINT01", "--yes", "--verify-timeout", "1e308"],
         ["fix", "--demo", "--vm", "PRINT01", "--yes", "--verify-timeout", "-1"],
         ["fix", "--demo", "--vm", "PRINT01", "--yes", "--conversion-wait", "0"],
+        ["--demo", "--verify-timeout", "0"],
+        ["--demo", "--conversion-wait", "nan"],
+        ["--demo", "--conversion-wait", "99999"],
     ],
 )
 def test_numbers_out_of_range_are_refused_before_anything_runs(argv: list[str], avma_home: Path) -> None:
@@ -137,6 +140,20 @@ def test_real_host_names_still_reach_the_tui(host: str, monkeypatch) -> None:
 def test_double_dash_makes_a_command_like_word_a_host(monkeypatch) -> None:
     monkeypatch.setattr(cli, "terminal_attached", lambda: True)
     assert cli._parse(["--", "reprot"])[1].host == "reprot"
+
+
+@pytest.mark.parametrize("target", [["--demo"], ["hv01.example", "--user", "admin"]])
+def test_the_tui_takes_the_fix_waits_of_fix(target: list[str], monkeypatch) -> None:
+    """`avma-tui --verify-timeout/--conversion-wait` reach the TUI's fixes, as `fix` takes them (a DISM
+    conversion of a big guest can outlast the default 30 minutes)."""
+    from avma_tui.ui.app import build
+
+    monkeypatch.setattr(cli, "terminal_attached", lambda: True)
+    name, args = cli._parse([*target, "--verify-timeout", "300", "--conversion-wait", "7200"])
+    timing = build(args).fix_timing
+    assert (name, timing.verify_timeout, timing.conversion_wait) == ("tui", 300.0, 7200.0)
+    _, args = cli._parse(target)
+    assert (build(args).fix_timing.verify_timeout, build(args).fix_timing.conversion_wait) == (120.0, None)
 
 
 def test_refresh_zero_turns_auto_refresh_off(monkeypatch) -> None:
