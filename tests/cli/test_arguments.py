@@ -153,7 +153,8 @@ def test_the_tui_takes_the_fix_waits_of_fix(target: list[str], monkeypatch) -> N
     timing = build(args).fix_timing
     assert (name, timing.verify_timeout, timing.conversion_wait) == ("tui", 300.0, 7200.0)
     _, args = cli._parse(target)
-    assert (build(args).fix_timing.verify_timeout, build(args).fix_timing.conversion_wait) == (120.0, None)
+    default = build(args).fix_timing
+    assert (default.verify_timeout, default.conversion_wait) == (120.0, None)
 
 
 def test_refresh_zero_turns_auto_refresh_off(monkeypatch) -> None:
