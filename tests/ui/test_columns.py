@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from rich.cells import get_character_cell_size
 from textual.app import App, ComposeResult
+from textual.cache import LRUCache
 from textual.content import Content
 
 from avma_tui.core.columns import fit_widths
@@ -306,3 +307,69 @@ async def test_a_body_cell_is_drawn_the_same_as_datatable_draws_it() -> None:
                                 assert ours == theirs, (padding, cells[row].plain, width, base, cursor, hover)
                                 compared += 1
         assert compared == 3 * len(cells) * 3 * 2 * 2 * 2
+
+
+class _CountingCache(LRUCache[Any, Any]):
+    """A table's cell cache that counts the body cells drawn (every miss is stored once)."""
+
+    def __init__(self, header: object) -> None:
+        super().__init__(10_000)
+        self.header, self.drawn = header, 0
+
+    def set(self, key: Any, value: Any) -> None:
+        self.drawn += key[0] != self.header
+        super().set(key, value)
+
+    __setitem__ = set
+
+
+class FullHeight(OneColumn):
+    """OneColumn whose table fills the screen, as the dashboard's does."""
+
+    CSS = "ContentTable { height: 1fr; }"
+
+
+class CoveredAtFirst(FullHeight):
+    """FullHeight whose table is under its loading indicator from the start, as the dashboard's is while it
+    connects, so it has never been laid out when its rows arrive."""
+
+    def on_mount(self) -> None:  # after OneColumn's: Textual calls each class's own handler
+        self.query_one(ContentTable).loading = True
+
+
+async def test_a_table_redraws_its_cells_only_when_what_they_show_changes(settle: Any) -> None:
+    """Each full redraw of the dashboard's table cost a frame over 50 ms on the benchmark VM (issue 15 item 7):
+    rows filled in under the loading indicator were drawn, then drawn again on the table's first resize, and
+    any resize redrew every cell. Now each cell is drawn once; a new height redraws none, nor does a new width
+    that leaves the columns as they are, but the rows are padded out to it again: the table then draws exactly
+    what a fresh table of that size draws (the cursor row's highlight runs to the new edge)."""
+    app = CoveredAtFirst()
+    async with app.run_test(size=(44, 20)) as pilot:
+        table = app.query_one(ContentTable)
+        table.cursor_type = "row"
+        cache = table._cell_render_cache = _CountingCache(table._header_row_key)
+        for index in range(8):
+            table.add_row(Content(f"vm-{index:02d} " + "x" * index), key=str(index))
+        await settle(pilot)
+        table.loading = False
+        await settle(pilot)
+        assert cache.drawn == 8, "each body cell drawn once when the table is first laid out"
+
+        cache.drawn = 0
+        await pilot.resize_terminal(44, 14)
+        await settle(pilot)
+        assert table.size.height == 14 and cache.drawn == 0, "a new height redraws no cell"
+
+        await pilot.resize_terminal(60, 14)
+        await settle(pilot)
+        assert table.size.width == 60 and cache.drawn == 0, "a new width with the same columns redraws no cell"
+        grown = [list(strip.simplify()) for strip in table.render_lines(table.size.region)]
+
+    fresh = FullHeight()
+    async with fresh.run_test(size=(60, 14)) as pilot:
+        table = fresh.query_one(ContentTable)
+        table.cursor_type = "row"
+        for index in range(8):
+            table.add_row(Content(f"vm-{index:02d} " + "x" * index), key=str(index))
+        await settle(pilot)
+        assert grown == [list(strip.simplify()) for strip in table.render_lines(table.size.region)]

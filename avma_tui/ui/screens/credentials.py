@@ -7,13 +7,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from avma_tui.hyperv.transport import Credential
+from avma_tui.ui.screens.dialog import Dialog
 
 
-class CredentialsScreen(ModalScreen[Credential | None]):
+class CredentialsScreen(Dialog[Credential | None]):
     """User and masked password for the guests; dismisses with a Credential, or None on cancel.
 
     `failure`: why the last login was rejected (Session.guest_login_failure), shown until the admin types.

@@ -12,13 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from avma_tui.core.catalog import load_catalog
 from avma_tui.core.columns import FitStep
 from avma_tui.core.model import AvmaEvent
 from avma_tui.ui import safe
+from avma_tui.ui.screens.dialog import Dialog
 from avma_tui.ui.widgets.content_table import ContentTable
 
 #: A long VM name is cut with "…" before the notification is; the detail below has both whole.
@@ -37,7 +37,7 @@ def meaning(event: AvmaEvent) -> Content:
     return Content(described)
 
 
-class EventsScreen(ModalScreen[None]):
+class EventsScreen(Dialog[None]):
     """A table of events; the highlighted event's meaning and full message below it."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Close", id="close")]

@@ -12,12 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 
 from avma_tui.services.audit import AuditLog, new_interaction
 from avma_tui.services.plan import FixTiming, make_service
 from avma_tui.services.session import Session
 from avma_tui.ui.screens.confirm import ConfirmScreen
+from avma_tui.ui.screens.dialog import Dialog
 from avma_tui.ui.widgets.fix.batch import BatchFix
 from avma_tui.ui.widgets.fix.body import FixBody
 from avma_tui.ui.widgets.fix.single import SingleFix
@@ -26,7 +26,7 @@ TITLES = {"fix": "Guided fix", "key": "Install the AVMA key", "batch": "Fix the 
 MODES = tuple(TITLES)
 
 
-class FixWizardScreen(ModalScreen[list[str]]):
+class FixWizardScreen(Dialog[list[str]]):
     """`vm_ids` [] means the host's own findings (mode "fix" only); "batch" takes the marked VMs.
 
     Dismisses with the ids of the VMs a batch fixed (the dashboard unmarks them; [] otherwise).

@@ -13,10 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from avma_tui.core.catalog import Catalog, load_catalog
+from avma_tui.ui.screens.dialog import Dialog
 
 _HEADING = "bold $text-primary"
 _NOTIFICATIONS = ("AVMA Success", "Invalid Host", "Invalid Data", "Activation Denied")
@@ -140,7 +140,7 @@ def sections(parts: Iterable[tuple[str, Content]]) -> Content:
     return Content("\n\n").join(Content("\n").join([Content.styled(title, _HEADING), body]) for title, body in parts)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """One scrollable page: the keys the screen gives it, then its `body` (the AVMA primer unless another screen
     has its own help, like the audit viewer); escape, q or ? closes it."""
 

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
@@ -29,6 +28,7 @@ from avma_tui.services.audit import AuditError, AuditLog
 from avma_tui.services.recheck import target_state
 from avma_tui.services.session import Session
 from avma_tui.ui import safe
+from avma_tui.ui.screens.dialog import Dialog
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
@@ -41,7 +41,7 @@ VERDICTS = {
 }
 
 
-class RecheckScreen(ModalScreen[None]):
+class RecheckScreen(Dialog[None]):
     """The interrupted changes on this host, with Re-check (read the host, record what it found) and Later."""
 
     DEFAULT_CSS = """

@@ -25,7 +25,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 from textual.events import Resize
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.style import Style as ContentStyle
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
@@ -93,6 +95,8 @@ class ContentTable(DataTable[Content]):
         #: Per column key: how many of its cells have each width, kept as cells come and go, so fitting
         #: costs the number of columns, not of cells (a refresh of 2000 rows changes a few).
         self._cell_widths: dict[str, Counter[int]] = defaultdict(Counter)
+        self._drawn_width = 0
+        self._fitted_room: int | None = None
 
     # --- cells are stored as FitCell, so every one of them is cut with an ellipsis --------------------
 
@@ -145,14 +149,15 @@ class ContentTable(DataTable[Content]):
             width -= self.styles.scrollbar_size_vertical
         return width
 
-    def fit_columns(self) -> None:
-        """Size every column from its cells, then follow FIT until the table fits its room."""
+    def fit_columns(self, *, redraw: bool = True) -> None:
+        """Size every column from its cells, then follow FIT until the table fits its room (`redraw`: ask for a
+        repaint when a width changed; not when called while drawing)."""
         self._fit_pending = False
         natural = {
             str(key.value): max([column.label.cell_len, *self._cell_widths[str(key.value)]])
             for key, column in self.columns.items()
         }
-        room = self.room() if self.fit else None
+        room = self._fitted_room = self.room() if self.fit else None
         padding = 2 * self.cell_padding
         # Each column takes its width plus the padding on both sides: gaps of `padding`, one padding extra.
         # A column left out keeps its padding (a DataTable cannot hide a column), so its room is taken again.
@@ -178,7 +183,8 @@ class ContentTable(DataTable[Content]):
         self._require_update_dimensions = True  # recompute the scrollable width on the next idle
         if resized:  # every cached line is drawn at the old widths (cells that changed redraw themselves)
             self._clear_caches()
-            self.refresh()
+            if redraw:
+                self.refresh()
 
     def _fit_soon(self) -> None:
         if not self._fit_pending:
@@ -189,8 +195,24 @@ class ContentTable(DataTable[Content]):
         if self._fit_pending and self.is_mounted:
             self.fit_columns()
 
-    def on_resize(self, event: Resize) -> None:
+    def _on_resize(self, event: Resize) -> None:
+        """Fit the columns to the new room. This replaces DataTable's own handler, which voids every cached cell
+        on any resize, so that a resize that changes nothing a cell shows redraws none: the table's first
+        resize, after its first rows were drawn at its size, or a new height (a banner above appears). A cell
+        depends on its column's width, which fit_columns() looks after; a cached row on the table's width,
+        which render_lines() looks after."""
+        event.prevent_default()  # DataTable._on_resize: `self._update_count += 1`, whatever changed
         self.fit_columns()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Draw at the columns' widths for this room: rows added while the table had no size (covered by its
+        loading indicator) are fitted here, in the frame that first lays the table out, and drawn once."""
+        if self.fit and self.room() != self._fitted_room:
+            self.fit_columns(redraw=False)
+        if self.size.width != self._drawn_width:  # a cached row is padded out to the width it was drawn at
+            self._drawn_width = self.size.width
+            self._row_render_cache.clear()
+        return super().render_lines(crop)
 
     # --- drawing a cell ---------------------------------------------------------------------------------
 
