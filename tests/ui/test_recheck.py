@@ -13,6 +13,7 @@ from avma_tui.services.audit import AuditLog, Target, new_interaction
 from avma_tui.ui.app import AvmaApp
 from avma_tui.ui.screens.dashboard import DashboardScreen
 from avma_tui.ui.screens.recheck import RecheckScreen
+from avma_tui.ui.widgets.content_table import ContentTable
 from tests.ui.fix_support import click, fast_app, settle
 
 HOST = "HV01.contoso.local"  # the demo host's fqdn, as FixService records it
@@ -128,3 +129,30 @@ async def test_a_failing_check_is_one_notification_and_the_dashboard_stays(monke
         assert isinstance(app.screen, DashboardScreen)
         [note] = [n for n in app._notifications if n.title == "Audit log"]
         assert (note.message, note.severity) == ("the audit log check stopped (exit 7)", "error")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_dialog_shows_every_cell_whole_or_cut_with_an_ellipsis(size: tuple[int, int]) -> None:
+    """The dialog's table was a plain DataTable, which counts a Content cell as one cell wide: its columns
+    shrank to their headers and cut "2026-10-15 08:00:09", "install_key" and "not re-checked" without a
+    sign. Now every cell, before and after the re-check (whose verdicts are long), is whole or ends in "…",
+    the verdict keeps at least 20 cells, and nothing scrolls sideways."""
+    from tests.ui.test_columns import cut_without_ellipsis, shown_cells
+
+    _interrupted("PRINT01", PRINT01, "enable_kvp")
+    _interrupted("SQL-REPORTING-NODE-07-LONG-NAME", DC01, "install_key")
+    app = fast_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RecheckScreen)
+        table = app.screen.query_one("#recheck-table", ContentTable)
+        for recheck in (True, False):  # as offered, then with the verdicts
+            assert cut_without_ellipsis(app, table) == []
+            assert table.max_scroll_x == 0
+            times = [screen for label, _, screen in shown_cells(app, table) if label == "Started (UTC)"]
+            assert len(times) == 2 and all(len(time) == 19 for time in times), times  # never cut
+            if recheck:
+                await pilot.press("enter")
+                await settle(pilot)
+        verdicts = [screen for label, _, screen in shown_cells(app, table) if label == "Now"]
+        assert len(verdicts) == 2 and all(len(verdict) >= 20 for verdict in verdicts), verdicts

@@ -19,9 +19,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, Static
 from textual.worker import Worker
 
+from avma_tui.core.columns import FitStep
 from avma_tui.core.operations import Outcome
 from avma_tui.hyperv.transport import TransportError
 from avma_tui.services.audit import AuditError, AuditLog
@@ -29,6 +30,7 @@ from avma_tui.services.recheck import target_state
 from avma_tui.services.session import Session
 from avma_tui.ui import safe
 from avma_tui.ui.screens.dialog import Dialog
+from avma_tui.ui.widgets.content_table import ContentTable
 
 #: What each recorded outcome says to the admin.
 VERDICTS = {
@@ -39,6 +41,18 @@ VERDICTS = {
         "$text-warning",
     ),
 }
+
+
+#: How the table gives way in a narrow dialog (`core.columns`): the target and the change are cut before the
+#: verdict, which is what the admin came for; the start time is never cut.
+_FIT: tuple[FitStep[str], ...] = (
+    ("cut", "action", 14),
+    ("cut", "target", 16),
+    ("cut", "now", 40),
+    ("cut", "action", 8),
+    ("cut", "target", 8),
+    ("cut", "now", 20),
+)
 
 
 class RecheckScreen(Dialog[None]):
@@ -73,14 +87,14 @@ class RecheckScreen(Dialog[None]):
                 "connection dropped while they ran, so whether they happened is unknown. Re-check reads the "
                 "host and records what it finds."
             )
-            yield DataTable(id="recheck-table", cursor_type="row")
+            yield ContentTable(id="recheck-table", cursor_type="row", fit=_FIT)
             yield Static(id="recheck-status")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Later", id="later", compact=True)
                 yield Button("Re-check", variant="primary", id="recheck", compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#recheck-table", DataTable)
+        table = self.query_one("#recheck-table", ContentTable)
         for key, label in (("time", "Started (UTC)"), ("target", "Target"), ("action", "Change"), ("now", "Now")):
             table.add_column(label, key=key)
         for intent in self.intents:
@@ -116,7 +130,7 @@ class RecheckScreen(Dialog[None]):
         status.update("Reading the host…")
         try:
             diagnosis = await self.session.refresh()
-            table = self.query_one("#recheck-table", DataTable)
+            table = self.query_one("#recheck-table", ContentTable)
             for intent in self.intents:
                 after, outcome = target_state(diagnosis, intent)
                 self.audit.record_recheck(intent, after=after, outcome=outcome)
